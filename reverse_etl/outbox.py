@@ -1,0 +1,358 @@
+"""The durable outbox: every message a sync means to send, kept in the warehouse until it is sent.
+
+Why a table rather than a retry loop in memory: a run can die (deploy, OOM, kill) between
+deciding to send and hearing back. Items are written here *before* any request goes out, and
+marked `sent` in the same short transaction that records success, so the next run resumes
+exactly where this one stopped. Receivers de-duplicate by the item's deterministic id
+(see `ids.py`), so the narrow window "accepted but not yet marked" costs nothing.
+
+Lifecycle of one row of `ops.outbox` (key: channel + item_id):
+    pending --(delivered)--> sent
+    pending --(failed, attempts < max)--> pending (attempts+1, last_error kept; retried next run)
+    pending --(failed, attempts = max, or not deliverable at all)--> parked (alert; `requeue` to retry)
+Enqueueing an item whose payload hash is unchanged does nothing (a sent event stays sent);
+enqueueing a *different* payload under the same id (e.g. a person's latest attributes) replaces
+it and makes it pending again with a fresh attempt count.
+
+With no credentials, channels write the same payloads to `$ONBOARDING_HOME/outbox/<channel>.jsonl`
+(`write_local`) and mark them sent, so the ops tables look the same either way.
+Generic over channel ('customerio', 'slack', ...); every function takes an open connection so
+callers control transaction boundaries (DuckDB: one writer per file, keep connections short).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from dagster_project import config
+
+PENDING = "pending"
+SENT = "sent"
+PARKED = "parked"
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+OUTBOX_DDL: tuple[str, ...] = (
+    "create schema if not exists ops",
+    """
+    create table if not exists ops.outbox (
+        channel varchar not null,
+        item_id varchar not null,
+        account_id varchar,
+        kind varchar not null,
+        priority integer not null default 0,
+        payload json not null,
+        payload_hash varchar not null,
+        status varchar not null,
+        attempts integer not null default 0,
+        last_error varchar,
+        enqueued_at timestamptz not null,
+        updated_at timestamptz not null,
+        sent_at timestamptz,
+        last_run_id varchar,
+        primary key (channel, item_id)
+    )
+    """,
+)
+
+
+def ensure_outbox(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ops.outbox if missing (idempotent)."""
+    for statement in OUTBOX_DDL:
+        con.execute(statement)
+
+
+def payload_hash(payload: Any) -> str:
+    """Stable hash of a JSON-able payload (sorted keys), used to tell a changed message from a resend."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One message a sync wants delivered. `item_id` must be deterministic for what it means."""
+
+    item_id: str
+    kind: str
+    payload: Mapping[str, Any]
+    account_id: str | None = None
+    priority: int = 0
+
+
+@dataclass
+class OutboxItem:
+    channel: str
+    item_id: str
+    account_id: str | None
+    kind: str
+    priority: int
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+    enqueued_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _now(now: datetime | None) -> datetime:
+    return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids: Sequence[str]) -> None:
+    con.register(name, pa.table({"item_id": pa.array(list(ids), type=pa.string())}))
+
+
+def enqueue(
+    con: duckdb.DuckDBPyConnection,
+    channel: str,
+    items: Iterable[NewItem],
+    *,
+    now: datetime | None = None,
+    run_id: str | None = None,
+) -> int:
+    """Add items (or replace a changed payload under the same id); returns how many became pending."""
+    ensure_outbox(con)
+    rows = list(items)
+    if not rows:
+        return 0
+    stamp = _now(now)
+    seen: dict[str, NewItem] = {}
+    for item in rows:  # last one wins within a call, like the warehouse row it came from
+        seen[item.item_id] = item
+    rows = list(seen.values())
+    payloads = [orjson.dumps(dict(item.payload), option=orjson.OPT_SORT_KEYS).decode() for item in rows]
+    incoming = pa.table(
+        {
+            "item_id": pa.array([i.item_id for i in rows], type=pa.string()),
+            "account_id": pa.array([i.account_id for i in rows], type=pa.string()),
+            "kind": pa.array([i.kind for i in rows], type=pa.string()),
+            "priority": pa.array([i.priority for i in rows], type=pa.int32()),
+            "payload": pa.array(payloads, type=pa.string()),
+            "payload_hash": pa.array(
+                [hashlib.sha256(p.encode()).hexdigest() for p in payloads], type=pa.string()
+            ),
+        }
+    )
+    con.register("_outbox_incoming", incoming)
+    try:
+        before = _count_status(con, channel, PENDING)
+        con.execute(
+            """
+            insert into ops.outbox (channel, item_id, account_id, kind, priority, payload, payload_hash,
+                                    status, attempts, last_error, enqueued_at, updated_at, sent_at, last_run_id)
+            select ?, item_id, account_id, kind, priority, payload::json, payload_hash,
+                   'pending', 0, null, ?, ?, null, ?
+            from _outbox_incoming
+            on conflict (channel, item_id) do update set
+                account_id = excluded.account_id,
+                kind = excluded.kind,
+                priority = excluded.priority,
+                payload = excluded.payload,
+                payload_hash = excluded.payload_hash,
+                status = 'pending',
+                attempts = 0,
+                last_error = null,
+                updated_at = excluded.updated_at,
+                sent_at = null,
+                last_run_id = excluded.last_run_id
+            where ops.outbox.payload_hash <> excluded.payload_hash
+            """,
+            [channel, stamp, stamp, run_id],
+        ).fetchall()
+        after = _count_status(con, channel, PENDING)
+    finally:
+        con.unregister("_outbox_incoming")
+    return after - before
+
+
+def _count_status(con: duckdb.DuckDBPyConnection, channel: str, status: str) -> int:
+    row = con.execute(
+        "select count(*) from ops.outbox where channel = ? and status = ?", [channel, status]
+    ).fetchall()
+    return int(row[0][0]) if row else 0
+
+
+def _rows_to_items(rows: list[tuple]) -> list[OutboxItem]:
+    return [
+        OutboxItem(
+            channel=r[0],
+            item_id=r[1],
+            account_id=r[2],
+            kind=r[3],
+            priority=int(r[4]),
+            payload=orjson.loads(r[5]) if isinstance(r[5], str | bytes) else dict(r[5]),
+            status=r[6],
+            attempts=int(r[7]),
+            last_error=r[8],
+            enqueued_at=r[9],
+        )
+        for r in rows
+    ]
+
+
+_SELECT = """
+    select channel, item_id, account_id, kind, priority, payload::varchar, status, attempts, last_error,
+           enqueued_at
+    from ops.outbox
+"""
+
+
+def pending(
+    con: duckdb.DuckDBPyConnection,
+    channel: str,
+    *,
+    limit: int | None = None,
+) -> list[OutboxItem]:
+    """Items still to deliver, lowest priority number first, then oldest first."""
+    ensure_outbox(con)
+    sql = _SELECT + " where channel = ? and status = 'pending' order by priority, enqueued_at, item_id"
+    params: list[Any] = [channel]
+    if limit is not None:
+        sql += " limit ?"
+        params.append(int(limit))
+    return _rows_to_items(con.execute(sql, params).fetchall())
+
+
+def parked(con: duckdb.DuckDBPyConnection, channel: str) -> list[OutboxItem]:
+    """Items that exhausted their retries (or could never be delivered): they need a person."""
+    ensure_outbox(con)
+    sql = _SELECT + " where channel = ? and status = 'parked' order by updated_at, item_id"
+    return _rows_to_items(con.execute(sql, [channel]).fetchall())
+
+
+def mark_sent(
+    con: duckdb.DuckDBPyConnection,
+    channel: str,
+    item_ids: Sequence[str],
+    *,
+    now: datetime | None = None,
+    run_id: str | None = None,
+) -> int:
+    """Record delivery; attempts counts this successful try too. Returns rows updated."""
+    if not item_ids:
+        return 0
+    stamp = _now(now)
+    _ids_table(con, "_outbox_ids", item_ids)
+    try:
+        row = con.execute(
+            """
+            update ops.outbox set status = 'sent', sent_at = ?, updated_at = ?, attempts = attempts + 1,
+                   last_error = null, last_run_id = ?
+            where channel = ? and status = 'pending' and item_id in (select item_id from _outbox_ids)
+            """,
+            [stamp, stamp, run_id, channel],
+        ).fetchall()
+    finally:
+        con.unregister("_outbox_ids")
+    return int(row[0][0]) if row else 0
+
+
+def mark_failed(
+    con: duckdb.DuckDBPyConnection,
+    channel: str,
+    item_ids: Sequence[str],
+    error: str,
+    *,
+    now: datetime | None = None,
+    run_id: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    park: bool = False,
+) -> list[str]:
+    """Count a failed try; park items that reached `max_attempts` (or all, with park=True).
+
+    Returns the ids that were parked by this call, so the caller can alert once per item.
+    `error` must already be free of secrets and personal data: it is stored as is.
+    """
+    if not item_ids:
+        return []
+    stamp = _now(now)
+    _ids_table(con, "_outbox_ids", item_ids)
+    try:
+        parked_rows = con.execute(
+            """
+            update ops.outbox set
+                attempts = attempts + 1,
+                last_error = ?,
+                updated_at = ?,
+                last_run_id = ?,
+                status = case when ? or attempts + 1 >= ? then 'parked' else 'pending' end
+            where channel = ? and status = 'pending' and item_id in (select item_id from _outbox_ids)
+            returning item_id, status
+            """,
+            [error[:1000], stamp, run_id, park, max_attempts, channel],
+        ).fetchall()
+    finally:
+        con.unregister("_outbox_ids")
+    return sorted(r[0] for r in parked_rows if r[1] == PARKED)
+
+
+def requeue(
+    con: duckdb.DuckDBPyConnection, channel: str, item_ids: Sequence[str] | None = None
+) -> int:
+    """Give parked items a fresh set of attempts (an operator fixed the cause). Returns rows revived."""
+    ensure_outbox(con)
+    if item_ids is None:
+        row = con.execute(
+            "update ops.outbox set status = 'pending', attempts = 0 where channel = ? and status = 'parked'",
+            [channel],
+        ).fetchall()
+        return int(row[0][0]) if row else 0
+    _ids_table(con, "_outbox_ids", item_ids)
+    try:
+        row = con.execute(
+            """
+            update ops.outbox set status = 'pending', attempts = 0
+            where channel = ? and status = 'parked' and item_id in (select item_id from _outbox_ids)
+            """,
+            [channel],
+        ).fetchall()
+    finally:
+        con.unregister("_outbox_ids")
+    return int(row[0][0]) if row else 0
+
+
+def status_counts(con: duckdb.DuckDBPyConnection, channel: str) -> dict[str, int]:
+    """{'pending': n, 'sent': n, 'parked': n} for a channel (missing statuses are 0)."""
+    ensure_outbox(con)
+    counts = {PENDING: 0, SENT: 0, PARKED: 0}
+    for status, n in con.execute(
+        "select status, count(*) from ops.outbox where channel = ? group by status", [channel]
+    ).fetchall():
+        counts[status] = int(n)
+    return counts
+
+
+def local_outbox_path(channel: str, directory: Path | None = None) -> Path:
+    """`$ONBOARDING_HOME/outbox/<channel>.jsonl` (or under `directory`)."""
+    if not channel or "/" in channel or channel.startswith("."):
+        raise ValueError(f"not a channel name: {channel!r}")
+    return (directory or config.outbox_dir()) / f"{channel}.jsonl"
+
+
+def write_local(
+    channel: str, records: Iterable[Mapping[str, Any]], directory: Path | None = None
+) -> tuple[Path, int]:
+    """Append records as JSON lines to the channel's local outbox file; returns (path, lines written).
+
+    Used when a channel has no credentials: the payload that would have been sent is kept
+    byte-for-byte reviewable. Appends (never rewrites) so earlier cycles stay on record; the
+    caller marks the items sent afterwards, so a crash in between re-appends the same ids
+    (consumers de-duplicate by id, as the real service would).
+    """
+    path = local_outbox_path(channel, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with path.open("ab") as handle:
+        for record in records:
+            handle.write(orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS) + b"\n")
+            written += 1
+        handle.flush()
+    return path, written
