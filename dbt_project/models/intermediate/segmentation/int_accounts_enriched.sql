@@ -1,0 +1,90 @@
+-- One row per account: the profile (group traits, current plan) joined to the firmographics file the
+-- user dropped in (loaded into raw.firmographics by the `enrichment/firmographics` asset) and the
+-- behaviour of the first hours after signup. Group traits win where both exist: they are what the
+-- customer told us; the enrichment file fills the gaps and adds what only a vendor knows.
+{%- set firmographics = adapter.get_relation(database=target.database, schema='raw', identifier='firmographics') %}
+{%- set window_hours = var('segmentation_early_window_hours') %}
+
+with profiled as (
+    select * from {{ ref('int_accounts_profiled') }}
+),
+
+firmographics as (
+    {%- if firmographics is not none %}
+    select
+        account_id,
+        lower(domain) as domain,
+        employees,
+        industry,
+        country,
+        lower(funding_stage) as funding_stage,
+        tech_stack,
+        founded_year,
+        annual_revenue_usd
+    from {{ source('enrichment', 'firmographics') }}
+    {%- else %}
+    -- No enrichment file loaded yet: an empty relation of the same shape.
+    select
+        cast(null as varchar) as account_id,
+        cast(null as varchar) as domain,
+        cast(null as integer) as employees,
+        cast(null as varchar) as industry,
+        cast(null as varchar) as country,
+        cast(null as varchar) as funding_stage,
+        cast(null as varchar) as tech_stack,
+        cast(null as integer) as founded_year,
+        cast(null as double) as annual_revenue_usd
+    where false
+    {%- endif %}
+),
+
+early_activity as (
+    select
+        profiled.account_id,
+        count(tracks.message_id) as early_events,
+        count(distinct tracks.user_id) as early_active_users,
+        count(distinct case
+            when tracks.event_name in {{ sql_list(var('activation_events')) }} then tracks.event_name
+        end) as early_activation_steps
+    from profiled
+    inner join {{ ref('stg_segment__tracks') }} as tracks
+        on tracks.account_id = profiled.account_id
+        and tracks.event_at >= profiled.signup_at
+        and tracks.event_at < profiled.signup_at + to_hours({{ window_hours }})
+    group by profiled.account_id
+),
+
+enriched as (
+    select
+        profiled.account_id,
+        profiled.primary_user_id,
+        profiled.company_name,
+        firmographics.domain,
+        profiled.signup_plan_tier,
+        profiled.plan_tier,
+        coalesce(profiled.mrr, 0) as mrr,
+        coalesce(profiled.arr, coalesce(profiled.mrr, 0) * 12) as arr,
+        coalesce(profiled.employees, firmographics.employees) as employees,
+        coalesce(profiled.industry, firmographics.industry) as industry,
+        coalesce(profiled.country, firmographics.country) as country,
+        profiled.source,
+        profiled.utm_source,
+        profiled.utm_campaign,
+        profiled.use_case,
+        firmographics.funding_stage,
+        firmographics.tech_stack,
+        firmographics.founded_year,
+        firmographics.annual_revenue_usd,
+        firmographics.account_id is not null as is_enriched,
+        coalesce(early_activity.early_events, 0) as early_events,
+        coalesce(early_activity.early_active_users, 0) as early_active_users,
+        coalesce(early_activity.early_activation_steps, 0) as early_activation_steps,
+        profiled.signup_at,
+        profiled.upgraded_at,
+        profiled.last_plan_change_at
+    from profiled
+    left join firmographics on firmographics.account_id = profiled.account_id
+    left join early_activity on early_activity.account_id = profiled.account_id
+)
+
+select * from enriched

@@ -1,0 +1,136 @@
+-- ICP score (0-100) from the analyst-edited weights in seeds/icp_weights.csv, the rules-based track
+-- (the baseline and the fallback), the guardrails every track decision must respect, and the exact
+-- input the AI segmentation asset sends, with its hash: an account is classified once per distinct
+-- input, so a plan upgrade (new tier, new MRR) changes the hash and re-evaluates the track.
+with enriched as (
+    select * from {{ ref('int_accounts_enriched') }}
+),
+
+weights as (
+    select * from {{ ref('icp_weights') }}
+),
+
+-- One row per account and scored attribute: a text value for categorical weights, a number for bands.
+attributes as (
+    unpivot (
+        select
+            account_id,
+            plan_tier,
+            lower(industry) as industry,
+            funding_stage,
+            lower(source) as source,
+            lower(country) as country,
+            cast(null as varchar) as _
+        from enriched
+    ) on plan_tier, industry, funding_stage, source, country
+    into name dimension value text_value
+),
+
+numeric_attributes as (
+    unpivot (
+        select account_id, cast(arr as double) as arr, cast(employees as double) as employees
+        from enriched
+    ) on arr, employees
+    into name dimension value number_value
+),
+
+matched as (
+    select attributes.account_id, weights.dimension, max(weights.points) as points
+    from attributes
+    inner join weights
+        on weights.dimension = attributes.dimension
+        and lower(weights.match_value) = attributes.text_value
+    group by all
+    union all
+    select numeric_attributes.account_id, weights.dimension, max(weights.points) as points
+    from numeric_attributes
+    inner join weights
+        on weights.dimension = numeric_attributes.dimension
+        and weights.match_value is null
+        and numeric_attributes.number_value >= weights.min_value
+        and (weights.max_value is null or numeric_attributes.number_value < weights.max_value)
+    group by all
+),
+
+scores as (
+    select account_id, least(100, greatest(0, sum(points)))::integer as icp_score
+    from matched
+    group by account_id
+),
+
+scored as (
+    select
+        enriched.*,
+        coalesce(scores.icp_score, 0) as icp_score,
+        -- Guardrails: the lowest and highest track any decision (rules or model) may assign.
+        enriched.plan_tier = 'enterprise'
+            or enriched.arr >= {{ var('segmentation_never_self_serve_arr') }} as self_serve_forbidden,
+        enriched.arr >= {{ var('segmentation_high_touch_min_arr') }} as high_touch_allowed
+    from enriched
+    left join scores on scores.account_id = enriched.account_id
+),
+
+ruled as (
+    select
+        scored.*,
+        case
+            when high_touch_allowed and (
+                plan_tier = 'enterprise'
+                or arr >= {{ var('segmentation_high_touch_arr') }}
+                or (icp_score >= {{ var('segmentation_high_touch_icp') }}
+                    and employees >= {{ var('segmentation_high_touch_employees') }})
+            ) then 'high_touch'
+            when not self_serve_forbidden and (
+                plan_tier = 'free'
+                or (arr < {{ var('segmentation_self_serve_max_arr') }}
+                    and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees') }})
+            ) then 'self_serve'
+            else 'standard'
+        end as rules_track,
+        case
+            when high_touch_allowed and plan_tier = 'enterprise' then 'rules: enterprise plan'
+            when high_touch_allowed and arr >= {{ var('segmentation_high_touch_arr') }}
+                then 'rules: ARR at or above the high-touch threshold'
+            when high_touch_allowed and icp_score >= {{ var('segmentation_high_touch_icp') }}
+                and employees >= {{ var('segmentation_high_touch_employees') }}
+                then 'rules: strong ICP fit and team size'
+            when not self_serve_forbidden and plan_tier = 'free' then 'rules: free plan'
+            when not self_serve_forbidden and arr < {{ var('segmentation_self_serve_max_arr') }}
+                and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees') }}
+                then 'rules: small team on a low-value plan'
+            else 'rules: default path'
+        end as rules_reason
+    from scored
+),
+
+-- What the model is shown: firmographics and plan, no person, no e-mail. Key order is fixed, so the
+-- JSON text (and its hash) only changes when a value does.
+with_input as (
+    select
+        ruled.*,
+        to_json(struct_pack(
+            company_name := company_name,
+            plan_tier := plan_tier,
+            signup_plan_tier := signup_plan_tier,
+            mrr := mrr,
+            arr := arr,
+            employees := employees,
+            industry := industry,
+            country := country,
+            source := source,
+            utm_source := utm_source,
+            utm_campaign := utm_campaign,
+            use_case := use_case,
+            funding_stage := funding_stage,
+            tech_stack := tech_stack,
+            founded_year := founded_year,
+            annual_revenue_usd := annual_revenue_usd,
+            icp_score := icp_score
+        ))::varchar as segmentation_input
+    from ruled
+)
+
+select
+    *,
+    md5(segmentation_input) as segmentation_input_hash
+from with_input
