@@ -1,0 +1,239 @@
+"""The sync log in the warehouse, as Hightouch and Census keep it: snapshot, changelog, runs.
+
+- `ops.sync_snapshot`: per channel and key (a person), the hash and payload last delivered;
+  the next run diffs against it, so only changes go out.
+- `ops.sync_changelog`: one row per operation attempted (or held back) in a run, with its result
+  ('sent', 'outbox', 'failed', 'parked', 'invalid', 'skipped_gate') and error, no personal data
+  beyond the ids.
+- `ops.sync_runs`: one row per run: counts, requests, retries, bytes, durations, status.
+Channel-generic, so every reverse-ETL destination reports the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+SYNC_DDL: tuple[str, ...] = (
+    "create schema if not exists ops",
+    """
+    create table if not exists ops.sync_snapshot (
+        channel varchar not null,
+        entity_key varchar not null,
+        account_id varchar,
+        row_hash varchar not null,
+        payload json,
+        synced_at timestamptz not null,
+        run_id varchar,
+        primary key (channel, entity_key)
+    )
+    """,
+    """
+    create table if not exists ops.sync_changelog (
+        run_id varchar not null,
+        channel varchar not null,
+        item_id varchar not null,
+        account_id varchar,
+        entity_key varchar,
+        operation varchar not null,
+        event_name varchar,
+        event_id varchar,
+        result varchar not null,
+        error varchar,
+        attempt integer,
+        recorded_at timestamptz not null
+    )
+    """,
+    """
+    create table if not exists ops.sync_runs (
+        run_id varchar not null,
+        channel varchar not null,
+        as_of timestamptz,
+        started_at timestamptz not null,
+        finished_at timestamptz,
+        status varchar not null,
+        mode varchar,
+        planned_changes bigint,
+        sent bigint,
+        failed bigint,
+        parked bigint,
+        invalid bigint,
+        skipped_gate bigint,
+        requests bigint,
+        retries bigint,
+        rate_limited bigint,
+        bytes_sent bigint,
+        diff_seconds double,
+        duration_seconds double,
+        error varchar,
+        summary json
+    )
+    """,
+)
+
+
+def ensure_sync_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in SYNC_DDL:
+        con.execute(statement)
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    item_id: str
+    operation: str
+    result: str
+    account_id: str | None = None
+    entity_key: str | None = None
+    event_name: str | None = None
+    event_id: str | None = None
+    error: str | None = None
+    attempt: int | None = None
+
+
+def log_changes(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    channel: str,
+    rows: Sequence[ChangeRow],
+    *,
+    now: datetime | None = None,
+) -> int:
+    if not rows:
+        return 0
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    table = pa.table(
+        {
+            "item_id": [r.item_id for r in rows],
+            "account_id": pa.array([r.account_id for r in rows], type=pa.string()),
+            "entity_key": pa.array([r.entity_key for r in rows], type=pa.string()),
+            "operation": [r.operation for r in rows],
+            "event_name": pa.array([r.event_name for r in rows], type=pa.string()),
+            "event_id": pa.array([r.event_id for r in rows], type=pa.string()),
+            "result": [r.result for r in rows],
+            "error": pa.array([r.error for r in rows], type=pa.string()),
+            "attempt": pa.array([r.attempt for r in rows], type=pa.int32()),
+        }
+    )
+    con.register("_changelog_rows", table)
+    try:
+        con.execute(
+            """
+            insert into ops.sync_changelog
+            select ?, ?, item_id, account_id, entity_key, operation, event_name, event_id, result, error,
+                   attempt, ?
+            from _changelog_rows
+            """,
+            [run_id, channel, stamp],
+        ).fetchall()
+    finally:
+        con.unregister("_changelog_rows")
+    return len(rows)
+
+
+def upsert_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    channel: str,
+    rows: Sequence[tuple[str, str | None, str, Mapping[str, Any] | None]],
+    *,
+    now: datetime | None = None,
+) -> int:
+    """rows: (entity_key, account_id, row_hash, payload) delivered in this run."""
+    if not rows:
+        return 0
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    table = pa.table(
+        {
+            "entity_key": [r[0] for r in rows],
+            "account_id": pa.array([r[1] for r in rows], type=pa.string()),
+            "row_hash": [r[2] for r in rows],
+            "payload": pa.array(
+                [None if r[3] is None else orjson.dumps(dict(r[3])).decode() for r in rows], type=pa.string()
+            ),
+        }
+    )
+    con.register("_snapshot_rows", table)
+    try:
+        con.execute(
+            """
+            insert into ops.sync_snapshot
+            select ?, entity_key, account_id, row_hash, payload::json, ?, ? from _snapshot_rows
+            on conflict (channel, entity_key) do update set
+                account_id = excluded.account_id, row_hash = excluded.row_hash, payload = excluded.payload,
+                synced_at = excluded.synced_at, run_id = excluded.run_id
+            """,
+            [channel, stamp, run_id],
+        ).fetchall()
+    finally:
+        con.unregister("_snapshot_rows")
+    return len(rows)
+
+
+RUN_COUNTERS: tuple[str, ...] = (
+    "planned_changes",
+    "sent",
+    "failed",
+    "parked",
+    "invalid",
+    "skipped_gate",
+    "requests",
+    "retries",
+    "rate_limited",
+    "bytes_sent",
+)
+
+
+def start_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    channel: str,
+    *,
+    as_of: datetime | None,
+    mode: str,
+    started_at: datetime,
+) -> None:
+    ensure_sync_tables(con)
+    con.execute(
+        "insert into ops.sync_runs (run_id, channel, as_of, started_at, status, mode) values (?, ?, ?, ?, ?, ?)",
+        [run_id, channel, as_of, started_at, "running", mode],
+    ).fetchall()
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    channel: str,
+    *,
+    status: str,
+    counters: Mapping[str, int],
+    diff_seconds: float,
+    duration_seconds: float,
+    error: str | None = None,
+    summary: Mapping[str, Any] | None = None,
+    finished_at: datetime | None = None,
+) -> None:
+    sets = ", ".join(f"{name} = ?" for name in RUN_COUNTERS)
+    con.execute(
+        f"""
+        update ops.sync_runs set finished_at = ?, status = ?, {sets}, diff_seconds = ?, duration_seconds = ?,
+               error = ?, summary = ?::json
+        where run_id = ? and channel = ?
+        """,
+        [
+            (finished_at or datetime.now(UTC)).astimezone(UTC),
+            status,
+            *[int(counters.get(name, 0)) for name in RUN_COUNTERS],
+            diff_seconds,
+            duration_seconds,
+            error,
+            orjson.dumps(dict(summary or {}), default=str).decode(),
+            run_id,
+            channel,
+        ],
+    ).fetchall()
