@@ -294,9 +294,7 @@ def mark_failed(
     return sorted(r[0] for r in parked_rows if r[1] == PARKED)
 
 
-def requeue(
-    con: duckdb.DuckDBPyConnection, channel: str, item_ids: Sequence[str] | None = None
-) -> int:
+def requeue(con: duckdb.DuckDBPyConnection, channel: str, item_ids: Sequence[str] | None = None) -> int:
     """Give parked items a fresh set of attempts (an operator fixed the cause). Returns rows revived."""
     ensure_outbox(con)
     if item_ids is None:
