@@ -7,6 +7,7 @@ Dagster, from tests and from here. Any failure prints one line on stderr and exi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -94,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("onboarding: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, never a traceback, for any failure of the command itself
+        if os.environ.get("ONBOARDING_DEBUG"):
+            raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"onboarding {args.command}: error: {message}", file=sys.stderr)
         return 1

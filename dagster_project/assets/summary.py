@@ -1,0 +1,51 @@
+"""The last step of a cycle: its summary, kept in ops.run_log and shown in the UI and the CLI."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from dagster_project import warehouse as wh
+from dagster_project.assets.landing import MESSAGES
+from dagster_project.cycle import as_of_for
+from dagster_project.resources import WarehouseResource
+from dagster_project.summary import cycle_summary
+
+SUMMARY = dg.AssetKey(["ops", "cycle_summary"])
+
+# Assets the summary waits for; the sync assets add themselves in definitions.py.
+SUMMARY_DEPS = [
+    dg.AssetKey(["marts", "customer_onboarding_state"]),
+    dg.AssetKey(["marts", "onboarding_triggers"]),
+    dg.AssetKey(["marts", "activation_by_path"]),
+]
+
+def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(key=SUMMARY, group_name="ops", deps=[*SUMMARY_DEPS, *extra_deps], kinds={"duckdb"})
+    def cycle_summary_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Accounts per track and stage, activation rate and what went out, for this cycle's clock."""
+        as_of = as_of_for(context)
+        landing_event = context.instance.get_latest_materialization_event(MESSAGES)
+        load_ids: list[int] = []
+        if landing_event and landing_event.run_id == context.run_id and landing_event.asset_materialization:
+            value = landing_event.asset_materialization.metadata.get("load_ids")
+            load_ids = list(value.value) if value is not None else []
+        with warehouse.connect() as con:
+            wh.ensure_schema(con)
+            summary = cycle_summary(con, as_of, load_ids)
+            con.execute(
+                "insert into ops.run_log values (?, ?, ?, ?, 'success', false, ?)",
+                [context.run_id, as_of, datetime.now(UTC), datetime.now(UTC), json.dumps(summary, default=str)],
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "accounts": summary.get("accounts", 0),
+                "by_track": dg.MetadataValue.json(summary.get("by_track", {})),
+                "by_stage": dg.MetadataValue.json(summary.get("by_stage", {})),
+                "activation_rate_14d": summary.get("activation_rate_14d") or 0.0,
+                "triggers_emitted": dg.MetadataValue.json(summary.get("triggers_emitted", {})),
+            }
+        )
+
+    return cycle_summary_asset
+

@@ -1,0 +1,31 @@
+"""The code location: every asset, check, resource, job and schedule, assembled in one place."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from dagster_project.assets.dbt import dbt_core, dbt_journey
+from dagster_project.assets.landing import landed_events
+from dagster_project.assets.summary import build_summary_asset
+from dagster_project.dbt import dbt_executable, project
+from dagster_project.jobs import onboarding_hourly, onboarding_hourly_schedule
+from dagster_project.resources import LandingResource, WarehouseResource
+
+# Assets that send things out: the cycle summary runs after them.
+SYNC_ASSETS: list[dg.AssetsDefinition] = []
+
+cycle_summary = build_summary_asset([key for a in SYNC_ASSETS for key in a.keys])
+
+defs = dg.Definitions(
+    assets=[landed_events, dbt_core, dbt_journey, *SYNC_ASSETS, cycle_summary],
+    asset_checks=[],
+    jobs=[onboarding_hourly],
+    schedules=[onboarding_hourly_schedule],
+    resources={
+        "warehouse": WarehouseResource(),
+        "landing_dir": LandingResource(),
+        # The venv's dbt, found beside this interpreter, so no PATH set-up is needed.
+        "dbt": DbtCliResource(project_dir=project(), dbt_executable=dbt_executable()),
+    },
+)

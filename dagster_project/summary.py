@@ -1,0 +1,51 @@
+"""The cycle's summary: what the data says after the cycle, read back from the warehouse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from dagster_project import warehouse
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> dict[str, int]:
+    return {str(k): int(v) for k, v in con.execute(sql, params or []).fetchall()}
+
+
+def cycle_summary(con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: list[int] | None = None) -> dict[str, Any]:
+    summary: dict[str, Any] = {"as_of": as_of.isoformat()}
+    if load_ids is not None:
+        row = con.execute(
+            """
+            select count(*), coalesce(sum(messages_loaded), 0), coalesce(sum(duplicates), 0),
+                   coalesce(sum(quarantined), 0)
+            from raw.loaded_files where load_id in (select unnest(?::bigint[]))
+            """,
+            [load_ids],
+        ).fetchone()
+        summary["landing"] = {
+            "files": int(row[0]), "messages": int(row[1]), "duplicates": int(row[2]), "quarantined": int(row[3]),
+        }
+    if not warehouse.table_exists(con, "marts", "customer_onboarding_state"):
+        return summary
+    state = "marts.customer_onboarding_state"
+    summary["accounts"] = warehouse.count(con, state)
+    summary["by_track"] = _pairs(con, f"select track, count(*) from {state} group by 1 order by 2 desc")
+    summary["by_stage"] = _pairs(con, f"select lifecycle_stage, count(*) from {state} group by 1 order by 2 desc")
+    eligible, activated = con.execute(
+        f"""
+        select count(*), count(*) filter (where activated_at <= signup_at + interval 14 day)
+        from {state} where signup_at + interval 14 day <= as_of
+        """
+    ).fetchone()
+    summary["eligible_14d"] = int(eligible)
+    summary["activation_rate_14d"] = (activated / eligible) if eligible else None
+    if warehouse.table_exists(con, "marts", "onboarding_triggers"):
+        summary["triggers_emitted"] = _pairs(
+            con,
+            "select kind, count(*) from marts.onboarding_triggers where emitted_as_of = ? group by 1 order by 2 desc",
+            [as_of],
+        )
+    return summary

@@ -1,0 +1,48 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['account_id', 'user_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
+-- Who opted out of e-mail, per account and person (only the primary contact's opt-out matters
+-- for sends; a teammate's is kept for the record).
+
+with batch as (
+    select * from {{ ref('stg_segment__tracks') }}
+    where event_name = 'email_unsubscribed' and account_id is not null and user_id is not null
+    {{ incremental_batch_filter() }}
+),
+
+aggregated as (
+    select
+        account_id,
+        user_id,
+        min(event_at) as unsubscribed_at
+    from batch
+    group by account_id, user_id
+),
+
+{% if is_incremental() %}
+merged as (
+    select
+        a.account_id,
+        a.user_id,
+        least(a.unsubscribed_at, coalesce(t.unsubscribed_at, a.unsubscribed_at)) as unsubscribed_at
+    from aggregated as a
+    left join {{ this }} as t on a.account_id = t.account_id and a.user_id = t.user_id
+),
+{% else %}
+merged as (
+    select * from aggregated
+),
+{% endif %}
+
+final as (
+    select
+        merged.*,
+        {{ batch_columns() }}
+    from merged
+)
+
+select * from final

@@ -1,0 +1,49 @@
+-- One row per account as of the last cycle: the table the data team and both syncs read.
+
+with journeys as (
+    select * from {{ ref('int_account_journeys_evaluated') }}
+),
+
+final as (
+    select
+        account_id,
+        company_name,
+        primary_user_id,
+        signup_at,
+        plan_tier,
+        cast(mrr as double) as mrr,
+        cast(arr as double) as arr,
+        employees,
+        industry,
+        country,
+        source,
+        track,
+        track_source,
+        cast(track_confidence as double) as track_confidence,
+        track_reason,
+        cast(icp_score as double) as icp_score,
+        lifecycle_stage,
+        current_step,
+        cast(steps_completed as integer) as steps_completed,
+        cast(steps_total as integer) as steps_total,
+        activated_at,
+        stalled_since,
+        stall_step,
+        cast(hours_stalled as double) as hours_stalled,
+        first_stalled_at,
+        checkpoint_at,
+        cast(recovery_attempts as integer) as recovery_attempts,
+        last_recovery_at,
+        win_back_at,
+        suppression_reason,
+        suppressed_at,
+        email_suppressed,
+        csm_owner,
+        holdout,
+        upgraded_at,
+        last_activity_at,
+        as_of
+    from journeys
+)
+
+select * from final

@@ -1,0 +1,36 @@
+-- One row per primary contact: the person attributes the Customer.io sync diffs and sends, so a
+-- campaign's exit condition ("still relevant?") can read lifecycle_stage and activated_at.
+-- Teammates never appear here.
+
+with states as (
+    select * from {{ ref('customer_onboarding_state') }}
+    where primary_user_id is not null
+),
+
+people as (
+    select user_id, email from {{ ref('int_users_identified') }}
+),
+
+final as (
+    select
+        states.primary_user_id as person_id,
+        states.account_id,
+        people.email,
+        states.company_name,
+        states.track as onboarding_track,
+        states.lifecycle_stage,
+        cast(epoch(states.activated_at) as bigint) as activated_at,
+        states.current_step,
+        states.csm_owner,
+        states.plan_tier,
+        cast(epoch(states.signup_at) as bigint) as signup_at,
+        states.recovery_attempts,
+        states.suppression_reason,
+        states.suppression_reason = 'unsubscribed' or coalesce(states.email_suppressed, false) as unsubscribed,
+        states.holdout,
+        states.as_of
+    from states
+    left join people on states.primary_user_id = people.user_id
+)
+
+select * from final
