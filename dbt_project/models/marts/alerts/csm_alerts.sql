@@ -1,0 +1,234 @@
+-- One row per alertable status change that is true at the cycle's clock, ranked for the CS team.
+--
+-- Why a model and not Python: the thresholds that decide who gets a real-time ping (P0) and who waits for
+-- the daily digest are business rules the data team tunes (vars `alert_*` in dbt_project.yml); the Slack
+-- sync only routes what this table says. alert_id is stable for one status change (one stall episode, one
+-- recovery attempt, ...), so the sync alerts once per change and a customer still stalled next hour is the
+-- same row, not a new alert.
+--
+-- Kinds:
+--   stalled             no progress on the current step for the stall window (state.stalled_since is set)
+--   checkpoint_missed   day-14 checkpoint missed: recovery outreach attempt N is under way
+--   win_back            recovery attempts exhausted: hand-off to win-back
+--   high_touch_signup   a new high-touch account: the CSM books the kickoff (booking link from the roster)
+--   recovered           activated after a stall or a missed checkpoint (announced once)
+
+{% set p0_min_arr = var('alert_p0_min_arr', 25000) %}
+{% set p0_min_hours = var('alert_p0_min_hours_stalled', 48) %}
+{% set fyi_below_arr = var('alert_fyi_below_arr', 6000) %}
+{% set fyi_tracks = var('alert_fyi_tracks', ['self_serve']) %}
+{% set lookback_days = var('alert_lookback_days', 7) %}
+
+with state as (
+    select * from {{ ref('customer_onboarding_state') }}
+),
+
+triggers as (
+    select * from {{ ref('onboarding_triggers') }}
+    where emitted_as_of <= {{ as_of() }}
+),
+
+roster as (
+    select * from {{ ref('csm_roster') }}
+),
+
+steps as (
+    select * from {{ ref('sequence_steps') }}
+),
+
+account_suppressions as (
+    -- Suppressions that end all work on the account; an unsubscribe stops e-mail only, the CSM still acts.
+    select distinct suppression_reason from {{ ref('suppression_events') }}
+    where scope = 'account'
+),
+
+alertable as (
+    select * from state
+    where coalesce(suppression_reason, '') not in (select suppression_reason from account_suppressions)
+),
+
+sent as (
+    -- What the automation already sent, for the alert's context.
+    select
+        account_id,
+        count(*) as triggers_sent_count,
+        max(due_at) as last_trigger_at,
+        list(
+            event_name
+            || coalesce(' ' || step, '')
+            || case when attempt is not null and attempt > 0 then ' #' || attempt else '' end
+            || ' (' || strftime(due_at, '%Y-%m-%d') || ')'
+            order by due_at, trigger_id
+        ) as triggers_sent
+    from triggers
+    group by account_id
+),
+
+ever_stalled as (
+    select account_id, min(due_at) as first_stall_at
+    from triggers
+    where kind in ('stalled', 'recovery', 'win_back')
+    group by account_id
+),
+
+step_progress as (
+    -- Done = the track's steps before the current one; to do = the current step and those after it.
+    select
+        alertable.account_id,
+        list(steps.step_key order by steps.step_order)
+            filter (where alertable.current_step is null or steps.step_order < cur.step_order) as steps_done,
+        list(steps.step_key order by steps.step_order)
+            filter (where alertable.current_step is not null and steps.step_order >= cur.step_order) as steps_todo,
+        max(cur.description) as current_step_description
+    from alertable
+    inner join steps on alertable.track = steps.track
+    left join steps as cur on alertable.track = cur.track and alertable.current_step = cur.step_key
+    group by alertable.account_id
+),
+
+changes as (
+    select account_id, 'stalled' as kind, track || '/' || coalesce(stall_step, '') as episode_key,
+        stalled_since as changed_at
+    from alertable
+    where stalled_since is not null and activated_at is null
+
+    union all
+
+    select account_id, 'checkpoint_missed', cast(recovery_attempts as varchar), last_recovery_at
+    from alertable
+    where lifecycle_stage = 'recovery' and recovery_attempts >= 1 and activated_at is null
+
+    union all
+
+    select account_id, 'win_back', '', win_back_at
+    from alertable
+    where lifecycle_stage = 'win_back' and activated_at is null
+
+    union all
+
+    select account_id, 'high_touch_signup', '', signup_at
+    from alertable
+    where track = 'high_touch'
+        and activated_at is null
+        and signup_at > {{ as_of() }} - interval ({{ lookback_days }}) day
+
+    union all
+
+    select alertable.account_id, 'recovered', '', alertable.activated_at
+    from alertable
+    inner join ever_stalled on alertable.account_id = ever_stalled.account_id
+    where alertable.activated_at is not null
+        and ever_stalled.first_stall_at <= alertable.activated_at
+        and alertable.activated_at > {{ as_of() }} - interval ({{ lookback_days }}) day
+),
+
+enriched as (
+    select
+        changes.kind,
+        changes.episode_key,
+        changes.changed_at,
+        alertable.*,
+        coalesce(alertable.arr, 0) as arr_at_risk,
+        greatest(coalesce(alertable.steps_total, 0) - coalesce(alertable.steps_completed, 0), 0) as steps_remaining,
+        case
+            when changes.kind in ('high_touch_signup', 'recovered')
+                then date_diff('hour', changes.changed_at, {{ as_of() }})
+            else coalesce(
+                alertable.hours_stalled,
+                date_diff('hour', coalesce(alertable.last_activity_at, alertable.signup_at), {{ as_of() }})
+            )
+        end as severity_hours
+    from changes
+    inner join alertable on changes.account_id = alertable.account_id
+),
+
+prioritised as (
+    select
+        *,
+        case
+            when kind = 'recovered'
+                then case when arr_at_risk >= {{ p0_min_arr }} then 'P1' else 'FYI' end
+            when kind = 'high_touch_signup'
+                then case when arr_at_risk >= {{ p0_min_arr }} then 'P0' else 'P1' end
+            when track in {{ sql_list(fyi_tracks) }} or arr_at_risk < {{ fyi_below_arr }} then 'FYI'
+            when arr_at_risk >= {{ p0_min_arr }} and severity_hours >= {{ p0_min_hours }} then 'P0'
+            else 'P1'
+        end as priority,
+        -- ARR at risk, weighted up by how long the account has been stuck (x2 after a week, capped at
+        -- 30 days) and by how far it still is from activation (0.5 when one step is left of many, 1.5
+        -- when nothing is done).
+        round(
+            arr_at_risk
+            * (1 + least(greatest(severity_hours, 0), 720) / 168.0)
+            * (0.5 + steps_remaining / greatest(coalesce(steps_total, 0), 1)),
+            2
+        ) as risk_score
+    from enriched
+),
+
+final as (
+    select
+        -- ids
+        md5(prioritised.account_id || '|' || prioritised.kind || '|' || prioritised.episode_key) as alert_id,
+        prioritised.account_id,
+        prioritised.primary_user_id,
+        prioritised.kind,
+        -- ranking
+        prioritised.priority,
+        case prioritised.priority when 'P0' then 'realtime' else 'digest' end as route,
+        row_number() over (
+            order by
+                case prioritised.priority when 'P0' then 0 when 'P1' then 1 else 2 end,
+                prioritised.risk_score desc,
+                prioritised.account_id,
+                prioritised.kind
+        ) as alert_rank,
+        prioritised.risk_score,
+        prioritised.arr_at_risk,
+        prioritised.severity_hours,
+        prioritised.steps_remaining,
+        -- who the customer is
+        prioritised.company_name,
+        prioritised.plan_tier,
+        prioritised.mrr,
+        prioritised.arr,
+        prioritised.track,
+        prioritised.track_source,
+        prioritised.lifecycle_stage,
+        prioritised.holdout,
+        prioritised.email_suppressed,
+        -- who owns it
+        prioritised.csm_owner,
+        roster.name as csm_name,
+        roster.slack_user_id as csm_slack_user_id,
+        roster.booking_url as csm_booking_url,
+        -- what they did and did not do
+        prioritised.current_step,
+        step_progress.current_step_description,
+        prioritised.steps_completed,
+        prioritised.steps_total,
+        coalesce(step_progress.steps_done, []) as steps_done,
+        coalesce(step_progress.steps_todo, []) as steps_todo,
+        prioritised.stall_step,
+        prioritised.hours_stalled,
+        prioritised.recovery_attempts,
+        -- what the automation already sent
+        coalesce(sent.triggers_sent_count, 0) as triggers_sent_count,
+        coalesce(sent.triggers_sent, []) as triggers_sent,
+        -- timestamps
+        prioritised.changed_at,
+        prioritised.signup_at,
+        prioritised.stalled_since,
+        prioritised.activated_at,
+        prioritised.last_recovery_at,
+        prioritised.win_back_at,
+        prioritised.last_activity_at,
+        sent.last_trigger_at,
+        {{ as_of() }} as as_of
+    from prioritised
+    left join roster on prioritised.csm_owner = roster.csm_id
+    left join step_progress on prioritised.account_id = step_progress.account_id
+    left join sent on prioritised.account_id = sent.account_id
+)
+
+select * from final

@@ -1,0 +1,219 @@
+"""One Slack cycle: new status changes -> real-time P0 alerts, the daily digest, drafts; then delivery.
+
+Order of work, and why:
+1. Read marts.csm_alerts, the send gate and what was already announced (short connection).
+2. Draft recovery e-mails for new at-risk alerts with no connection open (LLM calls take seconds).
+3. In ONE transaction: remember the new alerts, store drafts, queue P0 messages, and, the first cycle at or
+   after ONBOARDING_DIGEST_HOUR of an as-of day, build and queue that day's digest and record the day.
+   A crash before the commit leaves nothing half-done; after it, delivery resumes from the outbox.
+4. Deliver everything pending in the outbox (this cycle's and earlier failures), paced per channel.
+Gated accounts (ops.send_gate) are neither announced nor remembered, so they are announced once the gate opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from reverse_etl import outbox
+from reverse_etl.slack import state
+from reverse_etl.slack.blocks import alert_payload
+from reverse_etl.slack.digest import build_digest
+from reverse_etl.slack.drafts import Draft, llm_draft, template_draft
+from reverse_etl.slack.settings import AT_RISK_KINDS, SlackSettings
+from reverse_etl.slack.transport import ConnectionFactory, SlackTransport
+
+Drafter = Callable[[Mapping[str, Any], SlackSettings], Draft]
+
+
+def default_drafter(alert: Mapping[str, Any], settings: SlackSettings) -> Draft:
+    return llm_draft(alert, api_key=settings.anthropic_api_key or "", model=settings.llm_model)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def digest_due(as_of: datetime, digest_hour: int) -> bool:
+    """The digest goes out from the first cycle whose as-of hour (UTC) is at or after the digest hour."""
+    return as_of.astimezone(UTC).hour >= digest_hour
+
+
+def make_drafts(
+    alerts: list[dict[str, Any]], settings: SlackSettings, drafter: Drafter | None = None
+) -> dict[str, Draft]:
+    """A draft per new at-risk alert, most urgent first; the LLM for the first `max_llm_drafts`, then templates."""
+    chosen = drafter or default_drafter
+    drafts: dict[str, Draft] = {}
+    budget = settings.max_llm_drafts
+    for alert in sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0)):
+        if alert.get("kind") not in AT_RISK_KINDS:
+            continue
+        if budget > 0:
+            drafts[str(alert["alert_id"])] = chosen(alert, settings)
+            budget -= 1
+        else:
+            drafts[str(alert["alert_id"])] = template_draft(alert, error="LLM draft budget for this cycle used")
+    return drafts
+
+
+def run_slack_cycle(
+    open_con: ConnectionFactory,
+    as_of: datetime,
+    settings: SlackSettings | None = None,
+    *,
+    run_id: str | None = None,
+    drafter: Drafter | None = None,
+    transport: SlackTransport | None = None,
+) -> dict[str, Any]:
+    """Queue and deliver this cycle's Slack messages; returns a summary for Dagster metadata and ops.slack_runs."""
+    cfg = settings or SlackSettings.from_env()
+    started = datetime.now(UTC)
+    as_of = as_of.astimezone(UTC)
+
+    with open_con() as con:
+        state.ensure_slack_tables(con)
+        outbox.ensure_outbox(con)
+        alerts = state.current_alerts(con)
+        blocked = state.gate(con)
+        known = state.known_alert_ids(con)
+
+    gated = {a["alert_id"]: state.gate_reason(blocked, a["account_id"]) for a in alerts}
+    gated = {k: v for k, v in gated.items() if v}
+    new = [a for a in alerts if a["alert_id"] not in known and a["alert_id"] not in gated]
+    drafts = make_drafts(new, cfg, drafter)
+
+    realtime_queued = 0
+    digest_info: dict[str, Any] = {"due": digest_due(as_of, cfg.digest_hour), "posted": False}
+    with open_con() as con:
+        con.execute("begin transaction")
+        try:
+            realtime_items: list[outbox.NewItem] = []
+            for alert in new:
+                realtime = alert.get("route") == "realtime"
+                item_id = f"alert:{alert['alert_id']}" if realtime else None
+                con.execute(
+                    """
+                    insert into ops.slack_alerts (alert_id, account_id, kind, priority, route, alert_rank,
+                        risk_score, first_seen_as_of, status, digest_date, outbox_item_id, context)
+                    values (?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?, ?::json)
+                    """,
+                    [
+                        alert["alert_id"], alert["account_id"], alert["kind"], alert["priority"],
+                        alert["route"], alert.get("alert_rank"), alert.get("risk_score"), as_of,
+                        state.REALTIME if realtime else state.DIGEST_PENDING, item_id, _json(alert),
+                    ],
+                )
+                draft = drafts.get(str(alert["alert_id"]))
+                if draft is not None:
+                    con.execute(
+                        """
+                        insert into ops.slack_recovery_drafts (alert_id, account_id, kind, stall_step, source,
+                            model, subject, body, error, created_as_of)
+                        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                        [alert["alert_id"], alert["account_id"], alert["kind"],
+                         alert.get("stall_step") or alert.get("current_step"), draft.source, draft.model,
+                         draft.subject, draft.body, draft.error, as_of],
+                    )
+                if realtime and item_id:
+                    payload = alert_payload(alert, cfg.channel_alerts, draft.as_dict() if draft else None)
+                    realtime_items.append(outbox.NewItem(item_id=item_id, kind=f"alert_{alert['kind']}",
+                                                         payload=payload, account_id=alert["account_id"]))
+            realtime_queued = outbox.enqueue(con, state.CHANNEL, realtime_items, now=as_of, run_id=run_id)
+
+            day = as_of.date()
+            if digest_info["due"] and not state.digest_done(con, day):
+                digest_info.update(_queue_digest(con, cfg, as_of, alerts, gated, run_id))
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+
+    transport = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate)
+    report = transport.deliver(open_con, run_id=run_id)
+
+    if digest_info.get("item_id"):
+        with open_con() as con:
+            row = con.execute(
+                "select status from ops.outbox where channel = ? and item_id = ?", [state.CHANNEL, digest_info["item_id"]]
+            ).fetchone()
+        digest_info["posted"] = bool(row and row[0] == outbox.SENT)
+
+    summary: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "alerts_current": len(alerts),
+        "alerts_new": len(new),
+        "realtime_queued": realtime_queued,
+        "gated": len(gated),
+        "gated_reasons": sorted(set(gated.values()))[:5],
+        "drafts": {"llm": sum(d.source == "llm" for d in drafts.values()),
+                   "template": sum(d.source == "template" for d in drafts.values())},
+        "digest": digest_info,
+        "delivery": report.as_dict(),
+        "mode": "slack" if transport.token else "local outbox",
+    }
+    with open_con() as con:
+        con.execute(
+            """
+            insert into ops.slack_runs (run_id, as_of, started_at, alerts_current, alerts_new, realtime_queued,
+                digest_date, digest_alerts, gated, posted, failed, written_local, parked, summary)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::json)
+            """,
+            [run_id, as_of, started, len(alerts), len(new), realtime_queued,
+             as_of.date() if digest_info.get("queued") else None, digest_info.get("alerts_total"),
+             len(gated), report.posted, report.failed, report.written_local, len(report.parked),
+             _json(summary)],
+        )
+        summary["outbox"] = outbox.status_counts(con, state.CHANNEL)
+    return summary
+
+
+def _queue_digest(
+    con: Any,
+    cfg: SlackSettings,
+    as_of: datetime,
+    alerts: list[dict[str, Any]],
+    gated: Mapping[str, str | None],
+    run_id: str | None,
+) -> dict[str, Any]:
+    """Build and queue today's digest from the pending digest alerts still true now; record the day."""
+    day = as_of.date()
+    current = {a["alert_id"]: a for a in alerts}
+    waiting = state.pending_digest(con)
+    stale = [i for i in waiting if i not in current]
+    include = [current[i] for i in waiting if i in current and i not in gated]
+    if stale:
+        con.execute(
+            "update ops.slack_alerts set status = ? where list_contains(?, alert_id)", [state.SUPERSEDED, stale]
+        )
+    realtime = state.realtime_since_last_digest(con)
+    item_id = None
+    shown: list[str] = []
+    summarised: list[str] = []
+    if include:
+        drafts = state.drafts_for(con, [a["alert_id"] for a in include])
+        payload, shown, summarised = build_digest(
+            include, day, cfg.channel_digest, realtime_count=realtime, drafts=drafts
+        )
+        item_id = f"digest:{day.isoformat()}"
+        outbox.enqueue(con, state.CHANNEL, [outbox.NewItem(item_id=item_id, kind="digest", payload=payload,
+                                                           priority=1)], now=as_of, run_id=run_id)
+        con.execute(
+            "update ops.slack_alerts set status = ?, digest_date = ? where list_contains(?, alert_id)",
+            [state.DIGESTED, day, shown + summarised],
+        )
+    con.execute(
+        """
+        insert into ops.slack_digests (digest_date, as_of, item_id, channel, alerts_total, alerts_shown,
+            alerts_summarised, realtime_since, created_at)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [day, as_of, item_id, cfg.channel_digest, len(include), len(shown), len(summarised), realtime,
+         datetime.now(UTC)],
+    )
+    return {"queued": item_id is not None, "item_id": item_id, "alerts_total": len(include), "alerts_shown": len(shown),
+            "alerts_summarised": len(summarised), "superseded": len(stale)}
