@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from dagster_project.assets.customerio import CustomerIOResource, customerio_sync
 from dagster_project.assets.dbt import dbt_core, dbt_journey
 from dagster_project.assets.landing import landed_events
 from dagster_project.assets.summary import build_summary_asset
@@ -13,7 +14,7 @@ from dagster_project.jobs import onboarding_hourly, onboarding_hourly_schedule
 from dagster_project.resources import LandingResource, WarehouseResource
 
 # Assets that send things out: the cycle summary runs after them.
-SYNC_ASSETS: list[dg.AssetsDefinition] = []
+SYNC_ASSETS: list[dg.AssetsDefinition] = [customerio_sync]
 
 cycle_summary = build_summary_asset([key for a in SYNC_ASSETS for key in a.keys])
 
@@ -24,6 +25,7 @@ defs = dg.Definitions(
     schedules=[onboarding_hourly_schedule],
     resources={
         "warehouse": WarehouseResource(),
+        "customerio": CustomerIOResource(),
         "landing_dir": LandingResource(),
         # The venv's dbt, found beside this interpreter, so no PATH set-up is needed.
         "dbt": DbtCliResource(project_dir=project(), dbt_executable=dbt_executable()),

@@ -1,0 +1,129 @@
+"""What changed since the last delivery: the diff against ops.sync_snapshot, and the send gate.
+
+The diff runs in DuckDB (a hash per row, an anti-join on the snapshot and on the outbox), so
+100k unchanged people cost one scan, not 100k Python comparisons; only changed rows come back
+to Python to be shaped into operations.
+- People: marts.customerio_people rows whose hash (all columns but `as_of`, which moves every
+  cycle) differs from the snapshot of what was last delivered.
+- Events: marts.onboarding_triggers rows visible at the cycle clock (`emitted_as_of <= as_of`)
+  that were never queued (the outbox keeps every trigger it ever saw, sent or not), for
+  people that are primary contacts (in marts.customerio_people); anyone else is counted, never sent.
+- Gate: ops.send_gate rows (`*` = everyone) hold back an account's operations, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from dagster_project.warehouse import table_exists
+
+CHANNEL = "customerio"
+PEOPLE = "marts.customerio_people"
+TRIGGERS = "marts.onboarding_triggers"
+HASH_EXCLUDED = frozenset({"as_of"})
+
+
+@dataclass
+class Gate:
+    """Accounts whose sends are blocked, and why (check names)."""
+
+    everyone: list[str] = field(default_factory=list)
+    accounts: dict[str, list[str]] = field(default_factory=dict)
+
+    def reason(self, account_id: str | None) -> str | None:
+        reasons = list(self.everyone)
+        if account_id is not None:
+            reasons += self.accounts.get(account_id, [])
+        return "; ".join(sorted(set(reasons))) if reasons else None
+
+    @property
+    def closed_for_all(self) -> bool:
+        return bool(self.everyone)
+
+
+def read_gate(con: duckdb.DuckDBPyConnection) -> Gate:
+    gate = Gate()
+    if not table_exists(con, "ops", "send_gate"):
+        return gate
+    accounts: dict[str, list[str]] = defaultdict(list)
+    for account_id, check_name, reason in con.execute(
+        "select account_id, check_name, reason from ops.send_gate order by check_name"
+    ).fetchall():
+        label = f"{check_name}: {reason}" if reason else str(check_name)
+        if account_id == "*":
+            gate.everyone.append(label)
+        else:
+            accounts[str(account_id)].append(label)
+    gate.accounts = dict(accounts)
+    return gate
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def row_hash_sql(columns: list[str], alias: str = "p") -> str:
+    """md5 over a JSON struct of the columns: stable across runs, null-safe, type-aware."""
+    fields = ", ".join(f"{_quote(c)} := {alias}.{_quote(c)}" for c in columns if c not in HASH_EXCLUDED)
+    return f"md5(to_json(struct_pack({fields}))::varchar)"
+
+
+def changed_people(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """People rows that differ from what was last delivered, each with `_row_hash`."""
+    if not table_exists(con, "marts", "customerio_people"):
+        return []
+    columns = _columns(con, "marts", "customerio_people")
+    hash_sql = row_hash_sql(columns)
+    sql = f"""
+        with hashed as (select p.*, {hash_sql} as _row_hash from {PEOPLE} p where p.person_id is not null)
+        select h.* from hashed h
+        left join ops.sync_snapshot s on s.channel = ? and s.entity_key = h.person_id
+        where s.row_hash is distinct from h._row_hash
+        order by h.person_id
+    """
+    return con.sql(sql, params=[CHANNEL]).to_arrow_table().to_pylist()
+
+
+def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tuple[list[dict[str, Any]], int]:
+    """(never-queued triggers of primary contacts, with `_csm_owner`; count of non-primary ones)."""
+    if not table_exists(con, "marts", "onboarding_triggers"):
+        return [], 0
+    has_people = table_exists(con, "marts", "customerio_people")
+    visible = "and t.emitted_as_of <= ?" if as_of is not None else ""
+    params: list[Any] = [CHANNEL]
+    if as_of is not None:
+        params.append(as_of)
+    people_join = (
+        f"left join (select distinct on (person_id) person_id, csm_owner from {PEOPLE}) p "
+        "on p.person_id = t.person_id"
+        if has_people
+        else "left join (select null::varchar as person_id, null::varchar as csm_owner) p on false"
+    )
+    sql = f"""
+        select t.*, p.csm_owner as _csm_owner, p.person_id is not null as _primary
+        from {TRIGGERS} t
+        {people_join}
+        where not exists (
+            select 1 from ops.outbox o where o.channel = ? and o.item_id = 'event:' || t.trigger_id
+        ) {visible}
+        order by t.due_at, t.trigger_id
+    """
+    rows = con.sql(sql, params=params).to_arrow_table().to_pylist()
+    primary = [r for r in rows if r["_primary"]]
+    return primary, len(rows) - len(primary)

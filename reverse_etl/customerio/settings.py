@@ -1,0 +1,52 @@
+"""Customer.io settings, read from the environment when a sync starts (never at import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from dagster_project import config
+from reverse_etl.retry import RetryPolicy
+
+REGIONS = ("us", "eu")
+
+
+@dataclass(frozen=True)
+class CustomerIOSettings:
+    """Everything a sync needs. repr never shows the API key."""
+
+    site_id: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    region: str = "us"
+    track_host: str | None = None
+    rate_per_second: float = 100.0
+    # Run the bucket a little under the documented limit: the server counts by its own clock,
+    # and network jitter can bunch evenly spaced requests together.
+    rate_headroom: float = 0.95
+    timeout_seconds: float = 10.0
+    max_request_bytes: int = 500 * 1000
+    max_item_attempts: int = 5
+    # After this many consecutive batches that exhausted their retries, stop the run: the
+    # service is down and the rest waits, untouched, for the next run.
+    circuit_breaker_batches: int = 3
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if self.region not in REGIONS:
+            raise ValueError(f"CUSTOMERIO_REGION must be one of {REGIONS}, got {self.region!r}")
+        if self.rate_per_second <= 0:
+            raise ValueError("the Customer.io rate limit must be positive")
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.site_id and self.api_key)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> CustomerIOSettings:
+        """CUSTOMERIO_SITE_ID, CUSTOMERIO_API_KEY, CUSTOMERIO_REGION, CUSTOMERIO_TRACK_HOST."""
+        base = cls(
+            site_id=config.env("CUSTOMERIO_SITE_ID"),
+            api_key=config.env("CUSTOMERIO_API_KEY"),
+            region=(config.env("CUSTOMERIO_REGION", "us") or "us").strip().lower(),
+            track_host=config.env("CUSTOMERIO_TRACK_HOST"),
+        )
+        return replace(base, **overrides) if overrides else base  # type: ignore[arg-type]
