@@ -16,7 +16,7 @@ SELF_SERVE_Z = NormalDist().inv_cdf(TRACK_SHARES["self_serve"])  # ~-0.739
 
 # The plan tier is read from z + N(0, TIER_NOISE): enterprise above the high-touch cut, free below
 # the self-serve cut, pro/starter split in between. Employees and MRR carry independent noise.
-TIER_NOISE = 0.30
+TIER_NOISE = 0.25
 PRO_Z = 0.25
 EMPLOYEE_NOISE = 0.45
 
@@ -119,8 +119,8 @@ MALFORMED_FORCED_INDEX = {7: 0, 37: 1, 67: 2, 97: 3}
 # ---- activity volume ----------------------------------------------------------------------------
 # Probability that a user is active on a given day, by behaviour; active users send 1-3 product
 # events that day, plus page/screen views. Tuned so 1M accounts x 30 days ~ 100M messages.
-DAILY_ACTIVE = {"active": 0.80, "stall": 0.60}
-PAGE_VIEWS_PER_ACTIVE_DAY = (0, 2)
+DAILY_ACTIVE = {"active": 0.90, "stall": 0.70}
+PAGE_VIEWS_PER_ACTIVE_DAY = (1, 3)
 
 NOISE_EVENTS = (
     ("dashboard_viewed", "dashboard_id"),

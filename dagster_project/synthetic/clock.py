@@ -20,13 +20,21 @@ def _day_text(epoch_day: int) -> str:
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=epoch_day)).strftime("%Y-%m-%d")
 
 
+_MINUTE_PREFIX: dict[int, str] = {}
+_SECOND_MS = [f"{n // 1000:02d}.{n % 1000:03d}Z" for n in range(60_000)]
+
+
 def iso_ms(ms: int) -> str:
     """`2026-11-01T09:15:02.123Z` for Unix milliseconds (Segment's own timestamp shape)."""
-    seconds, milli = divmod(ms, 1000)
-    day, second_of_day = divmod(seconds, 86_400)
-    hour, rest = divmod(second_of_day, 3600)
-    minute, second = divmod(rest, 60)
-    return f"{_day_text(day)}T{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}Z"
+    minute, rest = divmod(ms, MS_PER_MINUTE)
+    prefix = _MINUTE_PREFIX.get(minute)
+    if prefix is None:
+        day, minute_of_day = divmod(minute, 1440)
+        prefix = f"{_day_text(day)}T{minute_of_day // 60:02d}:{minute_of_day % 60:02d}:"
+        if len(_MINUTE_PREFIX) > 200_000:
+            _MINUTE_PREFIX.clear()
+        _MINUTE_PREFIX[minute] = prefix
+    return prefix + _SECOND_MS[rest]
 
 
 def hour_path(hour_index: int) -> tuple[str, str]:

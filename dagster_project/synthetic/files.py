@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from dagster_project.synthetic.clock import hour_path
 
-_FLUSH_BYTES = 64 * 1024
+_FLUSH_LINES = 256  # ~64 kB of JSON lines per compressed block
 
 
 class HourlyFiles:
@@ -25,7 +25,6 @@ class HourlyFiles:
         self.level = level
         self._streams: dict[int, tuple[BinaryIO, gzip.GzipFile]] = {}
         self._buffers: dict[int, list[bytes]] = {}
-        self._sizes: dict[int, int] = {}
         self.lines = 0
         self.paths: list[Path] = []
 
@@ -38,14 +37,10 @@ class HourlyFiles:
         buffer = self._buffers.get(hour_index)
         if buffer is None:
             buffer = self._buffers[hour_index] = []
-            self._sizes[hour_index] = 0
         buffer.append(line)
-        size = self._sizes[hour_index] + len(line) + 1
         self.lines += 1
-        if size >= _FLUSH_BYTES:
+        if len(buffer) >= _FLUSH_LINES:
             self._flush(hour_index)
-            size = 0
-        self._sizes[hour_index] = size
 
     def _flush(self, hour_index: int) -> None:
         buffer = self._buffers[hour_index]

@@ -84,7 +84,7 @@ def _noise_properties(rng: random.Random, key: str) -> dict[str, Any]:
         return {key: rng.choice(c.FILTERS)}
     if key == "format":
         return {key: rng.choice(c.EXPORT_FORMATS)}
-    return {key: f"{key[:3]}_{rng.randrange(1, 500)}"}
+    return {key: f"{key[:3]}_{1 + int(rng.random() * 499)}"}
 
 
 def _planned(plan: AccountPlan, rng: random.Random) -> list[tuple[int, dict[str, Any], bool]]:
@@ -139,35 +139,45 @@ def _planned(plan: AccountPlan, rng: random.Random) -> list[tuple[int, dict[str,
 
 
 def _noise(plan: AccountPlan, rng: random.Random) -> list[tuple[int, dict[str, Any], bool]]:
-    """Product events (1-3 per active user-day) and page/screen views that drive nothing."""
+    """Product events (1-3 per active user-day) and page/screen views that drive nothing.
+
+    The hot loop of the generator (~90% of all messages): plain `random()` arithmetic instead of
+    randrange/choice, which cost several Python calls each.
+    """
     if plan.behaviour == "inactive":
         return []
     p_active = c.DAILY_ACTIVE["stall" if plan.behaviour == "stall" else "active"]
     low_pages, high_pages = c.PAGE_VIEWS_PER_ACTIVE_DAY
+    page_span = high_pages - low_pages + 1
     out: list[tuple[int, dict[str, Any], bool]] = []
+    append = out.append
+    rand = rng.random
     acc, end = plan.account_id, plan.activity_end_ms
+    context = {"groupId": acc}
+    n_events, n_pages, n_screens = len(c.NOISE_EVENTS), len(c.PAGES), len(c.SCREENS)
     for user in plan.users:
         if user.joined_ms is None:
             continue
+        user_id = user.user_id
         day_start = user.joined_ms
         while day_start < end:
-            day_end = min(day_start + MS_PER_DAY, end)
-            if rng.random() < p_active:
-                span = day_end - day_start
-                for _ in range(rng.randint(1, 3)):
-                    event, key = rng.choice(c.NOISE_EVENTS)
-                    at = day_start + rng.randrange(span)
-                    out.append((at, _track(user, acc, event, _noise_properties(rng, key)), True))
-                for _ in range(rng.randint(low_pages, high_pages)):
-                    at = day_start + rng.randrange(span)
-                    if rng.random() < 0.8:
-                        name, path = rng.choice(c.PAGES)
-                        msg = {"type": "page", "userId": user.user_id, "name": name,
-                               "properties": {"path": path}, "context": {"groupId": acc}}
+            span = min(day_start + MS_PER_DAY, end) - day_start
+            if rand() < p_active:
+                for _ in range(1 + int(rand() * 3)):
+                    event, key = c.NOISE_EVENTS[int(rand() * n_events)]
+                    message = {"type": "track", "userId": user_id, "event": event,
+                               "properties": _noise_properties(rng, key), "context": context}
+                    append((day_start + int(rand() * span), message, True))
+                for _ in range(low_pages + int(rand() * page_span)):
+                    at = day_start + int(rand() * span)
+                    if rand() < 0.8:
+                        name, path = c.PAGES[int(rand() * n_pages)]
+                        message = {"type": "page", "userId": user_id, "name": name,
+                                   "properties": {"path": path}, "context": context}
                     else:
-                        msg = {"type": "screen", "userId": user.user_id, "name": rng.choice(c.SCREENS),
-                               "context": {"groupId": acc}}
-                    out.append((at, msg, True))
+                        message = {"type": "screen", "userId": user_id,
+                                   "name": c.SCREENS[int(rand() * n_screens)], "context": context}
+                    append((at, message, True))
             day_start += MS_PER_DAY
     return out
 
@@ -193,31 +203,34 @@ def render_account(
     last_hour = (end_ms - 1) // MS_PER_HOUR
     kept: list[tuple[int, dict[str, Any]]] = []
     last_kept_hour = 0
+    rand, dumps, lines, by_type = rng.random, orjson.dumps, out.lines, out.by_type
+    late_rate, dup_rate, bad_rate = c.LATE_RATE, c.DUPLICATE_RATE, c.MALFORMED_RATE
     for ts, message, lateable in candidates:
         if suppression_at is not None and ts > suppression_at:
             continue  # nothing at all after a cancellation, failed payment, expiry or deletion
         message_id = _message_id(rng)
-        if lateable and rng.random() < c.LATE_RATE:
-            received = ts + MS_PER_HOUR + rng.randrange(47 * MS_PER_HOUR)
+        if lateable and rand() < late_rate:
+            received = ts + MS_PER_HOUR + int(rand() * 47 * MS_PER_HOUR)
+            if received < end_ms:
+                out.late += 1
         else:
-            received = ts + rng.randint(20, 3000)
+            received = ts + 20 + int(rand() * 2980)
         if received >= end_ms:
             continue  # nothing beyond the end of the window is written
         full = {"messageId": message_id, "timestamp": iso_ms(ts), "receivedAt": iso_ms(received), **message}
-        line = orjson.dumps(full)
+        line = dumps(full)
         hour = received // MS_PER_HOUR
-        out.lines.append((hour, line))
+        lines.append((hour, line))
         kept.append((ts, full))
         last_kept_hour = hour
-        out.by_type[message["type"]] = out.by_type.get(message["type"], 0) + 1
-        if received - ts >= MS_PER_HOUR:
-            out.late += 1
-        if rng.random() < c.DUPLICATE_RATE:
-            out.lines.append((min(last_hour, hour + rng.randint(0, 6)), line))
+        kind = message["type"]
+        by_type[kind] = by_type.get(kind, 0) + 1
+        if rand() < dup_rate:
+            lines.append((min(last_hour, hour + int(rand() * 7)), line))
             out.duplicates += 1
-        if message["type"] == "track" and lateable and rng.random() < c.MALFORMED_RATE:
+        if kind == "track" and lateable and rand() < bad_rate:
             reason = rng.choice(c.MALFORMED_REASONS)
-            out.lines.append((hour, _malformed(rng, full, reason)))
+            lines.append((hour, _malformed(rng, full, reason)))
             out.malformed[reason] = out.malformed.get(reason, 0) + 1
     if forced_malformed is not None and kept:
         out.lines.append((last_kept_hour, _malformed(rng, kept[-1][1], forced_malformed)))
