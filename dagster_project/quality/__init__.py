@@ -1,0 +1,9 @@
+"""Data quality for landed Segment events: the tracking plan (GX suites), drift, and the send gate.
+
+The seed's failure mode 4 (signup keeps firing without `plan_tier`, everyone silently lands in the
+standard track) is what this package exists to stop: every newly landed batch is validated against the
+suites in `expectations/`, compared with the last good week, and a blocking failure closes the send
+gate (`ops.send_gate`) for the accounts it corrupts while the rest of the pipeline runs.
+
+Entry point: `cycle.run_quality(con, as_of)`.
+"""

@@ -1,0 +1,134 @@
+"""Read the batch to validate from DuckDB: messages that arrived by the cycle clock and were not validated.
+
+A message arrives at `coalesce(received_at, event_at)` (when Segment's server saw it). It is validated in
+the first cycle whose clock is at or after its arrival, whatever file it came in: live, that is the cycle
+that landed it; in a replay over files landed in bulk, it is the cycle of its own hour. A client whose
+clock runs ahead is therefore seen at arrival, and flagged as an event from the future.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import orjson
+
+_BATCH_SQL = """
+create or replace temp table _quality_batch as
+select
+    m.message_id, m.type, m.event, m.user_id, m.group_id, m.event_at, m.received_at, m.load_id,
+    coalesce(m.received_at, m.event_at) as arrived_at,
+    m.payload::varchar as payload
+from raw.segment_messages as m
+left join ops.quality_load_watermarks as w on w.load_id = m.load_id
+where coalesce(m.received_at, m.event_at) <= ?::timestamptz
+  and (w.validated_through is null or coalesce(m.received_at, m.event_at) > w.validated_through)
+  {load_filter}
+"""
+
+_ENRICH_SQL = """
+with user_accounts as (
+    select user_id, arg_min(group_id, event_at) as account_id
+    from raw.segment_messages
+    where user_id in (select user_id from _quality_batch where type = 'identify')
+      and group_id is not null and coalesce(received_at, event_at) <= ?::timestamptz
+    group by user_id
+),
+signups as (
+    select group_id as account_id, min(event_at) as signup_at
+    from raw.segment_messages
+    where type = 'track' and event = 'signup_completed' and group_id is not null
+      and group_id in (select group_id from _quality_batch)
+      and coalesce(received_at, event_at) <= ?::timestamptz
+    group by group_id
+)
+select
+    b.message_id, b.type, b.event, b.user_id,
+    coalesce(b.group_id, u.account_id) as account_id,
+    b.event_at, b.received_at, b.arrived_at, b.load_id, s.signup_at, b.payload
+from _quality_batch as b
+left join user_accounts as u on b.type = 'identify' and b.group_id is null and u.user_id = b.user_id
+left join signups as s on s.account_id = b.group_id
+order by b.arrived_at, b.message_id
+"""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One landed message, as the suites and the drift checks see it."""
+
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    account_id: str | None
+    event_at: datetime
+    received_at: datetime | None
+    arrived_at: datetime
+    load_id: int
+    account_signup_at: datetime | None
+    payload: dict
+
+    def body(self, root: str) -> dict:
+        value = self.payload.get(root)
+        return value if isinstance(value, dict) else {}
+
+
+def fetch_batch(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: list[int] | None = None
+) -> list[Message]:
+    """Messages arrived by `as_of` and not yet validated (optionally only from the given files)."""
+    load_filter = "and list_contains(?, m.load_id)" if load_ids is not None else ""
+    params: list = [as_of] + ([load_ids] if load_ids is not None else [])
+    con.execute(_BATCH_SQL.format(load_filter=load_filter), params)
+    try:
+        rows = con.execute(_ENRICH_SQL, [as_of, as_of]).fetchall()
+    finally:
+        con.execute("drop table if exists _quality_batch")
+    return [
+        Message(
+            message_id=r[0], type=r[1], event=r[2], user_id=r[3], account_id=r[4], event_at=r[5],
+            received_at=r[6], arrived_at=r[7], load_id=int(r[8]), account_signup_at=r[9],
+            payload=_parse(r[10]),
+        )
+        for r in rows
+    ]
+
+
+def _parse(text: str) -> dict:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def arrivals_by_day(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, days: int
+) -> tuple[dict[str, list[int]], datetime | None]:
+    """Per event key, message counts in the 24-hour windows ending at `as_of` (index 0 = the last day).
+
+    Also returns the first arrival in the warehouse, so windows before history began are not read as zeros.
+    """
+    rows = con.execute(
+        """
+        select
+            case when type = 'track' then 'track:' || event else type end as event_key,
+            floor(epoch(?::timestamptz - coalesce(received_at, event_at)) / 86400)::bigint as day_index,
+            count(*)
+        from raw.segment_messages
+        where coalesce(received_at, event_at) <= ?::timestamptz
+          and coalesce(received_at, event_at) > ?::timestamptz - to_days(?)
+          and type in ('track', 'identify', 'group')
+        group by all
+        """,
+        [as_of, as_of, as_of, days],
+    ).fetchall()
+    out: dict[str, list[int]] = {}
+    for key, day_index, n in rows:
+        series = out.setdefault(key, [0] * days)
+        index = min(int(day_index), days - 1)
+        series[index] += int(n)
+    first = con.execute("select min(coalesce(received_at, event_at)) from raw.segment_messages").fetchone()[0]
+    return out, first

@@ -1,0 +1,182 @@
+"""One data-quality pass for one cycle clock: validate, detect drift, update the gate, queue alerts, report.
+
+All warehouse writes of a pass happen in one transaction, so a crash leaves the previous cycle's
+statuses, gate and watermarks intact and the same messages are validated again next time. Running the
+same cycle twice finds nothing new: every status is carried over, no alert repeats, the gate stays.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from dagster_project import config
+from dagster_project.quality import alerts as alert_io
+from dagster_project.quality import batch as batch_io
+from dagster_project.quality import drift, frames, report, store, validate
+from dagster_project.quality.checks import (
+    DRIFT_CHECKS,
+    CheckOutcome,
+    alert_for,
+    drift_outcome,
+    status_changes,
+    suite_check_name,
+    suite_outcome,
+)
+from dagster_project.quality.suites import SuiteSpec, event_key, load_suites
+
+BASELINE_DAYS = 7
+
+
+@dataclass
+class QualityRun:
+    as_of: datetime
+    checks: list[CheckOutcome]
+    batch_rows: int
+    new_load_ids: list[int]
+    alerts: list[dict] = field(default_factory=list)
+    gated_accounts: int = 0
+    released: dict[str, int] = field(default_factory=dict)
+    report_path: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    delivery: dict[str, int] = field(default_factory=dict)
+
+    def check(self, name: str) -> CheckOutcome:
+        return next(c for c in self.checks if c.name == name)
+
+
+def check_names(suites: list[SuiteSpec] | None = None) -> list[str]:
+    """Every check this package reports, in a stable order (the Dagster check specs are built from it)."""
+    return [suite_check_name(s.name) for s in (suites or load_suites())] + list(DRIFT_CHECKS)
+
+
+def data_channel() -> str:
+    return config.env("SLACK_CHANNEL_DATA", "#data-alerts") or "#data-alerts"
+
+
+def run_quality(
+    con: duckdb.DuckDBPyConnection,
+    as_of: datetime,
+    *,
+    load_ids: list[int] | None = None,
+    suites: list[SuiteSpec] | None = None,
+    thresholds: drift.DriftThresholds = drift.DEFAULTS,
+    reports_dir: Path | None = None,
+    post: alert_io.Poster | None = None,
+    deliver: bool = True,
+) -> QualityRun:
+    """Validate what arrived by `as_of`; see the module docstring for the guarantees."""
+    started = time.perf_counter()
+    specs = suites or load_suites()
+    store.ensure_schema(con)
+    previous = store.previous_statuses(con)
+    fresh_loads = store.new_load_ids(con)
+    messages = batch_io.fetch_batch(con, as_of, load_ids)
+    fetched = time.perf_counter()
+
+    validate.warm_up()
+    warmed = time.perf_counter()
+    checks: list[CheckOutcome] = []
+    for spec in specs:
+        rows = frames.messages_for(spec, messages)
+        outcomes = validate.validate_frame(spec, frames.build_frame(spec, rows, as_of)) if rows else []
+        name = suite_check_name(spec.name)
+        checks.append(suite_outcome(name, len(rows), outcomes, previous.get(name)))
+    validated = time.perf_counter()
+
+    batch_profile = frames.profile(messages)
+    baseline = store.baseline_profiles(con, as_of, BASELINE_DAYS)
+    series, first_arrival = batch_io.arrivals_by_day(con, as_of, 7 * thresholds.volume_weeks + 1)
+    lines_read, loader_dups = store.loader_counts(con, fresh_loads)
+    evaluated = bool(messages)
+    checks += [
+        drift_outcome("schema_drift", drift.schema_drift(batch_profile, baseline, thresholds), evaluated,
+                      previous.get("schema_drift")),
+        drift_outcome("volume_anomaly", drift.volume_anomalies(series, first_arrival, as_of, thresholds), True,
+                      previous.get("volume_anomaly")),
+        drift_outcome("late_arrivals", drift.late_arrivals(messages, thresholds), evaluated,
+                      previous.get("late_arrivals")),
+        drift_outcome("duplicate_burst", drift.duplicate_bursts(messages, lines_read, loader_dups, thresholds),
+                      evaluated or bool(fresh_loads), previous.get("duplicate_burst")),
+    ]
+    late_check = next(c for c in checks if c.name == "late_arrivals")
+    if not late_check.carried:
+        late, _ = drift.late_share(messages, thresholds)
+        late_check.summary += f" (late share {late:.1%} of {len(messages)})"
+        late_check.rows = len(messages)
+    run = QualityRun(as_of=as_of, checks=checks, batch_rows=len(messages), new_load_ids=fresh_loads)
+
+    con.execute("begin transaction")
+    try:
+        for c in checks:
+            if c.carried:
+                continue
+            if c.status == "fail":
+                store.close_gate(con, c.name, c.gate, as_of)
+            else:
+                run.released[c.name] = store.open_gate(con, c.name)
+        channel = data_channel()
+        run.alerts = [
+            alert_for(c, before, as_of, channel, released=run.released.get(c.name, 0))
+            for c, before in status_changes(checks, previous)
+        ]
+        store.insert_alerts(con, run.alerts, as_of)
+        store.insert_results(con, _result_rows(checks), as_of)
+        store.insert_profiles(con, _profile_rows(batch_profile, checks, specs), as_of)
+        store.save_statuses(con, {c.name: (c.status, c.summary[:2000]) for c in checks}, as_of)
+        store.advance_watermarks(con, as_of)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    if deliver:
+        run.delivery = alert_io.deliver_pending(con, as_of, post)
+    gate = store.gate_rows(con)
+    run.gated_accounts = len({g[0] for g in gate})
+    finished = time.perf_counter()
+    run.timings = {
+        "fetch_seconds": round(fetched - started, 3),
+        "gx_startup_seconds": round(warmed - fetched, 3),
+        "validate_seconds": round(validated - warmed, 3),
+        "total_seconds": round(finished - started, 3),
+    }
+    run.report_path = report.write_report(
+        reports_dir or config.reports_dir(), report.render(checks, as_of, len(messages), gate, run.timings)
+    )
+    return run
+
+
+def _result_rows(checks: list[CheckOutcome]) -> list[tuple]:
+    import json
+
+    rows: list[tuple] = []
+    for c in checks:
+        for e in c.expectations:
+            rows.append((
+                c.name, e.name, e.severity, e.success, e.element_count, e.unexpected_count, e.unexpected_percent,
+                json.dumps({"why": e.why, "samples": e.sample_message_ids, "accounts": len(e.affected_accounts),
+                            "unexpected_values": e.unexpected_values, "error": e.error}),
+            ))
+        for f in c.findings:
+            rows.append((c.name, f.name, "warning", False, None, f.count, f.share,
+                         json.dumps({"message": f.message, "samples": f.samples})))
+    return rows
+
+
+def _profile_rows(
+    profile: dict, checks: list[CheckOutcome], specs: list[SuiteSpec]
+) -> list[tuple[str, str, str, int, bool]]:
+    """The batch's property types; an event whose suite failed is kept out of the next baseline."""
+    failing = {event_key(s.message_type, s.event) for s in specs
+               for c in checks if c.name == suite_check_name(s.name) and c.status == "fail" and not c.carried}
+    rows = []
+    for key, props in profile.items():
+        good = key not in failing
+        for prop, types in props.items():
+            for json_type, n in types.items():
+                rows.append((key, prop, json_type, int(n), good))
+    return rows

@@ -1,0 +1,221 @@
+"""Drift the suites cannot see, as pure functions over profiles and counts: every finding is a warning.
+
+- schema: new or vanished properties and type changes per event, against the last good week's profiles;
+- volume: per-event arrivals in the last 24 h against the same window in earlier weeks (so a quiet
+  weekend is not an anomaly), or against the trailing days while less than a week of history exists;
+- late arrivals: the share of the batch that reached Segment's server long after its own timestamp;
+- duplicate bursts: messageIds the loader had already seen, and the same event re-sent under new ids.
+
+Thresholds are the dataclass defaults below; the suites carry the blocking rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import orjson
+
+from dagster_project.quality.batch import Message
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    min_batch_rows: int = 5
+    min_baseline_rows: int = 20
+    vanish_share: float = 0.5
+    volume_weeks: int = 4
+    volume_min_baseline: float = 20.0
+    volume_drop_ratio: float = 0.2
+    volume_spike_ratio: float = 1.0
+    volume_z: float = 3.0
+    late_after: timedelta = timedelta(hours=1)
+    late_max_share: float = 0.2
+    late_min_rows: int = 20
+    duplicate_max_share: float = 0.05
+    duplicate_min_rows: int = 5
+
+
+DEFAULTS = DriftThresholds()
+
+
+@dataclass
+class DriftFinding:
+    check: str
+    key: str
+    kind: str
+    message: str
+    count: int = 0
+    share: float | None = None
+    samples: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}.{self.kind}"
+
+
+
+
+def schema_drift(
+    batch: dict[str, dict[str, Counter[str]]],
+    baseline: dict[str, dict[str, dict[str, int]]],
+    t: DriftThresholds = DEFAULTS,
+) -> list[DriftFinding]:
+    """New events, new / vanished properties and new JSON types, event by event."""
+    findings: list[DriftFinding] = []
+    baseline_total = sum(sum(p.get("", {}).values()) for p in baseline.values())
+    for key in sorted(batch):
+        props = batch[key]
+        rows = sum(props.get("", Counter()).values())
+        base = baseline.get(key)
+        if not base:
+            if baseline_total >= t.min_baseline_rows:
+                findings.append(DriftFinding("schema_drift", key, "new_event", f"{key}: not seen in the last good week", rows))
+            continue
+        base_rows = sum(base.get("", {}).values())
+        if base_rows < t.min_baseline_rows:
+            continue
+        for prop in sorted(p for p in props if p):
+            types = props[prop]
+            if prop not in base:
+                findings.append(
+                    DriftFinding("schema_drift", key, f"new_property:{prop}", f"{key}: new property {prop}", sum(types.values()))
+                )
+                continue
+            for json_type in sorted(set(types) - set(base[prop])):
+                findings.append(
+                    DriftFinding(
+                        "schema_drift", key, f"type_change:{prop}",
+                        f"{key}: {prop} arrived as {json_type} (last good week: {', '.join(sorted(base[prop]))})",
+                        types[json_type],
+                    )
+                )
+        if rows < t.min_batch_rows:
+            continue
+        for prop in sorted(p for p in base if p):
+            present = sum(base[prop].values()) / base_rows
+            if present >= t.vanish_share and prop not in props:
+                findings.append(
+                    DriftFinding(
+                        "schema_drift", key, f"vanished_property:{prop}",
+                        f"{key}: {prop} missing from all {rows} new rows (on {present:.0%} last good week)", rows,
+                    )
+                )
+    return findings
+
+
+def volume_anomalies(
+    series: dict[str, list[int]],
+    first_arrival: datetime | None,
+    as_of: datetime,
+    t: DriftThresholds = DEFAULTS,
+) -> list[DriftFinding]:
+    """Per event: last 24 h against a baseline of earlier windows that lie wholly inside the history."""
+    if first_arrival is None:
+        return []
+    findings = []
+
+    def usable(day: int) -> bool:
+        return as_of - timedelta(days=day + 1) >= first_arrival - timedelta(hours=1)
+
+    if not usable(0):
+        return []
+    weekly = [7 * w for w in range(1, t.volume_weeks + 1) if usable(7 * w)]
+    days = weekly or [d for d in range(1, 7) if usable(d)]
+    if len(days) < (1 if weekly else 3):
+        return []
+    for key in sorted(series):
+        counts = series[key]
+        baseline_values = [counts[d] if d < len(counts) else 0 for d in days]
+        mean = sum(baseline_values) / len(baseline_values)
+        if mean < t.volume_min_baseline:
+            continue
+        current = counts[0]
+        z = (current - mean) / math.sqrt(mean)
+        basis = "same window in earlier weeks" if weekly else "trailing days"
+        if current < mean * (1 - t.volume_drop_ratio) and z <= -t.volume_z:
+            findings.append(
+                DriftFinding(
+                    "volume_anomaly", key, "drop",
+                    f"{key}: {current} in the last 24 h vs {mean:.0f} expected ({basis}), {current / mean - 1:+.0%}",
+                    current, share=current / mean - 1,
+                )
+            )
+        elif current > mean * (1 + t.volume_spike_ratio) and z >= t.volume_z:
+            findings.append(
+                DriftFinding(
+                    "volume_anomaly", key, "spike",
+                    f"{key}: {current} in the last 24 h vs {mean:.0f} expected ({basis}), {current / mean - 1:+.0%}",
+                    current, share=current / mean - 1,
+                )
+            )
+    return findings
+
+
+def late_share(messages: list[Message], t: DriftThresholds = DEFAULTS) -> tuple[float, list[Message]]:
+    late = [m for m in messages if m.received_at is not None and m.received_at - m.event_at > t.late_after]
+    return (len(late) / len(messages) if messages else 0.0), late
+
+
+def late_arrivals(messages: list[Message], t: DriftThresholds = DEFAULTS) -> list[DriftFinding]:
+    """Late data counts at its own time, so a late-heavy batch rewrites history the syncs already acted on."""
+    share, late = late_share(messages, t)
+    if len(messages) < t.late_min_rows or share <= t.late_max_share:
+        return []
+    hours = t.late_after.total_seconds() / 3600
+    return [
+        DriftFinding(
+            "late_arrivals", "all", "late_share",
+            f"{len(late)} of {len(messages)} new messages ({share:.0%}) reached the server over {hours:g} h after their timestamp",
+            len(late), share=share, samples=[m.message_id for m in late[:10]],
+        )
+    ]
+
+
+def _fingerprint(m: Message) -> bytes:
+    root = "properties" if m.type == "track" else "traits"
+    return orjson.dumps(
+        [m.type, m.event, m.user_id, m.account_id, m.event_at.isoformat(), m.body(root)], option=orjson.OPT_SORT_KEYS
+    )
+
+
+def duplicate_bursts(
+    messages: Iterable[Message], lines_read: int, loader_duplicates: int, t: DriftThresholds = DEFAULTS
+) -> list[DriftFinding]:
+    """Re-sent messages: the loader drops repeated messageIds; the same event under new ids gets through."""
+    findings = []
+    if lines_read >= t.duplicate_min_rows and loader_duplicates / lines_read > t.duplicate_max_share:
+        share = loader_duplicates / lines_read
+        findings.append(
+            DriftFinding(
+                "duplicate_burst", "all", "repeated_message_id",
+                f"{loader_duplicates} of {lines_read} newly landed lines ({share:.0%}) repeated a messageId already loaded "
+                "(dropped by the loader)",
+                loader_duplicates, share=share,
+            )
+        )
+    seen: dict[bytes, str] = {}
+    repeats: list[str] = []
+    total = 0
+    for m in messages:
+        if m.type not in ("track", "identify", "group"):
+            continue
+        total += 1
+        fp = _fingerprint(m)
+        if fp in seen:
+            repeats.append(m.message_id)
+        else:
+            seen[fp] = m.message_id
+    if total >= t.duplicate_min_rows and repeats and len(repeats) / total > t.duplicate_max_share:
+        share = len(repeats) / total
+        findings.append(
+            DriftFinding(
+                "duplicate_burst", "all", "same_event_new_id",
+                f"{len(repeats)} of {total} new messages ({share:.0%}) repeat an event already in the batch under a new messageId",
+                len(repeats), share=share, samples=repeats[:10],
+            )
+        )
+    return findings

@@ -1,0 +1,231 @@
+"""The `ops` tables this package owns, and every read/write of them (the rest of the package is pure).
+
+- `ops.quality_load_watermarks`: per landed file, the cycle clock up to which its messages were validated,
+  so each message is validated once, in the first cycle whose clock has seen it arrive (replays too).
+- `ops.quality_check_status`: the current status per check; alerts fire only when it changes.
+- `ops.quality_alerts`: one row per status change (the Slack payload); `delivered_at` is set once sent.
+- `ops.quality_results`: per cycle, one row per expectation / drift finding (history for the report and
+  notebooks).
+- `ops.quality_profiles`: per cycle and event, the property types seen, the baseline for schema drift.
+- `ops.send_gate` is shared (its DDL is the trunk's); this module writes the rows of its own checks only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+import duckdb
+
+from dagster_project import warehouse
+
+DDL: tuple[str, ...] = (
+    """
+    create table if not exists ops.quality_load_watermarks (
+        load_id bigint primary key,
+        validated_through timestamptz not null
+    )
+    """,
+    """
+    create table if not exists ops.quality_check_status (
+        check_name varchar primary key,
+        status varchar not null,
+        since timestamptz not null,
+        last_as_of timestamptz not null,
+        summary varchar
+    )
+    """,
+    """
+    create table if not exists ops.quality_alerts (
+        alert_id varchar primary key,
+        check_name varchar not null,
+        as_of timestamptz not null,
+        previous_status varchar not null,
+        status varchar not null,
+        channel varchar not null,
+        title varchar not null,
+        lines json not null,
+        text varchar not null,
+        created_at timestamptz not null,
+        delivered_at timestamptz,
+        delivery varchar
+    )
+    """,
+    """
+    create table if not exists ops.quality_results (
+        as_of timestamptz not null,
+        check_name varchar not null,
+        finding varchar not null,
+        severity varchar not null,
+        passed boolean not null,
+        element_count bigint,
+        unexpected_count bigint,
+        unexpected_percent double,
+        detail json
+    )
+    """,
+    """
+    create table if not exists ops.quality_profiles (
+        as_of timestamptz not null,
+        event_key varchar not null,
+        property varchar not null,
+        json_type varchar not null,
+        rows bigint not null,
+        good boolean not null
+    )
+    """,
+)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    warehouse.ensure_schema(con)
+    for statement in DDL:
+        con.execute(statement)
+
+
+def advance_watermarks(con: duckdb.DuckDBPyConnection, as_of: datetime) -> None:
+    """Every file landed so far has been validated through `as_of` (never moves a watermark back)."""
+    con.execute(
+        """
+        insert into ops.quality_load_watermarks
+        select load_id, ?::timestamptz from raw.loaded_files
+        on conflict (load_id) do update
+            set validated_through = greatest(validated_through, excluded.validated_through)
+        """,
+        [as_of],
+    )
+
+
+def new_load_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Files never validated before this cycle (their loader counts feed the duplicate check)."""
+    rows = con.execute(
+        """
+        select f.load_id from raw.loaded_files f
+        anti join ops.quality_load_watermarks w on w.load_id = f.load_id
+        order by f.load_id
+        """
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def loader_counts(con: duckdb.DuckDBPyConnection, load_ids: list[int]) -> tuple[int, int]:
+    """(lines read, duplicates the loader dropped) over the given files."""
+    if not load_ids:
+        return 0, 0
+    row = con.execute(
+        "select coalesce(sum(lines_read), 0), coalesce(sum(duplicates), 0) from raw.loaded_files "
+        "where list_contains(?, load_id)",
+        [load_ids],
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def previous_statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {name: status for name, status in con.execute("select check_name, status from ops.quality_check_status").fetchall()}
+
+
+def save_statuses(con: duckdb.DuckDBPyConnection, statuses: dict[str, tuple[str, str]], as_of: datetime) -> None:
+    """Upsert (status, summary) per check; `since` moves only when the status changes."""
+    for name, (status, summary) in statuses.items():
+        con.execute(
+            """
+            insert into ops.quality_check_status values (?, ?, ?, ?, ?)
+            on conflict (check_name) do update set
+                since = case when ops.quality_check_status.status = excluded.status
+                             then ops.quality_check_status.since else excluded.since end,
+                status = excluded.status,
+                last_as_of = excluded.last_as_of,
+                summary = excluded.summary
+            """,
+            [name, status, as_of, as_of, summary],
+        )
+
+
+def gate_rows(con: duckdb.DuckDBPyConnection, check_name: str | None = None) -> list[tuple[str, str, str, datetime]]:
+    sql = "select account_id, check_name, reason, blocked_since from ops.send_gate"
+    if check_name:
+        return con.execute(sql + " where check_name = ? order by account_id", [check_name]).fetchall()
+    return con.execute(sql + " order by check_name, account_id").fetchall()
+
+
+def close_gate(con: duckdb.DuckDBPyConnection, check_name: str, reasons: dict[str, str], as_of: datetime) -> None:
+    """Add accounts to the gate of a failing check; accounts already gated keep their `blocked_since`."""
+    for account_id, reason in sorted(reasons.items()):
+        con.execute(
+            """
+            insert into ops.send_gate
+            select ?, ?, ?, ?::timestamptz
+            where not exists (select 1 from ops.send_gate where account_id = ? and check_name = ?)
+            """,
+            [account_id, check_name, reason, as_of, account_id, check_name],
+        )
+
+
+def open_gate(con: duckdb.DuckDBPyConnection, check_name: str) -> int:
+    """The check passes again: release every account it had gated."""
+    before = warehouse.count(con, "ops.send_gate")
+    con.execute("delete from ops.send_gate where check_name = ?", [check_name])
+    return before - warehouse.count(con, "ops.send_gate")
+
+
+def insert_alerts(con: duckdb.DuckDBPyConnection, alerts: Iterable[dict], created_at: datetime) -> None:
+    for a in alerts:
+        con.execute(
+            """
+            insert into ops.quality_alerts
+                (alert_id, check_name, as_of, previous_status, status, channel, title, lines, text, created_at)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            on conflict (alert_id) do nothing
+            """,
+            [a["alert_id"], a["check_name"], a["as_of"], a["previous_status"], a["status"], a["channel"],
+             a["title"], json.dumps(a["lines"]), a["text"], created_at],
+        )
+
+
+def pending_alerts(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    rows = con.execute(
+        "select alert_id, check_name, as_of, status, title, lines from ops.quality_alerts "
+        "where delivered_at is null order by as_of, check_name"
+    ).fetchall()
+    return [
+        {"alert_id": r[0], "check_name": r[1], "as_of": r[2], "status": r[3], "title": r[4],
+         "lines": json.loads(r[5] or "[]")}
+        for r in rows
+    ]
+
+
+def mark_delivered(con: duckdb.DuckDBPyConnection, alert_id: str, when: datetime, delivery: str) -> None:
+    con.execute(
+        "update ops.quality_alerts set delivered_at = ?, delivery = ? where alert_id = ?", [when, delivery, alert_id]
+    )
+
+
+def insert_results(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple], as_of: datetime) -> None:
+    con.execute("delete from ops.quality_results where as_of = ?", [as_of])
+    for r in rows:
+        con.execute("insert into ops.quality_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [as_of, *r])
+
+
+def insert_profiles(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[str, str, str, int, bool]], as_of: datetime) -> None:
+    con.execute("delete from ops.quality_profiles where as_of = ?", [as_of])
+    data = [[as_of, *r] for r in rows]
+    if data:
+        con.executemany("insert into ops.quality_profiles values (?, ?, ?, ?, ?, ?)", data)
+
+
+def baseline_profiles(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int) -> dict[str, dict[str, dict[str, int]]]:
+    """The last good week: {event_key: {property: {json_type: rows}}}; property '' holds the row count."""
+    rows = con.execute(
+        """
+        select event_key, property, json_type, sum(rows)::bigint
+        from ops.quality_profiles
+        where good and as_of < ?::timestamptz and as_of >= ?::timestamptz - to_days(?)
+        group by all
+        """,
+        [as_of, as_of, days],
+    ).fetchall()
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for key, prop, json_type, n in rows:
+        out.setdefault(key, {}).setdefault(prop, {})[json_type] = int(n)
+    return out
