@@ -56,7 +56,7 @@ def overflow_text(rest: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for priority in sorted(by_priority, key=lambda p: PRIORITY_ORDER.get(p, 9)):
         owners = Counter(csm_label(a, mention=False) for a in rest if str(a.get("priority")) == priority)
-        who = ", ".join(f"{name} {n}" for name, n in owners.most_common(5))
+        who = ", ".join(f"{name}: {n}" for name, n in owners.most_common(5))
         if len(owners) > 5:
             who += ", …"
         parts.append(f"{by_priority[priority]} more {escape(priority)} accounts ({who})")
@@ -84,9 +84,10 @@ def render(
         groups.setdefault(_group_key(alert), []).append(alert)
     for group in groups.values():
         first = group[0]
-        head = f"*{csm_label(first, mention=False)}* {csm_label(first, mention=True)} · {len(group)} accounts"
-        if head.count("unassigned") == 2:
-            head = f"*Unassigned* · {len(group)} accounts"
+        count = f"{len(group)} account{'s' if len(group) != 1 else ''}"
+        head = f"*{csm_label(first, mention=False)}* {csm_label(first, mention=True)} · {count}"
+        if not first.get("csm_slack_user_id") and not first.get("csm_name"):
+            head = f"*Unassigned* · {count}"
         lines = [_line(a, drafts.get(str(a.get("alert_id")))) for a in group]
         blocks.extend(_sections_for_group(head, lines))
     if rest:

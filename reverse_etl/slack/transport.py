@@ -138,6 +138,8 @@ class SlackTransport:
                     return False, code, True
                 elif status < 500:
                     return False, code, False  # channel_not_found & co: retried next run, parked after max
+                if status >= 400:
+                    code = f"{code} (HTTP {status})"
             except Exception as exc:  # noqa: BLE001 - transport error (refused, reset, timeout)
                 status = None
                 code = f"transport: {type(exc).__name__}"

@@ -109,3 +109,70 @@ def state_row(account_id: str, as_of: datetime, **values: Any) -> dict[str, Any]
     }
     row.update(values)
     return row
+
+
+def alert_row(i: int, as_of: datetime, **values: Any) -> dict[str, Any]:
+    """A marts.csm_alerts row (the columns the dbt model produces); override any column by keyword."""
+    row: dict[str, Any] = {
+        "alert_id": f"a{i:04d}",
+        "account_id": f"acct_{i}",
+        "primary_user_id": f"user_{i}",
+        "kind": "stalled",
+        "priority": "P1",
+        "route": "digest",
+        "alert_rank": i,
+        "risk_score": 100000.0 - i,
+        "arr_at_risk": 12000.0,
+        "severity_hours": 72.0,
+        "steps_remaining": 2,
+        "company_name": f"Company {i}",
+        "plan_tier": "pro",
+        "mrr": 1000.0,
+        "arr": 12000.0,
+        "track": "standard",
+        "track_source": "rules",
+        "lifecycle_stage": "stalled",
+        "holdout": False,
+        "email_suppressed": False,
+        "csm_owner": "csm_chloe",
+        "csm_name": "Chloe Martin",
+        "csm_slack_user_id": "U01CHL0003",
+        "csm_booking_url": "https://cal.example.com/chloe/check-in",
+        "current_step": "invite_teammate",
+        "current_step_description": "Invite a teammate",
+        "steps_completed": 1,
+        "steps_total": 3,
+        "steps_done": ["welcome_first_project"],
+        "steps_todo": ["invite_teammate", "connect_integration"],
+        "stall_step": "invite_teammate",
+        "hours_stalled": 72.0,
+        "recovery_attempts": 0,
+        "triggers_sent_count": 1,
+        "triggers_sent": ["onboarding_step_due welcome_first_project (2026-11-05)"],
+        "changed_at": as_of,
+        "signup_at": as_of,
+        "stalled_since": as_of,
+        "activated_at": None,
+        "last_recovery_at": None,
+        "win_back_at": None,
+        "last_activity_at": as_of,
+        "last_trigger_at": as_of,
+        "as_of": as_of,
+    }
+    row.update(values)
+    if row["priority"] == "P0" and "route" not in values:
+        row["route"] = "realtime"
+    return row
+
+
+def plant_alerts(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    """Replace marts.csm_alerts with `rows` (what the dbt model would have built this cycle)."""
+    import pandas as pd
+
+    con.execute("create schema if not exists marts")
+    con.execute("drop table if exists marts.csm_alerts")
+    if not rows:
+        con.execute("create table marts.csm_alerts (alert_id varchar, account_id varchar, alert_rank integer)")
+        return
+    frame = pd.DataFrame(rows)  # noqa: F841 - read by DuckDB's replacement scan
+    con.execute("create table marts.csm_alerts as select * from frame")

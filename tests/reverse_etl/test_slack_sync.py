@@ -1,0 +1,292 @@
+"""The Slack cycle against a local Slack Web API: routing, one alert per status change, the daily digest,
+the send gate, retries, the outbox, and the no-token path. marts.csm_alerts is planted per cycle."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from dagster_project import warehouse
+from reverse_etl import outbox
+from reverse_etl.retry import RetryPolicy
+from reverse_etl.slack import post_data_quality_alert, run_slack_cycle
+from reverse_etl.slack.settings import SlackSettings
+from reverse_etl.slack.transport import SlackTransport
+from tests.reverse_etl.slack_support import alert_row, plant_alerts
+from tests.servers.slack_server import SlackServer
+
+TOKEN = "xoxb-test-token"
+DAY = datetime(2026, 11, 10, tzinfo=UTC)
+HOSTILE = "<!channel> Corp & <https://evil.example|free money>"
+
+Opener = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    with SlackServer(token=TOKEN, min_interval=0.2) as server:
+        yield server
+
+
+@pytest.fixture
+def open_con(tmp_path: Path) -> Opener:
+    path = tmp_path / "warehouse.duckdb"
+    return lambda: warehouse.connect(path)
+
+
+def settings_for(server: SlackServer, **overrides: Any) -> SlackSettings:
+    values: dict[str, Any] = {
+        "token": TOKEN,
+        "base_url": server.url,
+        "digest_hour": 9,
+        "per_channel_rate": 4.0,  # the test server allows 5/s per channel
+        "anthropic_api_key": None,
+    }
+    values.update(overrides)
+    return SlackSettings(**values)
+
+
+def fast_transport(cfg: SlackSettings) -> SlackTransport:
+    return SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate,
+                          policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
+
+
+def cycle(open_con: Opener, as_of: datetime, rows: list[dict[str, Any]], cfg: SlackSettings) -> dict[str, Any]:
+    with open_con() as con:
+        plant_alerts(con, rows)
+    return run_slack_cycle(open_con, as_of, cfg, run_id=f"run-{as_of:%d%H}", transport=fast_transport(cfg))
+
+
+def posts(server: SlackServer) -> list[dict[str, Any]]:
+    return [r for r in server.requests if r["method"] == "chat.postMessage"]
+
+
+def text_of(payload: dict[str, Any]) -> str:
+    parts = [payload.get("text") or ""]
+    for block in payload.get("blocks") or []:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        parts += [f["text"] for f in block.get("fields", []) + block.get("elements", [])]
+    return "\n".join(parts)
+
+
+def test_p0_in_real_time_rest_in_one_daily_digest_once_per_status_change(
+    slack: SlackServer, open_con: Opener
+) -> None:
+    cfg = settings_for(slack)
+    t8 = DAY + timedelta(hours=8)
+    big = alert_row(1, t8, priority="P0", arr=60000.0, company_name=HOSTILE)
+    high_touch = alert_row(2, t8, priority="P0", kind="high_touch_signup", arr=90000.0, track="high_touch",
+                           csm_owner="csm_ana", csm_name="Ana Ribeiro", csm_slack_user_id="U01ANA0001",
+                           csm_booking_url="https://cal.example.com/ana/priority")
+    mid = alert_row(3, t8, priority="P1")
+    small = alert_row(4, t8, priority="FYI", arr=2400.0, csm_owner="csm_dev", csm_name="Dev Patel",
+                      csm_slack_user_id="U01DEV0004")
+
+    # 08:00, before the digest hour: only the two P0s go out, to the alerts channel, mentioning their CSM.
+    first = cycle(open_con, t8, [big, high_touch, mid, small], cfg)
+    assert first["alerts_new"] == 4 and first["realtime_queued"] == 2
+    assert first["digest"] == {"due": False, "posted": False}
+    alerts = slack.messages("cs-alerts")
+    assert len(alerts) == 2 and slack.messages("cs-digest") == []
+    assert "<@U01CHL0003>" in text_of(alerts[0]) and "<@U01ANA0001>" in text_of(alerts[1])
+    assert "<https://cal.example.com/ana/priority|priority booking link>" in text_of(alerts[1])
+    assert "<!channel>" not in text_of(alerts[0]) and "&lt;!channel&gt; Corp &amp;" in text_of(alerts[0])
+
+    # The same as-of again posts nothing.
+    again = cycle(open_con, t8, [big, high_touch, mid, small], cfg)
+    assert again["alerts_new"] == 0 and len(posts(slack)) == 2
+
+    # 09:00: still stalled (same alert ids) -> no new P0; the digest goes out once with P1 and FYIs.
+    t9 = DAY + timedelta(hours=9)
+    newcomer = alert_row(5, t9, priority="FYI", arr=3000.0, alert_rank=5)
+    second = cycle(open_con, t9, [big, high_touch, mid, small, newcomer], cfg)
+    assert second["alerts_new"] == 1 and second["realtime_queued"] == 0
+    assert second["digest"]["posted"] is True and second["digest"]["alerts_total"] == 3
+    digests = slack.messages("cs-digest")
+    assert len(digests) == 1
+    body = text_of(digests[0])
+    assert "2 P0 alerts went out in real time" in body
+    # grouped by CSM, groups in order of their best alert, ranked within: Chloe (3, 5), then Dev (4)
+    assert body.index("Company 3") < body.index("Company 5") < body.index("*Dev Patel*") < body.index("Company 4")
+    assert "*Chloe Martin* <@U01CHL0003>" in body and "*Dev Patel* <@U01DEV0004>" in body  # grouped by CSM
+
+    # 10:00 the same day: a new P1 waits for tomorrow's digest; nothing is posted.
+    t10 = DAY + timedelta(hours=10)
+    late = alert_row(6, t10, priority="P1", alert_rank=6)
+    third = cycle(open_con, t10, [big, high_touch, mid, small, newcomer, late], cfg)
+    assert third["alerts_new"] == 1 and third["digest"]["due"] is True and "item_id" not in third["digest"]
+    assert len(posts(slack)) == 3
+
+    # Next day 08:00: not yet. 09:00: a digest with only the new P1 (the others were announced).
+    cycle(open_con, t8 + timedelta(days=1), [big, mid, small, late], cfg)
+    assert len(slack.messages("cs-digest")) == 1
+    nxt = cycle(open_con, t9 + timedelta(days=1), [big, mid, small, late], cfg)
+    assert nxt["digest"]["posted"] is True and nxt["digest"]["alerts_total"] == 1
+    digests = slack.messages("cs-digest")
+    assert len(digests) == 2 and "Company 6" in text_of(digests[1]) and "Company 3" not in text_of(digests[1])
+    assert "0 P0 alerts went out" in text_of(digests[1])
+    assert len(posts(slack)) == 4  # 2 P0 + 2 digests, over six cycles
+    assert all(r["result"] == "ok" for r in slack.requests)  # paced: never rate limited
+
+    with open_con() as con:
+        statuses = dict(con.execute("select alert_id, status from ops.slack_alerts").fetchall())
+        drafts = con.execute("select alert_id, source from ops.slack_recovery_drafts order by 1").fetchall()
+        days = con.execute("select digest_date, alerts_total from ops.slack_digests order by 1").fetchall()
+    assert statuses == {"a0001": "realtime_queued", "a0002": "realtime_queued", "a0003": "digested",
+                        "a0004": "digested", "a0005": "digested", "a0006": "digested"}
+    # a draft per at-risk alert (not for the high-touch signup); no key -> the template
+    assert drafts == [("a0001", "template"), ("a0003", "template"), ("a0004", "template"),
+                      ("a0005", "template"), ("a0006", "template")]
+    assert [d[1] for d in days] == [3, 1]
+
+
+def test_status_change_that_resolves_before_the_digest_is_not_reported(
+    slack: SlackServer, open_con: Opener
+) -> None:
+    cfg = settings_for(slack)
+    stalled = alert_row(1, DAY + timedelta(hours=3), priority="P1")
+    cycle(open_con, DAY + timedelta(hours=3), [stalled], cfg)
+    recovered = alert_row(2, DAY + timedelta(hours=9), priority="FYI", kind="recovered", account_id="acct_1")
+    result = cycle(open_con, DAY + timedelta(hours=9), [recovered], cfg)
+    assert result["digest"]["superseded"] == 1 and result["digest"]["alerts_total"] == 1
+    body = text_of(slack.messages("cs-digest")[0])
+    assert "activated after a stall" in body and "stalled for" not in body
+
+
+def test_gated_accounts_are_held_until_the_gate_opens(slack: SlackServer, open_con: Opener) -> None:
+    cfg = settings_for(slack)
+    t = DAY + timedelta(hours=8)
+    rows = [alert_row(1, t, priority="P0"), alert_row(2, t, priority="P0")]
+    with open_con() as con:
+        warehouse.ensure_schema(con)
+        con.execute("insert into ops.send_gate values ('acct_1', 'plan_tier_known', 'unknown plan_tier', ?)", [t])
+    first = cycle(open_con, t, rows, cfg)
+    assert first["gated"] == 1 and first["gated_reasons"] == ["plan_tier_known: unknown plan_tier"]
+    assert len(slack.messages("cs-alerts")) == 1
+
+    with open_con() as con:
+        con.execute("delete from ops.send_gate")
+        con.execute("insert into ops.send_gate values ('*', 'volume', 'signups dropped', ?)", [t])
+    blocked = cycle(open_con, t + timedelta(hours=1), rows + [alert_row(3, t, priority="P0")], cfg)
+    assert blocked["gated"] == 3 and blocked["alerts_new"] == 0 and len(posts(slack)) == 1
+
+    with open_con() as con:
+        con.execute("delete from ops.send_gate")
+    opened = cycle(open_con, t + timedelta(hours=2), rows + [alert_row(3, t, priority="P0")], cfg)
+    assert opened["alerts_new"] == 2 and len(slack.messages("cs-alerts")) == 3
+
+
+def test_429_retry_after_is_honoured_and_5xx_retried(slack: SlackServer, open_con: Opener) -> None:
+    cfg = settings_for(slack)
+    slack.script(SlackServer.ratelimited(retry_after=1), SlackServer.server_error(503))
+    result = cycle(open_con, DAY + timedelta(hours=8), [alert_row(1, DAY, priority="P0")], cfg)
+    assert result["delivery"]["posted"] == 1 and result["delivery"]["rate_limited"] == 1
+    assert [r["result"] for r in posts(slack)] == ["ratelimited", "fatal_error", "ok"]
+    throttled, after = posts(slack)[0]["at"], posts(slack)[1]["at"]
+    assert after - throttled >= 0.95  # waited Retry-After (server's clock) before trying again
+    assert len(slack.messages("cs-alerts")) == 1
+
+
+def test_failed_post_is_kept_and_delivered_once_next_run(slack: SlackServer, open_con: Opener) -> None:
+    cfg = settings_for(slack)
+    slack.script(*[SlackServer.server_error(500) for _ in range(3)])  # outlasts this run's 3 tries
+    rows = [alert_row(1, DAY, priority="P0")]
+    first = cycle(open_con, DAY + timedelta(hours=8), rows, cfg)
+    assert first["delivery"]["posted"] == 0 and first["delivery"]["failed"] == 1
+    with open_con() as con:
+        [item] = outbox.pending(con, "slack")
+    assert item.attempts == 1 and item.last_error == "fatal_error (HTTP 500)"
+
+    second = cycle(open_con, DAY + timedelta(hours=9), rows, cfg)
+    assert second["alerts_new"] == 0 and second["delivery"]["posted"] == 1
+    assert len(slack.messages("cs-alerts")) == 1
+    third = cycle(open_con, DAY + timedelta(hours=10), rows, cfg)
+    assert third["delivery"]["posted"] == 0 and len(slack.messages("cs-alerts")) == 1
+
+
+def test_bad_token_stops_delivery_without_losing_messages(slack: SlackServer, open_con: Opener) -> None:
+    rows = [alert_row(1, DAY, priority="P0"), alert_row(2, DAY, priority="P0")]
+    bad = cycle(open_con, DAY + timedelta(hours=8), rows, settings_for(slack, token="xoxb-wrong"))
+    assert bad["delivery"]["auth_error"] == "invalid_auth" and len(posts(slack)) == 1
+    with open_con() as con:
+        assert [i.attempts for i in outbox.pending(con, "slack")] == [0, 0]
+    good = cycle(open_con, DAY + timedelta(hours=9), rows, settings_for(slack))
+    assert good["delivery"]["posted"] == 2 and len(slack.messages("cs-alerts")) == 2
+
+
+def test_unknown_channel_retries_then_parks(slack: SlackServer, open_con: Opener) -> None:
+    cfg = settings_for(slack, channel_alerts="#no-such-channel")
+    rows = [alert_row(1, DAY, priority="P0")]
+    for hour in range(outbox.DEFAULT_MAX_ATTEMPTS):
+        cycle(open_con, DAY + timedelta(hours=hour), rows, cfg)
+    with open_con() as con:
+        [item] = outbox.parked(con, "slack")
+    assert item.last_error == "channel_not_found" and item.attempts == outbox.DEFAULT_MAX_ATTEMPTS
+
+
+def test_message_slack_would_reject_is_parked_at_once(slack: SlackServer, open_con: Opener) -> None:
+    cfg = settings_for(slack)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"line {i}"}} for i in range(51)]
+    with open_con() as con:
+        outbox.enqueue(con, "slack", [outbox.NewItem("too-big", "test", {"channel": "#cs-alerts", "text": "x",
+                                                                          "blocks": blocks})])
+    report = fast_transport(cfg).deliver(open_con)
+    assert report.parked == ["too-big"] and posts(slack)[0]["result"] == "invalid_blocks"
+
+
+def test_per_channel_pacing_keeps_under_one_message_per_second(open_con: Opener) -> None:
+    with SlackServer(token=TOKEN, min_interval=1.0) as strict:
+        cfg = settings_for(strict, per_channel_rate=1.0)
+        rows = [alert_row(i, DAY, priority="P0") for i in range(1, 4)]
+        with open_con() as con:
+            plant_alerts(con, rows)
+        result = run_slack_cycle(open_con, DAY + timedelta(hours=8), cfg)
+        assert result["delivery"]["posted"] == 3 and result["delivery"]["rate_limited"] == 0
+        stamps = [a.at for a in strict.accepted]
+        assert all(b - a >= 1.0 for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def test_no_token_writes_the_same_payloads_to_the_outbox_file(
+    tmp_path: Path, open_con: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
+    cfg = SlackSettings(token=None, digest_hour=9)
+    rows = [alert_row(1, DAY, priority="P0", company_name=HOSTILE), alert_row(2, DAY, priority="FYI")]
+    with open_con() as con:
+        plant_alerts(con, rows)
+    result = run_slack_cycle(open_con, DAY + timedelta(hours=9), cfg)
+    assert result["mode"] == "local outbox" and result["delivery"]["written_local"] == 2
+    lines = [json.loads(x) for x in (tmp_path / "home" / "outbox" / "slack.jsonl").read_text().splitlines()]
+    assert [x["item_id"] for x in lines] == ["alert:a0001", "digest:2026-11-10"]
+    assert lines[0]["payload"]["channel"] == "#cs-alerts" and lines[1]["payload"]["channel"] == "#cs-digest"
+    assert "<!channel>" not in json.dumps(lines)
+    with open_con() as con:
+        assert outbox.status_counts(con, "slack")["sent"] == 2
+    again = run_slack_cycle(open_con, DAY + timedelta(hours=9), cfg)
+    assert again["delivery"]["written_local"] == 0
+
+
+def test_data_quality_alert_goes_to_the_data_channel_once(slack: SlackServer, tmp_path: Path) -> None:
+    cfg = settings_for(slack)
+    lines = ["signup_completed: plan_tier missing on 12% of rows", "unknown plan_tier '<!here> platinum'"]
+    with warehouse.connect(tmp_path / "dq.duckdb") as con:
+        first = post_data_quality_alert(con, DAY, "Tracking plan: signup_completed", lines, "failing",
+                                        settings=cfg)
+        second = post_data_quality_alert(con, DAY, "Tracking plan: signup_completed", lines, "failing",
+                                         settings=cfg)
+        recovered = post_data_quality_alert(con, DAY + timedelta(hours=1), "Tracking plan: signup_completed",
+                                            ["plan_tier present again"], "recovered", settings=cfg)
+    assert first["delivery"]["posted"] == 1 and second["queued"] == 0 and second["delivery"]["posted"] == 0
+    assert recovered["delivery"]["posted"] == 1
+    messages = slack.messages("data-alerts")
+    assert len(messages) == 2
+    assert "&lt;!here&gt; platinum" in text_of(messages[0]) and "<!here>" not in text_of(messages[0])
+    assert "Recovered" in text_of(messages[1])
