@@ -1,9 +1,14 @@
 -- One row per account: the profile (group traits, current plan) joined to the firmographics file the
--- user dropped in (loaded into raw.firmographics by the `enrichment/firmographics` asset) and the
+-- user dropped in (loaded into raw.firmographics by the `raw/firmographics` asset) and the
 -- behaviour of the first hours after signup. Group traits win where both exist: they are what the
 -- customer told us; the enrichment file fills the gaps and adds what only a vendor knows.
-{%- set firmographics = adapter.get_relation(database=target.database, schema='raw', identifier='firmographics') %}
-{%- set window_hours = var('segmentation_early_window_hours') %}
+{#- source() is called unconditionally so the lineage (and Dagster's dependency) always exists;
+    the relation is read only once the loader has created it. #}
+{%- set firmographics_source = source('raw', 'firmographics') %}
+{%- set firmographics = adapter.get_relation(
+    database=firmographics_source.database, schema=firmographics_source.schema,
+    identifier=firmographics_source.identifier) %}
+{%- set window_hours = var('segmentation_early_window_hours', 24) %}
 
 with profiled as (
     select * from {{ ref('int_accounts_profiled') }}
@@ -21,7 +26,7 @@ firmographics as (
         tech_stack,
         founded_year,
         annual_revenue_usd
-    from {{ source('enrichment', 'firmographics') }}
+    from {{ firmographics_source }}
     {%- else %}
     -- No enrichment file loaded yet: an empty relation of the same shape.
     select

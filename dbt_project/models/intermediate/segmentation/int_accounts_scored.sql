@@ -64,8 +64,8 @@ scored as (
         coalesce(scores.icp_score, 0) as icp_score,
         -- Guardrails: the lowest and highest track any decision (rules or model) may assign.
         enriched.plan_tier = 'enterprise'
-            or enriched.arr >= {{ var('segmentation_never_self_serve_arr') }} as self_serve_forbidden,
-        enriched.arr >= {{ var('segmentation_high_touch_min_arr') }} as high_touch_allowed
+            or enriched.arr >= {{ var('segmentation_never_self_serve_arr', 24000) }} as self_serve_forbidden,
+        enriched.arr >= {{ var('segmentation_high_touch_min_arr', 12000) }} as high_touch_allowed
     from enriched
     left join scores on scores.account_id = enriched.account_id
 ),
@@ -76,27 +76,27 @@ ruled as (
         case
             when high_touch_allowed and (
                 plan_tier = 'enterprise'
-                or arr >= {{ var('segmentation_high_touch_arr') }}
-                or (icp_score >= {{ var('segmentation_high_touch_icp') }}
-                    and employees >= {{ var('segmentation_high_touch_employees') }})
+                or arr >= {{ var('segmentation_high_touch_arr', 30000) }}
+                or (icp_score >= {{ var('segmentation_high_touch_icp', 80) }}
+                    and employees >= {{ var('segmentation_high_touch_employees', 200) }})
             ) then 'high_touch'
             when not self_serve_forbidden and (
                 plan_tier = 'free'
-                or (arr < {{ var('segmentation_self_serve_max_arr') }}
-                    and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees') }})
+                or (arr < {{ var('segmentation_self_serve_max_arr', 1200) }}
+                    and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 10) }})
             ) then 'self_serve'
             else 'standard'
         end as rules_track,
         case
             when high_touch_allowed and plan_tier = 'enterprise' then 'rules: enterprise plan'
-            when high_touch_allowed and arr >= {{ var('segmentation_high_touch_arr') }}
+            when high_touch_allowed and arr >= {{ var('segmentation_high_touch_arr', 30000) }}
                 then 'rules: ARR at or above the high-touch threshold'
-            when high_touch_allowed and icp_score >= {{ var('segmentation_high_touch_icp') }}
-                and employees >= {{ var('segmentation_high_touch_employees') }}
+            when high_touch_allowed and icp_score >= {{ var('segmentation_high_touch_icp', 80) }}
+                and employees >= {{ var('segmentation_high_touch_employees', 200) }}
                 then 'rules: strong ICP fit and team size'
             when not self_serve_forbidden and plan_tier = 'free' then 'rules: free plan'
-            when not self_serve_forbidden and arr < {{ var('segmentation_self_serve_max_arr') }}
-                and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees') }}
+            when not self_serve_forbidden and arr < {{ var('segmentation_self_serve_max_arr', 1200) }}
+                and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 10) }}
                 then 'rules: small team on a low-value plan'
             else 'rules: default path'
         end as rules_reason

@@ -1,7 +1,7 @@
 -- The routing report: the share of new accounts per track and signup week, flagged when it leaves the
 -- expected band (var segmentation_expected_share; standard 60-70 %). Path imbalance is fixed at the
 -- segmentation step (thresholds, prompt), not in the paths, so this is where it shows first.
-{%- set bands = var('segmentation_expected_share') %}
+{%- set bands = var('segmentation_expected_share', {'high_touch': [0.05, 0.20], 'standard': [0.60, 0.70], 'self_serve': [0.15, 0.35]}) %}
 
 with segmented as (
     select * from {{ ref('int_accounts_segmented') }}
