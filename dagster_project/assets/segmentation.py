@@ -5,8 +5,6 @@ int_accounts_enriched, `ops/account_segmentation` feeds int_accounts_segmented, 
 orders them by dependency alone.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from dagster_project import config
@@ -65,7 +63,7 @@ def account_segmentation(
     with warehouse.connect() as con:
         summary = segment_accounts(
             con,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             as_of=as_of,
             enabled=segmentation_model.enabled(),
             model=segmentation_model.resolved_model(),
