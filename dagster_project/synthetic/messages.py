@@ -196,7 +196,7 @@ def _malformed(rng: random.Random, message: dict[str, Any], reason: str) -> byte
 def render_account(
     plan: AccountPlan, rng: random.Random, end_ms: int, forced_malformed: str | None = None
 ) -> AccountOutput:
-    out = AccountOutput(users=sum(1 for u in plan.users if u.joined_ms is not None and u.joined_ms < end_ms))
+    out = AccountOutput()
     suppression_at = plan.suppression[1] if plan.suppression else None
     candidates = _planned(plan, rng) + _noise(plan, rng)
     candidates.sort(key=lambda item: item[0])
@@ -236,5 +236,6 @@ def render_account(
         out.lines.append((last_kept_hour, _malformed(rng, kept[-1][1], forced_malformed)))
         out.malformed[forced_malformed] = out.malformed.get(forced_malformed, 0) + 1
     out.truth = truth_row(plan, kept, end_ms)
+    out.users = len({message["userId"] for _, message in kept})
     out.truth["users"] = str(out.users)
     return out
