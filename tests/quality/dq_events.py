@@ -83,8 +83,8 @@ def plant(messages: list[dict], event: str, count: int, change: Callable[[dict],
     """Apply `change` to the first `count` messages of `event`; returns the accounts touched."""
     touched = []
     for m in events(messages, event)[:count]:
-        change(m)
         touched.append(m["context"]["groupId"])
+        change(m)
     return touched
 
 
