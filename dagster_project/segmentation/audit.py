@@ -106,7 +106,7 @@ def audit_month(as_of: datetime) -> str:
     return f"{as_of:%Y-%m}"
 
 
-def _csv_safe(value: object) -> object:
+def csv_safe(value: object) -> object:
     """Customer-typed text must not become a spreadsheet formula when the reviewer opens the file."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
@@ -152,7 +152,7 @@ def draw_sample(
         writer.writerow(SAMPLE_COLUMNS)
         for row in rows:
             writer.writerow(
-                [config.iso(v) if isinstance(v, datetime) else _csv_safe(v) for v in row]
+                [config.iso(v) if isinstance(v, datetime) else csv_safe(v) for v in row]
             )
     con.executemany(
         "insert into ops.segmentation_audit_samples values (?, ?, ?, ?, ?, ?)",
