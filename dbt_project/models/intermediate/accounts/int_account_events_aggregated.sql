@@ -20,6 +20,8 @@ aggregated as (
         event_name,
         min(event_at) as first_at,
         max(event_at) as last_at,
+        arg_min(known_at, event_at) as first_known_at,
+        arg_max(known_at, event_at) as last_known_at,
         arg_min(user_id, event_at) as first_user_id,
         arg_min(properties, event_at) as first_properties,
         arg_max(properties, event_at) as last_properties,
@@ -35,6 +37,10 @@ merged as (
         a.event_name,
         least(a.first_at, coalesce(t.first_at, a.first_at)) as first_at,
         greatest(a.last_at, coalesce(t.last_at, a.last_at)) as last_at,
+        case when t.first_at is not null and t.first_at <= a.first_at then t.first_known_at else a.first_known_at end
+            as first_known_at,
+        case when t.last_at is not null and t.last_at > a.last_at then t.last_known_at else a.last_known_at end
+            as last_known_at,
         case when t.first_at is not null and t.first_at <= a.first_at then t.first_user_id else a.first_user_id end
             as first_user_id,
         case when t.first_at is not null and t.first_at <= a.first_at then t.first_properties else a.first_properties end

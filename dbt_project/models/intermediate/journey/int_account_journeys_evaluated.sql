@@ -27,7 +27,8 @@ steps as (
 activation as (
     select
         account_id,
-        max(first_at) as activated_at
+        max(first_at) as activated_at,
+        max(first_known_at) as activated_known_at
     from events
     where event_name in {{ sql_list(activation_events) }}
     group by account_id
@@ -86,6 +87,11 @@ account_suppressions as (
                 then events.last_at
             else events.first_at
         end as suppressed_at,
+        case
+            when suppression_rules.suppression_reason in {{ sql_list(var('lifted_by_plan_change')) }}
+                then events.last_known_at
+            else events.first_known_at
+        end as suppression_known_at,
         suppression_rules.suppression_reason in {{ sql_list(var('lifted_by_plan_change')) }}
             and accounts.last_plan_change_at > events.last_at as is_lifted
     from events
@@ -99,7 +105,8 @@ active_suppression as (
     select
         account_id,
         arg_min(suppression_reason, priority) as suppression_reason,
-        arg_min(suppressed_at, priority) as suppressed_at
+        arg_min(suppressed_at, priority) as suppressed_at,
+        arg_min(suppression_known_at, priority) as suppression_known_at
     from account_suppressions
     where not is_lifted
     group by account_id
@@ -137,6 +144,7 @@ joined as (
         segmented.track_reason,
         segmented.icp_score,
         activation.activated_at,
+        activation.activated_known_at,
         last_activity.last_activity_at,
         current_step.current_step,
         current_step.current_step_reached_at,
@@ -147,6 +155,7 @@ joined as (
         first_stall.first_stall_step,
         active_suppression.suppression_reason as account_suppression_reason,
         active_suppression.suppressed_at as account_suppressed_at,
+        active_suppression.suppression_known_at as account_suppression_known_at,
         unsubscribes.unsubscribed_at,
         accounts.signup_at + to_days({{ var('checkpoint_day') }}) as checkpoint_at,
         (
@@ -248,6 +257,7 @@ final as (
         steps_completed,
         steps_total,
         activated_at,
+        activated_known_at,
         case when is_stalled then current_step_reached_at end as stalled_since,
         case when is_stalled then current_step end as stall_step,
         case when is_stalled
@@ -262,8 +272,10 @@ final as (
         coalesce(account_suppression_reason, case when unsubscribed_at is not null then 'unsubscribed' end)
             as suppression_reason,
         coalesce(account_suppressed_at, unsubscribed_at) as suppressed_at,
+        account_suppression_known_at,
         account_suppression_reason is not null as is_account_suppressed,
         account_suppression_reason is not null or unsubscribed_at is not null as email_suppressed,
+        unsubscribed_at,
         csm_owner,
         holdout,
         last_activity_at,

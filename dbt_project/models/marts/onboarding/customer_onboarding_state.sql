@@ -38,6 +38,7 @@ final as (
         suppression_reason,
         suppressed_at,
         email_suppressed,
+        unsubscribed_at,
         csm_owner,
         holdout,
         upgraded_at,

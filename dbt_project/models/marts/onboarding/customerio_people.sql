@@ -26,11 +26,13 @@ final as (
         cast(epoch(states.signup_at) as bigint) as signup_at,
         states.recovery_attempts,
         states.suppression_reason,
-        states.suppression_reason = 'unsubscribed' or coalesce(states.email_suppressed, false) as unsubscribed,
+        states.unsubscribed_at is not null as unsubscribed,
         states.holdout,
         states.as_of
     from states
     left join people on states.primary_user_id = people.user_id
+    -- A person who signed up two accounts is one Customer.io person: the latest signup speaks.
+    qualify row_number() over (partition by states.primary_user_id order by states.signup_at desc, states.account_id) = 1
 )
 
 select * from final

@@ -4,6 +4,7 @@
         unique_key='trigger_id',
         incremental_strategy='append',
         full_refresh=false,
+        on_schema_change='append_new_columns',
     )
 }}
 -- The history of every trigger the journey emitted: a row is added the first cycle a trigger is
