@@ -8,13 +8,14 @@ from dagster_dbt import DbtCliResource
 from dagster_project.assets.customerio import CustomerIOResource, customerio_sync
 from dagster_project.assets.dbt import dbt_core, dbt_journey
 from dagster_project.assets.landing import landed_events
+from dagster_project.assets.slack import SlackResource, slack_alerts
 from dagster_project.assets.summary import build_summary_asset
 from dagster_project.dbt import dbt_executable, project
 from dagster_project.jobs import onboarding_hourly, onboarding_hourly_schedule
 from dagster_project.resources import LandingResource, WarehouseResource
 
 # Assets that send things out: the cycle summary runs after them.
-SYNC_ASSETS: list[dg.AssetsDefinition] = [customerio_sync]
+SYNC_ASSETS: list[dg.AssetsDefinition] = [customerio_sync, slack_alerts]
 
 cycle_summary = build_summary_asset([key for a in SYNC_ASSETS for key in a.keys])
 
@@ -26,6 +27,7 @@ defs = dg.Definitions(
     resources={
         "warehouse": WarehouseResource(),
         "customerio": CustomerIOResource(),
+        "slack": SlackResource(),
         "landing_dir": LandingResource(),
         # The venv's dbt, found beside this interpreter, so no PATH set-up is needed.
         "dbt": DbtCliResource(project_dir=project(), dbt_executable=dbt_executable()),
