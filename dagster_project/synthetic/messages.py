@@ -18,6 +18,8 @@ from dagster_project.synthetic.clock import MS_PER_DAY, MS_PER_HOUR, iso_ms
 from dagster_project.synthetic.plan import AccountPlan, User
 from dagster_project.synthetic.truth import truth_row
 
+# messageId, timestamp and receivedAt lead every message; render_account fills them in place.
+_HEAD: dict[str, Any] = {"messageId": None, "timestamp": None, "receivedAt": None}
 _CANCEL_REASONS = ("too_expensive", "missing_feature", "switched_competitor", "no_longer_needed", "other")
 
 
@@ -39,6 +41,7 @@ def _message_id(rng: random.Random) -> str:
 
 def _track(user: User, account_id: str, event: str, properties: dict[str, Any]) -> dict[str, Any]:
     return {
+        **_HEAD,
         "type": "track",
         "userId": user.user_id,
         "event": event,
@@ -49,6 +52,7 @@ def _track(user: User, account_id: str, event: str, properties: dict[str, Any]) 
 
 def _identify(user: User) -> dict[str, Any]:
     return {
+        **_HEAD,
         "type": "identify",
         "userId": user.user_id,
         "traits": {"email": user.email, "name": user.name, "title": user.title},
@@ -57,6 +61,7 @@ def _identify(user: User) -> dict[str, Any]:
 
 def _group(user: User, plan: AccountPlan, tier: str, mrr: int) -> dict[str, Any]:
     return {
+        **_HEAD,
         "type": "group",
         "userId": user.user_id,
         "groupId": plan.account_id,
@@ -154,6 +159,7 @@ def _noise(plan: AccountPlan, rng: random.Random) -> list[tuple[int, dict[str, A
     rand = rng.random
     acc, end = plan.account_id, plan.activity_end_ms
     context = {"groupId": acc}
+    head = _HEAD
     n_events, n_pages, n_screens = len(c.NOISE_EVENTS), len(c.PAGES), len(c.SCREENS)
     for user in plan.users:
         if user.joined_ms is None:
@@ -165,17 +171,17 @@ def _noise(plan: AccountPlan, rng: random.Random) -> list[tuple[int, dict[str, A
             if rand() < p_active:
                 for _ in range(1 + int(rand() * 3)):
                     event, key = c.NOISE_EVENTS[int(rand() * n_events)]
-                    message = {"type": "track", "userId": user_id, "event": event,
+                    message = {**head, "type": "track", "userId": user_id, "event": event,
                                "properties": _noise_properties(rng, key), "context": context}
                     append((day_start + int(rand() * span), message, True))
                 for _ in range(low_pages + int(rand() * page_span)):
                     at = day_start + int(rand() * span)
                     if rand() < 0.8:
                         name, path = c.PAGES[int(rand() * n_pages)]
-                        message = {"type": "page", "userId": user_id, "name": name,
+                        message = {**head, "type": "page", "userId": user_id, "name": name,
                                    "properties": {"path": path}, "context": context}
                     else:
-                        message = {"type": "screen", "userId": user_id,
+                        message = {**head, "type": "screen", "userId": user_id,
                                    "name": c.SCREENS[int(rand() * n_screens)], "context": context}
                     append((at, message, True))
             day_start += MS_PER_DAY
@@ -217,7 +223,8 @@ def render_account(
             received = ts + 20 + int(rand() * 2980)
         if received >= end_ms:
             continue  # nothing beyond the end of the window is written
-        full = {"messageId": message_id, "timestamp": iso_ms(ts), "receivedAt": iso_ms(received), **message}
+        full = message
+        full["messageId"], full["timestamp"], full["receivedAt"] = message_id, iso_ms(ts), iso_ms(received)
         line = dumps(full)
         hour = received // MS_PER_HOUR
         lines.append((hour, line))
