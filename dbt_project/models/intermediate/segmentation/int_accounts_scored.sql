@@ -77,13 +77,13 @@ ruled as (
             when high_touch_allowed and (
                 plan_tier = 'enterprise'
                 or arr >= {{ var('segmentation_high_touch_arr', 30000) }}
-                or (icp_score >= {{ var('segmentation_high_touch_icp', 80) }}
-                    and employees >= {{ var('segmentation_high_touch_employees', 200) }})
+                or employees >= {{ var('segmentation_high_touch_employees', 300) }}
+                or icp_score >= {{ var('segmentation_high_touch_icp', 90) }}
             ) then 'high_touch'
             when not self_serve_forbidden and (
                 plan_tier = 'free'
-                or (arr < {{ var('segmentation_self_serve_max_arr', 1200) }}
-                    and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 10) }})
+                or (arr < {{ var('segmentation_self_serve_max_arr', 6000) }}
+                    and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 4) }})
             ) then 'self_serve'
             else 'standard'
         end as rules_track,
@@ -91,12 +91,13 @@ ruled as (
             when high_touch_allowed and plan_tier = 'enterprise' then 'rules: enterprise plan'
             when high_touch_allowed and arr >= {{ var('segmentation_high_touch_arr', 30000) }}
                 then 'rules: ARR at or above the high-touch threshold'
-            when high_touch_allowed and icp_score >= {{ var('segmentation_high_touch_icp', 80) }}
-                and employees >= {{ var('segmentation_high_touch_employees', 200) }}
-                then 'rules: strong ICP fit and team size'
+            when high_touch_allowed and employees >= {{ var('segmentation_high_touch_employees', 300) }}
+                then 'rules: large team on a high-value plan'
+            when high_touch_allowed and icp_score >= {{ var('segmentation_high_touch_icp', 90) }}
+                then 'rules: strong ICP fit'
             when not self_serve_forbidden and plan_tier = 'free' then 'rules: free plan'
-            when not self_serve_forbidden and arr < {{ var('segmentation_self_serve_max_arr', 1200) }}
-                and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 10) }}
+            when not self_serve_forbidden and arr < {{ var('segmentation_self_serve_max_arr', 6000) }}
+                and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 4) }}
                 then 'rules: small team on a low-value plan'
             else 'rules: default path'
         end as rules_reason
