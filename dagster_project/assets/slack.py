@@ -34,6 +34,7 @@ class SlackResource(dg.ConfigurableResource):
     digest_hour: int | None = None
     per_channel_rate: float = 1.0
     max_llm_drafts: int = 25
+    digest_max_items: int = 50
 
     def settings(self) -> SlackSettings:
         return SlackSettings.from_env(
@@ -45,6 +46,7 @@ class SlackResource(dg.ConfigurableResource):
             digest_hour=self.digest_hour,
             per_channel_rate=self.per_channel_rate,
             max_llm_drafts=self.max_llm_drafts,
+            digest_max_items=self.digest_max_items,
         )
 
 

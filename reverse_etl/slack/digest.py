@@ -31,7 +31,7 @@ def _group_key(alert: Mapping[str, Any]) -> str:
 def _line(alert: Mapping[str, Any], draft: Mapping[str, Any] | None) -> str:
     line = f"{alert.get('_pos', '')}. {summary_line(alert)}"
     if draft and draft.get("subject"):
-        line += f" · draft ready ({'AI' if draft.get('source') == 'llm' else 'template'})"
+        line += " · recovery draft ready"
     return line
 
 
@@ -76,7 +76,8 @@ def render(
         header(f"Onboarding digest · {digest_day.isoformat()}"),
         context(
             f"{total} accounts need a look, ranked by ARR at risk and stall severity · "
-            f"{realtime_count} P0 alerts went out in real time since the last digest"
+            f"{realtime_count} P0 alerts went out in real time since the last digest · "
+            "recovery e-mail drafts: `ops.slack_recovery_drafts`"
         ),
     ]
     groups: dict[str, list[Mapping[str, Any]]] = {}
@@ -103,11 +104,13 @@ def build_digest(
     realtime_count: int = 0,
     drafts: Mapping[str, Mapping[str, Any]] | None = None,
     max_blocks: int = limits.MAX_BLOCKS,
+    max_items: int = 50,
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """The digest's chat.postMessage payload, the alert_ids shown and the alert_ids summarised.
 
-    Keeps the largest prefix of the ranking whose rendering fits `max_blocks` (more alerts never need
-    fewer blocks, so a binary search finds it).
+    Keeps the largest prefix of the ranking, at most `max_items` lines (a digest is read, not
+    scrolled), whose rendering fits `max_blocks` (more alerts never need fewer blocks, so a binary
+    search finds it).
     """
     ranked = [dict(a, _pos=i + 1) for i, a in enumerate(sorted(alerts, key=_rank_key))]
     notes = drafts or {}
@@ -116,7 +119,7 @@ def build_digest(
         blocks = render(ranked[:k], ranked[k:], digest_day, realtime_count, notes)
         return blocks if len(blocks) <= max_blocks else None
 
-    lo, hi = 0, len(ranked)
+    lo, hi = 0, min(len(ranked), max(max_items, 0))
     best = fits(0)
     if best is None:
         raise ValueError("the digest frame alone exceeds the block limit")

@@ -21,6 +21,7 @@ class SlackSettings:
     anthropic_api_key: str | None = None
     llm_model: str = config.DEFAULT_MODEL
     max_llm_drafts: int = 25
+    digest_max_items: int = 50
 
     @classmethod
     def from_env(cls, **overrides: object) -> SlackSettings:

@@ -197,7 +197,8 @@ def _queue_digest(
     if include:
         drafts = state.drafts_for(con, [a["alert_id"] for a in include])
         payload, shown, summarised = build_digest(
-            include, day, cfg.channel_digest, realtime_count=realtime, drafts=drafts
+            include, day, cfg.channel_digest, realtime_count=realtime, drafts=drafts,
+            max_items=cfg.digest_max_items,
         )
         item_id = f"digest:{day.isoformat()}"
         outbox.enqueue(con, state.CHANNEL, [outbox.NewItem(item_id=item_id, kind="digest", payload=payload,

@@ -14,7 +14,6 @@ import pytest
 from dagster_project import warehouse
 from reverse_etl.slack import run_slack_cycle
 from reverse_etl.slack.drafts import TOOL_NAME, build_prompt, llm_draft, template_draft
-from reverse_etl.slack.settings import SlackSettings
 from tests.reverse_etl.slack_support import alert_row, plant_alerts
 from tests.servers.anthropic_server import AnthropicServer, Fault
 from tests.servers.slack_server import SlackServer

@@ -152,8 +152,15 @@ def test_digest_overflow_is_summarised_never_cut() -> None:
 
 def test_digest_packs_one_csm_with_many_accounts_into_several_sections() -> None:
     alerts = [alert(i, company_name="X" * 80) for i in range(1, 60)]
-    payload, shown, summarised = build_digest(alerts, date(2026, 11, 10), "#cs-digest")
+    payload, shown, summarised = build_digest(alerts, date(2026, 11, 10), "#cs-digest", max_items=100)
     sections = [b for b in payload["blocks"] if b["type"] == "section"]
     assert len(sections) > 1
     assert all(len(s["text"]["text"]) <= limits.MAX_SECTION_TEXT for s in sections)
     assert len(shown) == 59 and not summarised
+
+
+def test_digest_shows_at_most_max_items_lines() -> None:
+    alerts = [alert(i, priority="FYI") for i in range(1, 31)]
+    payload, shown, summarised = build_digest(alerts, date(2026, 11, 10), "#cs-digest", max_items=10)
+    assert shown == [f"a{i:04d}" for i in range(1, 11)] and len(summarised) == 20
+    assert "…and 20 more FYI accounts (Chloe Martin: 20)" in all_text(payload)

@@ -87,10 +87,14 @@ step_progress as (
 ),
 
 changes as (
+    -- Once the day-14 checkpoint is missed, the recovery / win-back row speaks for the stall (one ping
+    -- per account, not two for the same situation).
     select account_id, 'stalled' as kind, track || '/' || coalesce(stall_step, '') as episode_key,
         stalled_since as changed_at
     from alertable
-    where stalled_since is not null and activated_at is null
+    where stalled_since is not null
+        and activated_at is null
+        and coalesce(lifecycle_stage, '') not in ('recovery', 'win_back')
 
     union all
 
