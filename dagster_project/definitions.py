@@ -8,6 +8,7 @@ from dagster_dbt import DbtCliResource
 from dagster_project.assets.customerio import CustomerIOResource, customerio_sync
 from dagster_project.assets.dbt import dbt_core, dbt_journey
 from dagster_project.assets.landing import landed_events
+from dagster_project.assets.quality import raw_segment_messages_quality
 from dagster_project.assets.slack import SlackResource, slack_alerts
 from dagster_project.assets.summary import build_summary_asset
 from dagster_project.dbt import dbt_executable, project
@@ -21,7 +22,7 @@ cycle_summary = build_summary_asset([key for a in SYNC_ASSETS for key in a.keys]
 
 defs = dg.Definitions(
     assets=[landed_events, dbt_core, dbt_journey, *SYNC_ASSETS, cycle_summary],
-    asset_checks=[],
+    asset_checks=[raw_segment_messages_quality],
     jobs=[onboarding_hourly],
     schedules=[onboarding_hourly_schedule],
     resources={

@@ -96,7 +96,7 @@ def run_quality(
     checks += [
         drift_outcome("schema_drift", drift.schema_drift(batch_profile, baseline, thresholds), evaluated,
                       previous.get("schema_drift")),
-        drift_outcome("volume_anomaly", drift.volume_anomalies(series, first_arrival, as_of, thresholds), True,
+        drift_outcome("volume_anomaly", drift.volume_anomalies(series, first_arrival, as_of, thresholds, {s.key for s in specs}), True,
                       previous.get("volume_anomaly")),
         drift_outcome("late_arrivals", drift.late_arrivals(messages, thresholds), evaluated,
                       previous.get("late_arrivals")),

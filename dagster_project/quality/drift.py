@@ -27,6 +27,7 @@ class DriftThresholds:
     min_batch_rows: int = 5
     min_baseline_rows: int = 20
     vanish_share: float = 0.5
+    vanish_chance: float = 1e-4
     volume_weeks: int = 4
     volume_min_baseline: float = 20.0
     volume_drop_ratio: float = 0.2
@@ -96,8 +97,10 @@ def schema_drift(
         if rows < t.min_batch_rows:
             continue
         for prop in sorted(p for p in base if p):
-            present = sum(base[prop].values()) / base_rows
-            if present >= t.vanish_share and prop not in props:
+            present = min(sum(base[prop].values()) / base_rows, 1.0)
+            # Absent from every new row, and that would be a < 1-in-10,000 chance at last week's rate.
+            by_chance = (1 - present) ** rows
+            if present >= t.vanish_share and prop not in props and by_chance < t.vanish_chance:
                 findings.append(
                     DriftFinding(
                         "schema_drift", key, f"vanished_property:{prop}",
@@ -112,8 +115,13 @@ def volume_anomalies(
     first_arrival: datetime | None,
     as_of: datetime,
     t: DriftThresholds = DEFAULTS,
+    keys: set[str] | None = None,
 ) -> list[DriftFinding]:
-    """Per event: last 24 h against a baseline of earlier windows that lie wholly inside the history."""
+    """Per event: last 24 h against a baseline of earlier windows that lie wholly inside the history.
+
+    `keys` limits it to the events of the tracking plan: a product's other events grow with its
+    customer base, and alerting on them would be noise nobody acts on.
+    """
     if first_arrival is None:
         return []
     findings = []
@@ -128,6 +136,8 @@ def volume_anomalies(
     if len(days) < (1 if weekly else 3):
         return []
     for key in sorted(series):
+        if keys is not None and key not in keys:
+            continue
         counts = series[key]
         baseline_values = [counts[d] if d < len(counts) else 0 for d in days]
         mean = sum(baseline_values) / len(baseline_values)
