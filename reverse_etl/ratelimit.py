@@ -16,6 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 
+# Float refills land a hair short of a whole token (0.9999999...); waiting 1e-17 s more would
+# not move a clock, so anything this close to the goal counts as reached.
+_EPSILON = 1e-9
+
 
 class TokenBucket:
     """Blocking token bucket; thread-safe. `acquire()` returns the seconds it waited."""
@@ -55,7 +59,7 @@ class TokenBucket:
         """Take `tokens` if available now, without waiting."""
         with self._lock:
             self._refill(self._clock())
-            if self._tokens >= tokens:
+            if self._tokens >= tokens - _EPSILON:
                 self._tokens -= tokens
                 self.acquired += 1
                 return True
@@ -70,7 +74,7 @@ class TokenBucket:
             while True:
                 now = self._clock()
                 self._refill(now)
-                if self._tokens >= tokens:
+                if self._tokens >= tokens - _EPSILON:
                     self._tokens -= tokens
                     self.acquired += 1
                     self.waited_seconds += waited

@@ -81,6 +81,7 @@ class State:
     hold_release: threading.Event = field(default_factory=threading.Event)
     held: threading.Event = field(default_factory=threading.Event)
     v2_enabled: bool = True
+    reject_people: set[str] = field(default_factory=set)  # ids whose operations fail validation
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -352,6 +353,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _person_problem(self, person_id: Any) -> tuple[str, str] | None:
         if not isinstance(person_id, str) or not person_id.strip():
             return ("identifiers", "blank id")
+        if person_id in self.state.reject_people:
+            return ("identifiers", "rejected by the test")
         if len(person_id.encode()) > MAX_IDENTIFIER_BYTES:
             return ("identifiers", "id longer than 150 bytes")
         return None
