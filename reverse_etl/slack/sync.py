@@ -26,6 +26,8 @@ from reverse_etl.slack.drafts import Draft, llm_draft, template_draft
 from reverse_etl.slack.settings import AT_RISK_KINDS, SlackSettings
 from reverse_etl.slack.transport import ConnectionFactory, SlackTransport
 
+DIGEST_PRIORITY = 1_000_000  # after every real-time alert of the cycle (those use their rank)
+
 Drafter = Callable[[Mapping[str, Any], SlackSettings], Draft]
 
 
@@ -121,8 +123,10 @@ def run_slack_cycle(
                     )
                 if realtime and item_id:
                     payload = alert_payload(alert, cfg.channel_alerts, draft.as_dict() if draft else None)
+                    # outbox order = ranking order: the most urgent P0 is posted first
                     realtime_items.append(outbox.NewItem(item_id=item_id, kind=f"alert_{alert['kind']}",
-                                                         payload=payload, account_id=alert["account_id"]))
+                                                         payload=payload, account_id=alert["account_id"],
+                                                         priority=int(alert.get("alert_rank") or 0)))
             realtime_queued = outbox.enqueue(con, state.CHANNEL, realtime_items, now=as_of, run_id=run_id)
 
             day = as_of.date()
@@ -202,7 +206,7 @@ def _queue_digest(
         )
         item_id = f"digest:{day.isoformat()}"
         outbox.enqueue(con, state.CHANNEL, [outbox.NewItem(item_id=item_id, kind="digest", payload=payload,
-                                                           priority=1)], now=as_of, run_id=run_id)
+                                                           priority=DIGEST_PRIORITY)], now=as_of, run_id=run_id)
         con.execute(
             "update ops.slack_alerts set status = ?, digest_date = ? where list_contains(?, alert_id)",
             [state.DIGESTED, day, shown + summarised],

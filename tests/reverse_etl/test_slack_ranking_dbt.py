@@ -1,0 +1,118 @@
+"""The real dbt model marts.csm_alerts, built from planted shared-interface marts, feeding the real Slack
+cycle: the model's columns are what the sync reads, and status changes are announced once across cycles."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from dagster_project import config, warehouse
+from dagster_project.dbt import dbt_executable
+from reverse_etl.slack import SlackSettings, run_slack_cycle
+from tests.reverse_etl.slack_support import (
+    STATE_COLUMNS,
+    TRIGGER_COLUMNS,
+    create_table,
+    state_row,
+)
+from tests.servers.slack_server import SlackServer
+
+T9 = datetime(2026, 11, 10, 9, tzinfo=UTC)
+HOSTILE = "<!channel> Corp"
+
+
+def build_alerts(path: Path, target: Path, as_of: datetime) -> None:
+    env = dict(os.environ, ONBOARDING_WAREHOUSE=str(path), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    cmd = [
+        dbt_executable(), "build", "--select", "csm_alerts csm_roster sequence_steps suppression_events",
+        "--vars", json.dumps({"as_of": config.iso(as_of)}),
+        "--project-dir", str(config.dbt_project_dir()), "--profiles-dir", str(config.dbt_project_dir()),
+        "--target-path", str(target),
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def plant(con: duckdb.DuckDBPyConnection, as_of: datetime, big_recovered: bool) -> None:
+    def stalled(account: str, arr: float, hours: float, **values: Any) -> dict[str, Any]:
+        return state_row(account, as_of, arr=arr, mrr=arr / 12, lifecycle_stage="stalled",
+                         stall_step="invite_teammate", stalled_since=as_of - timedelta(hours=hours),
+                         hours_stalled=hours, signup_at=as_of - timedelta(days=5), **values)
+
+    big = (
+        state_row("big", as_of, arr=60000.0, lifecycle_stage="activated", current_step=None, steps_completed=3,
+                  activated_at=as_of - timedelta(minutes=30), signup_at=as_of - timedelta(days=5),
+                  company_name=HOSTILE)
+        if big_recovered
+        else stalled("big", 60000.0, 72, company_name=HOSTILE)
+    )
+    rows = [
+        big,
+        stalled("mid", 12000.0, 50),
+        stalled("small", 2400.0, 170, csm_owner="csm_dev"),
+        state_row("whale", as_of, arr=120000.0, track="high_touch", current_step="csm_intro", steps_completed=0,
+                  steps_total=4, signup_at=as_of - timedelta(hours=2), csm_owner="csm_ana"),
+        state_row("fine", as_of, arr=90000.0, lifecycle_stage="activated", current_step=None, steps_completed=3,
+                  activated_at=as_of - timedelta(hours=3), signup_at=as_of - timedelta(days=2)),
+    ]
+    create_table(con, "marts.customer_onboarding_state", STATE_COLUMNS, rows)
+    triggers = [
+        {"trigger_id": "t-big-stall", "account_id": "big", "person_id": "user_big", "kind": "stalled",
+         "event_name": "onboarding_stalled", "track": "standard", "step": "invite_teammate", "attempt": 0,
+         "due_at": T9 - timedelta(hours=24), "emitted_as_of": T9 - timedelta(hours=24),
+         "payload": '{"step": "invite_teammate"}'},
+    ]
+    create_table(con, "marts.onboarding_triggers", TRIGGER_COLUMNS, triggers)
+
+
+@pytest.mark.slow  # two dbt builds: ~25 s idle, more on a busy machine
+def test_model_ranks_and_sync_announces_each_change_once(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with SlackServer(token="xoxb-t", min_interval=0.2) as slack:
+        cfg = SlackSettings(token="xoxb-t", base_url=slack.url, digest_hour=9, per_channel_rate=4.0)
+
+        with warehouse.connect(path) as con:
+            plant(con, T9, big_recovered=False)
+        build_alerts(path, tmp_path / "target", T9)
+        with warehouse.connect(path) as con:
+            ranked = con.execute(
+                "select account_id, kind, priority, alert_rank from marts.csm_alerts order by alert_rank"
+            ).fetchall()
+        assert ranked == [
+            ("whale", "high_touch_signup", "P0", 1),
+            ("big", "stalled", "P0", 2),
+            ("mid", "stalled", "P1", 3),
+            ("small", "stalled", "FYI", 4),
+        ]
+        first = run_slack_cycle(lambda: warehouse.connect(path), T9, cfg)
+        assert first["realtime_queued"] == 2 and first["digest"]["posted"] is True
+        alerts = slack.messages("cs-alerts")
+        assert len(alerts) == 2
+        assert "<@U01ANA0001>" in json.dumps(alerts[0]) and "cal.example.com/ana/priority|" in json.dumps(alerts[0])
+        big_alert = json.dumps(alerts[1])
+        assert "&lt;!channel&gt; Corp" in big_alert and "<!channel>" not in big_alert
+        assert "onboarding_stalled invite_teammate (2026-11-09)" in big_alert  # what automation sent
+        digest = json.dumps(slack.messages("cs-digest")[0])
+        assert digest.index("Company mid") < digest.index("Company small")
+
+        # An hour later: big activated after its stall -> one 'recovered' row, held for tomorrow's digest;
+        # the others are still stalled -> nothing new is posted.
+        t10 = T9 + timedelta(hours=1)
+        with warehouse.connect(path) as con:
+            plant(con, t10, big_recovered=True)
+        build_alerts(path, tmp_path / "target", t10)
+        second = run_slack_cycle(lambda: warehouse.connect(path), t10, cfg)
+        assert second["alerts_new"] == 1 and second["realtime_queued"] == 0
+        assert len(slack.requests) == 3
+        with warehouse.connect(path) as con:
+            recovered = con.execute(
+                "select priority, status from ops.slack_alerts where kind = 'recovered'"
+            ).fetchall()
+        assert recovered == [("P1", "digest_pending")]
