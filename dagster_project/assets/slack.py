@@ -68,7 +68,7 @@ def slack_alerts(
 ) -> dg.MaterializeResult:
     """Post new P0 alerts in real time, the daily digest at the digest hour, with AI-drafted recovery e-mails."""
     as_of = as_of_for(context)
-    summary = run_slack_cycle(warehouse.connect, as_of, slack.settings(), run_id=context.run_id)
+    summary = run_slack_cycle(warehouse.connect, as_of, slack.settings(), run_id=context.run.run_id)
     delivery = summary["delivery"]
     digest = summary["digest"]
     if summary["gated"]:

@@ -71,7 +71,10 @@ def post_data_quality_alert(
     settings: SlackSettings | None = None,
     transport: SlackTransport | None = None,
 ) -> dict[str, Any]:
-    """Queue one data-quality message for SLACK_CHANNEL_DATA and deliver it (with anything else pending).
+    """Queue one data-quality message for SLACK_CHANNEL_DATA and deliver it now.
+
+    Only this message is delivered here (the CSM alerts go out in the Slack step of the cycle); if Slack
+    is down it stays in the outbox and that step, or the next call, retries it.
 
     `status`: 'failing' | 'blocking' | 'warning' | 'recovered' (also 'fail'/'warn'/'pass').
     Idempotent per (title, status, lines, as_of): calling twice in one cycle posts once.
@@ -85,5 +88,5 @@ def post_data_quality_alert(
     queued = outbox.enqueue(con, CHANNEL, [outbox.NewItem(item_id=item_id, kind="data_quality", payload=payload)],
                             now=as_of)
     sender = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate)
-    report = sender.deliver(lambda: borrowed(con))
+    report = sender.deliver(lambda: borrowed(con), only=[item_id])
     return {"item_id": item_id, "queued": queued, "delivery": report.as_dict()}

@@ -12,7 +12,7 @@ Results are written after each message with a short connection, so a crash re-se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,11 +149,14 @@ class SlackTransport:
                 self._sleep(self.policy.delay(attempt))
 
     def deliver(self, open_con: ConnectionFactory, *, run_id: str | None = None,
-                limit: int | None = None) -> DeliveryReport:
-        """Deliver every pending Slack item (oldest first within priority)."""
+                limit: int | None = None, only: Sequence[str] | None = None) -> DeliveryReport:
+        """Deliver pending Slack items (by priority, then oldest first); `only` restricts to those ids."""
         report = DeliveryReport()
         with open_con() as con:
             items = outbox.pending(con, CHANNEL, limit=limit)
+        if only is not None:
+            wanted = set(only)
+            items = [i for i in items if i.item_id in wanted]
         if not items:
             return report
         if self.token is None:
