@@ -20,8 +20,6 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.warehouse import table_exists
-
 CHANNEL = "customerio"
 PEOPLE = "marts.customerio_people"
 TRIGGERS = "marts.onboarding_triggers"
@@ -44,6 +42,15 @@ class Gate:
     @property
     def closed_for_all(self) -> bool:
         return bool(self.everyone)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Fully fetched (DuckDB 2 refuses new relations while a result is half-read)."""
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def read_gate(con: duckdb.DuckDBPyConnection) -> Gate:

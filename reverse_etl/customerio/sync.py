@@ -17,7 +17,6 @@ logged as `skipped_gate` with the failing check, until the check passes again.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,6 +228,8 @@ def _plan(
                 now=now,
             )
     result.skipped_gate += len(held)
+    for change in held:
+        result.gate_reasons[change.error or "?"] = result.gate_reasons.get(change.error or "?", 0) + 1
     log_changes(con, run_id, CHANNEL, held, now=now)
 
 
@@ -467,8 +468,8 @@ def sync_customerio(
         else:
             deliverable.append(item)
     result.skipped_gate += len(held)
-    reasons = Counter(r.error for r in held if r.error)
-    result.gate_reasons = dict(reasons)
+    for change in held:
+        result.gate_reasons[change.error or "?"] = result.gate_reasons.get(change.error or "?", 0) + 1
 
     own_transport = transport is None and mode == "api"
     try:
