@@ -35,6 +35,7 @@ class SlackResource(dg.ConfigurableResource):
     per_channel_rate: float = 1.0
     max_llm_drafts: int = 25
     digest_max_items: int = 50
+    max_realtime_per_cycle: int = 10
 
     def settings(self) -> SlackSettings:
         return SlackSettings.from_env(
@@ -47,6 +48,7 @@ class SlackResource(dg.ConfigurableResource):
             per_channel_rate=self.per_channel_rate,
             max_llm_drafts=self.max_llm_drafts,
             digest_max_items=self.digest_max_items,
+            max_realtime_per_cycle=self.max_realtime_per_cycle,
         )
 
 
@@ -84,6 +86,7 @@ def slack_alerts(
         "alerts_current": summary["alerts_current"],
         "alerts_new": summary["alerts_new"],
         "realtime_queued": summary["realtime_queued"],
+        "realtime_over_cap_to_digest": summary["realtime_overflow"],
         "digest_posted": bool(digest.get("posted")) or bool(digest.get("queued") and summary["mode"] != "slack"),
         "digest_alerts": digest.get("alerts_total", 0),
         "digest_summarised": digest.get("alerts_summarised", 0),

@@ -22,6 +22,7 @@ class SlackSettings:
     llm_model: str = config.DEFAULT_MODEL
     max_llm_drafts: int = 25
     digest_max_items: int = 50
+    max_realtime_per_cycle: int = 10
 
     @classmethod
     def from_env(cls, **overrides: object) -> SlackSettings:

@@ -44,6 +44,26 @@ def digest_due(as_of: datetime, digest_hour: int) -> bool:
     return as_of.astimezone(UTC).hour >= digest_hour
 
 
+def cap_realtime(alerts: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Keep at most `limit` real-time pings per cycle (the top of the ranking); the rest join the digest.
+
+    A first deploy, or a cycle after an outage, can find dozens of P0s at once: a burst of pings is the
+    very failure the ranking exists to prevent, so the overflow keeps its P0 label but waits for the digest.
+    """
+    ranked = sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0))
+    kept = 0
+    capped: list[dict[str, Any]] = []
+    for alert in ranked:
+        if alert.get("route") == "realtime":
+            if kept >= limit:
+                alert = dict(alert, route="digest")
+                capped.append(alert)
+                continue
+            kept += 1
+    by_id = {a["alert_id"]: a for a in capped}
+    return [by_id.get(a["alert_id"], a) for a in alerts], len(capped)
+
+
 def make_drafts(
     alerts: list[dict[str, Any]], settings: SlackSettings, drafter: Drafter | None = None
 ) -> dict[str, Draft]:
@@ -86,6 +106,7 @@ def run_slack_cycle(
     gated = {a["alert_id"]: state.gate_reason(blocked, a["account_id"]) for a in alerts}
     gated = {k: v for k, v in gated.items() if v}
     new = [a for a in alerts if a["alert_id"] not in known and a["alert_id"] not in gated]
+    new, realtime_overflow = cap_realtime(new, cfg.max_realtime_per_cycle)
     drafts = make_drafts(new, cfg, drafter)
 
     realtime_queued = 0
@@ -152,6 +173,7 @@ def run_slack_cycle(
         "alerts_current": len(alerts),
         "alerts_new": len(new),
         "realtime_queued": realtime_queued,
+        "realtime_overflow": realtime_overflow,
         "gated": len(gated),
         "gated_reasons": sorted(set(gated.values()))[:5],
         "drafts": {"llm": sum(d.source == "llm" for d in drafts.values()),

@@ -290,3 +290,16 @@ def test_data_quality_alert_goes_to_the_data_channel_once(slack: SlackServer, tm
     assert len(messages) == 2
     assert "&lt;!here&gt; platinum" in text_of(messages[0]) and "<!here>" not in text_of(messages[0])
     assert "Recovered" in text_of(messages[1])
+
+
+def test_a_burst_of_p0s_is_capped_and_the_rest_wait_for_the_digest(slack: SlackServer, open_con: Opener) -> None:
+    cfg = settings_for(slack, max_realtime_per_cycle=2)
+    rows = [alert_row(i, DAY, priority="P0") for i in range(1, 6)]
+    first = cycle(open_con, DAY + timedelta(hours=8), rows, cfg)
+    assert first["realtime_queued"] == 2 and first["realtime_overflow"] == 3
+    assert [m["blocks"][-1]["elements"][0]["text"].split("`")[1] for m in slack.messages("cs-alerts")] == [
+        "a0001", "a0002"]  # the top of the ranking
+    digest = cycle(open_con, DAY + timedelta(hours=9), rows, cfg)
+    assert digest["digest"]["alerts_total"] == 3
+    body = text_of(slack.messages("cs-digest")[0])
+    assert "`P0` *Company 3*" in body and "Company 1" not in body
