@@ -303,3 +303,16 @@ def test_a_burst_of_p0s_is_capped_and_the_rest_wait_for_the_digest(slack: SlackS
     assert digest["digest"]["alerts_total"] == 3
     body = text_of(slack.messages("cs-digest")[0])
     assert "`P0` *Company 3*" in body and "Company 1" not in body
+
+
+def test_slack_unreachable_keeps_messages_for_the_next_run(slack: SlackServer, open_con: Opener) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}/api/"
+    rows = [alert_row(1, DAY, priority="P0")]
+    down = cycle(open_con, DAY + timedelta(hours=8), rows, settings_for(slack, base_url=dead_url))
+    assert down["delivery"]["failed"] == 1 and down["delivery"]["errors"][0].startswith("alert:a0001: transport")
+    up = cycle(open_con, DAY + timedelta(hours=9), rows, settings_for(slack))
+    assert up["delivery"]["posted"] == 1 and len(slack.messages("cs-alerts")) == 1
