@@ -162,3 +162,18 @@ def test_late_arrivals_alert(ws: Workspace) -> None:
     run = ws.cycle()
     assert run.check("late_arrivals").status == "warn"
     assert ws.gate() == set()
+
+
+def test_event_before_the_account_existed_warns_without_gating(ws: Workspace) -> None:
+    day = ev.day_messages(DAY)
+
+    def backdate(m: dict) -> None:  # a project "created" two days before its account signed up
+        m["timestamp"] = ev.iso(ev.day_start(DAY) - timedelta(days=2))
+
+    ev.plant(day, "project_created", 2, backdate)
+    ws.land("day.jsonl", day)
+    run = ws.cycle()
+    check = run.check("tracking_plan_project_created")
+    assert check.status == "warn"
+    assert [(e.column, e.unexpected_count) for e in check.failed] == [("seconds_before_account_signup", 2)]
+    assert ws.gate() == set()

@@ -1,0 +1,119 @@
+"""Pure rules: suite files, drift thresholds, status changes and alert wording (no warehouse, no GX)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dagster_project.quality import drift
+from dagster_project.quality.checks import (
+    alert_for,
+    drift_outcome,
+    escape_slack,
+    status_changes,
+    suite_outcome,
+)
+from dagster_project.quality.suites import expectations_dir, load_suites, parse_suite
+from dagster_project.quality.validate import ExpectationOutcome
+
+CONTRACT_EVENTS = {
+    "signup_completed": {"plan_tier", "source"},
+    "project_created": {"project_id"},
+    "teammate_invited": {"invitee_email"},
+    "integration_connected": {"integration"},
+    "report_shared": {"report_id"},
+    "plan_changed": {"from_tier", "to_tier", "mrr"},
+    "subscription_cancelled": {"reason"},
+    "payment_failed": {"amount"},
+    "trial_expired": set(),
+    "account_deleted": set(),
+    "email_unsubscribed": set(),
+    "kickoff_booked": {"csm_id"},
+}
+NOW = datetime(2026, 10, 15, tzinfo=UTC)
+
+
+def test_one_suite_per_contract_event_plus_identify_and_group_requiring_the_contract_properties() -> None:
+    suites = {s.name: s for s in load_suites()}
+    assert set(suites) == set(CONTRACT_EVENTS) | {"identify", "group"}
+    for event, required in CONTRACT_EVENTS.items():
+        blocking_not_null = {
+            e["kwargs"]["column"] for e in suites[event].raw["expectations"]
+            if e["type"] == "expect_column_values_to_not_be_null" and e["severity"] == "critical"
+        }
+        assert required <= blocking_not_null, event
+    tiers = [e for e in suites["signup_completed"].raw["expectations"]
+             if e["kwargs"]["column"] == "plan_tier" and e["type"] == "expect_column_values_to_be_in_set"]
+    assert tiers[0]["kwargs"]["value_set"] == ["free", "starter", "pro", "enterprise"]
+    assert tiers[0]["severity"] == "critical" and "mostly" not in tiers[0]["kwargs"]
+
+
+def test_a_suite_file_with_an_unknown_severity_is_refused_with_its_name(tmp_path) -> None:
+    raw = json.loads((expectations_dir() / "signup_completed.json").read_text())
+    raw["expectations"][0]["severity"] = "blocking"
+    with pytest.raises(ValueError, match="bad.json: expectation 0 has severity 'blocking'"):
+        parse_suite(raw, "bad.json")
+
+
+def _outcome(severity: str, success: bool, accounts: dict[str, int]) -> ExpectationOutcome:
+    return ExpectationOutcome("signup_completed", "expect_column_values_to_not_be_null", "plan_tier", severity, "",
+                              success, 30, sum(accounts.values()), 10.0, 0.95, ["m1"], accounts)
+
+
+def test_only_critical_failures_gate_and_a_quiet_hour_keeps_the_status() -> None:
+    fail = suite_outcome("c", 30, [_outcome("critical", False, {"a1": 1, "a2": 2}), _outcome("warning", False, {"a3": 1})], "pass")
+    assert fail.status == "fail" and set(fail.gate) == {"a1", "a2"}
+    warn = suite_outcome("c", 30, [_outcome("warning", False, {"a3": 1})], "pass")
+    assert warn.status == "warn" and warn.gate == {}
+    quiet = suite_outcome("c", 0, [], "fail")
+    assert quiet.carried and quiet.status == "fail"
+    assert status_changes([fail, warn, quiet], {"c": "fail"}) == [(warn, "fail")]
+
+
+def test_alert_text_is_escaped_and_states_the_gate() -> None:
+    check = suite_outcome("tracking_plan_x", 30, [_outcome("critical", False, {"*": 3})], "pass")
+    alert = alert_for(check, "pass", NOW, "#data-alerts")
+    assert "sends gated for all accounts" in alert["title"]
+    assert escape_slack("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+    again = alert_for(check, "pass", NOW, "#data-alerts")
+    assert again["alert_id"] == alert["alert_id"]
+
+
+def test_schema_drift_new_vanished_and_type_change() -> None:
+    baseline = {"track:x": {"": {"rows": 100}, "a": {"string": 100}, "b": {"number": 100}, "rare": {"string": 30}}}
+    batch = {"track:x": {"": Counter(rows=10), "b": Counter(string=10), "c": Counter(string=10)}}
+    kinds = sorted(f.kind for f in drift.schema_drift(batch, baseline))
+    # `rare` (30 % of rows) missing from 10 rows is a 2.8 % chance: not drift. `a` (100 %) is.
+    assert kinds == ["new_property:c", "type_change:b", "vanished_property:a"]
+    assert drift.schema_drift(batch, {}) == []  # no baseline yet: nothing to compare with
+
+
+def _series(per_day: list[int]) -> dict[str, list[int]]:
+    return {"track:signup_completed": per_day}
+
+
+def test_volume_drop_against_the_same_window_in_earlier_weeks() -> None:
+    first = NOW - timedelta(days=30)
+    weekly = [100] * 29
+    weekly[0] = 60
+    (finding,) = drift.volume_anomalies(_series(weekly), first, NOW)
+    assert finding.kind == "drop" and round(finding.share, 2) == -0.40
+    # A weekend dip that the same weekday last week also had is not an anomaly.
+    weekend = [100] * 29
+    for d in (0, 7, 14, 21, 28):
+        weekend[d] = 40
+    assert drift.volume_anomalies(_series(weekend), first, NOW) == []
+    # Too little history (two days): no verdict rather than a false alarm.
+    assert drift.volume_anomalies(_series(weekly), NOW - timedelta(days=2), NOW) == []
+    # An 8 % dip at this volume is within Poisson noise: not flagged.
+    small = [100] * 29
+    small[0] = 92
+    assert drift.volume_anomalies(_series(small), first, NOW) == []
+
+
+def test_drift_outcome_carries_over_when_nothing_was_evaluated() -> None:
+    assert drift_outcome("late_arrivals", [], False, "warn").status == "warn"
+    assert drift_outcome("late_arrivals", [], True, "warn").status == "pass"
