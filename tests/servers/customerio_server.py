@@ -56,7 +56,7 @@ class Received:
 class Fault:
     """What to do to one request instead of (or around) serving it."""
 
-    kind: str  # '429' | '500' | '503' | 'slow' | 'drop_before' | 'drop_after'
+    kind: str  # '429' | '500' | '502' | '503' | '504' | 'slow' | 'drop_before' | 'drop_after' | 'none'
     retry_after: str | None = None
     seconds: float = 0.0
 
@@ -238,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(401, {"meta": {"error": "Unauthorized request"}})
             return
         fault = self._fault(at)
-        if fault is not None and fault.kind in ("429", "500", "503"):
+        if fault is not None and fault.kind in ("429", "500", "502", "503", "504"):
             status = int(fault.kind)
             self._record(at, status, length)
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
