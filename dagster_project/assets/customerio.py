@@ -64,7 +64,7 @@ def customerio_sync(
     settings = customerio.settings()
     try:
         result = sync_customerio(
-            settings, as_of=as_of, run_id=context.run_id, warehouse_path=warehouse.resolved_path()
+            settings, as_of=as_of, run_id=context.run.run_id, warehouse_path=warehouse.resolved_path()
         )
     except CustomerIOAuthError as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -1,0 +1,113 @@
+"""The Dagster side of the Customer.io sync: wiring in the code location, UI metadata, parked check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dagster_project.assets.customerio import (
+    CUSTOMERIO_SYNC,
+    PARKED_CHECK,
+    CustomerIOResource,
+    customerio_sync,
+)
+from dagster_project.cycle import AS_OF_TAG
+from dagster_project.resources import WarehouseResource
+from tests.servers.customerio_server import CustomerIOServer
+from tests.servers.customerio_warehouse import BASE, person, plant, rows, trigger
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CustomerIOServer]:
+    with CustomerIOServer(tmp_path) as srv:
+        for key, value in srv.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
+        yield srv
+
+
+def test_definitions_wire_the_sync_after_its_marts_and_before_the_summary() -> None:
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    node = graph.get(CUSTOMERIO_SYNC)
+    assert node.parent_keys == {
+        dg.AssetKey(["marts", "customerio_people"]),
+        dg.AssetKey(["marts", "onboarding_triggers"]),
+    }
+    assert CUSTOMERIO_SYNC in graph.get(dg.AssetKey(["ops", "cycle_summary"])).parent_keys
+    assert dg.AssetCheckKey(CUSTOMERIO_SYNC, PARKED_CHECK) in graph.asset_check_keys
+    job = defs.resolve_job_def("onboarding_hourly")
+    assert CUSTOMERIO_SYNC in job.asset_layer.selected_asset_keys
+
+
+def _materialize(wh: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [customerio_sync],
+        resources={"customerio": CustomerIOResource(), "warehouse": WarehouseResource(path=str(wh))},
+        tags={AS_OF_TAG: "2026-11-02T09:00:00Z"},
+        raise_on_error=False,
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    event = result.get_asset_materialization_events()[0]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_asset_without_credentials_writes_the_outbox_and_reports_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_API_KEY", "CUSTOMERIO_TRACK_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
+    wh = tmp_path / "warehouse.duckdb"
+    plant(wh, people=[person(i) for i in range(4)], triggers=[trigger(i) for i in range(4)])
+    result = _materialize(wh)
+    assert result.success
+    meta = _metadata(result)
+    assert meta["mode"] == "outbox" and meta["sent"] == 8 and meta["requests"] == 0
+    assert meta["as_of"] == "2026-11-02T09:00:00Z"
+    assert (tmp_path / "home" / "outbox" / "customerio.jsonl").exists()
+    checks = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [(PARKED_CHECK, True)]
+    assert rows(wh, "select as_of from ops.sync_runs")[0][0] == BASE
+
+
+def test_asset_reports_sends_gate_and_parked_rows(server: CustomerIOServer, tmp_path: Path) -> None:
+    wh = tmp_path / "warehouse.duckdb"
+    server.state.reject_people.add("user_000001")
+    plant(
+        wh,
+        people=[person(i) for i in range(5)],
+        triggers=[trigger(i) for i in range(5)],
+        gate=[("acct_000002", "events_schema", "bad events")],
+    )
+    result = _materialize(wh)
+    assert result.success
+    meta = _metadata(result)
+    assert (meta["mode"], meta["sent"], meta["skipped_by_gate"], meta["parked_this_run"]) == ("api", 6, 2, 2)
+    assert meta["requests"] == 1 and meta["gate_reasons"] == {"events_schema: bad events": 2}
+    check = result.get_asset_check_evaluations()[0]
+    assert check.check_name == PARKED_CHECK and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_asset_fails_clearly_on_refused_credentials(server: CustomerIOServer, tmp_path: Path) -> None:
+    wh = tmp_path / "warehouse.duckdb"
+    plant(wh, people=[person(1)])
+    result = dg.materialize(
+        [customerio_sync],
+        resources={
+            "customerio": CustomerIOResource(api_key="wrong"),
+            "warehouse": WarehouseResource(path=str(wh)),
+        },
+        tags={AS_OF_TAG: "2026-11-02T09:00:00Z"},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "refused the credentials (HTTP 401)" in failure.step_failure_data.user_failure_data.description
