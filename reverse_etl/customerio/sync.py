@@ -239,17 +239,17 @@ class _Deliverer:
     def __init__(
         self,
         settings: CustomerIOSettings,
-        transport: Transport,
+        transport: Transport | None,
         *,
         run_id: str,
-        warehouse_path: Path | None,
+        con: Any,
         clock: Callable[[], datetime],
         result: SyncResult,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self.run_id = run_id
-        self.warehouse_path = warehouse_path
+        self.con = con
         self.clock = clock
         self.result = result
         self.consecutive_failures = 0
@@ -262,59 +262,60 @@ class _Deliverer:
         result_label: str = "sent",
     ) -> None:
         now = self.clock()
-        with warehouse.connect(self.warehouse_path) as con:
-            con.begin()
-            changes: list[ChangeRow] = []
-            if sent:
-                outbox.mark_sent(con, CHANNEL, [i.item_id for i in sent], now=now, run_id=self.run_id)
-                upsert_snapshot(
-                    con,
-                    self.run_id,
-                    CHANNEL,
-                    [
-                        (
-                            str(_item_meta(i)["entity_key"]),
-                            i.account_id,
-                            i.payload["row_hash"],
-                            i.payload["op"]["attributes"],
-                        )
-                        for i in sent
-                        if i.kind == "identify"
-                    ],
-                    now=now,
-                )
-                changes += [_change(i, result_label, attempt=i.attempts + 1) for i in sent]
-            by_error: dict[str, list[outbox.OutboxItem]] = {}
-            for item, error in failed:
-                by_error.setdefault(error, []).append(item)
-            for error, items in by_error.items():
-                parked = set(
-                    outbox.mark_failed(
-                        con,
-                        CHANNEL,
-                        [i.item_id for i in items],
-                        error,
-                        now=now,
-                        run_id=self.run_id,
-                        max_attempts=self.settings.max_item_attempts,
+        con = self.con
+        # One short transaction per batch: what Customer.io accepted is on record before the next request.
+        con.begin()
+        changes: list[ChangeRow] = []
+        if sent:
+            outbox.mark_sent(con, CHANNEL, [i.item_id for i in sent], now=now, run_id=self.run_id)
+            upsert_snapshot(
+                con,
+                self.run_id,
+                CHANNEL,
+                [
+                    (
+                        str(_item_meta(i)["entity_key"]),
+                        i.account_id,
+                        i.payload["row_hash"],
+                        i.payload["op"]["attributes"],
                     )
+                    for i in sent
+                    if i.kind == "identify"
+                ],
+                now=now,
+            )
+            changes += [_change(i, result_label, attempt=i.attempts + 1) for i in sent]
+        by_error: dict[str, list[outbox.OutboxItem]] = {}
+        for item, error in failed:
+            by_error.setdefault(error, []).append(item)
+        for error, items in by_error.items():
+            parked = set(
+                outbox.mark_failed(
+                    con,
+                    CHANNEL,
+                    [i.item_id for i in items],
+                    error,
+                    now=now,
+                    run_id=self.run_id,
+                    max_attempts=self.settings.max_item_attempts,
                 )
-                self.result.parked_ids.extend(sorted(parked))
-                self.result.parked += len(parked)
-                self.result.failed += len(items) - len(parked)
-                changes += [
-                    _change(i, "parked" if i.item_id in parked else "failed", error, i.attempts + 1)
-                    for i in items
-                ]
-            for item, error in invalid:
-                parked = outbox.mark_failed(
-                    con, CHANNEL, [item.item_id], f"invalid: {error}", now=now, run_id=self.run_id, park=True
-                )
-                self.result.parked_ids.extend(parked)
-                self.result.invalid += 1
-                changes.append(_change(item, "invalid", error, item.attempts + 1))
-            log_changes(con, self.run_id, CHANNEL, changes, now=now)
-            con.commit()
+            )
+            self.result.parked_ids.extend(sorted(parked))
+            self.result.parked += len(parked)
+            self.result.failed += len(items) - len(parked)
+            changes += [
+                _change(i, "parked" if i.item_id in parked else "failed", error, i.attempts + 1)
+                for i in items
+            ]
+        for item, error in invalid:
+            parked = outbox.mark_failed(
+                con, CHANNEL, [item.item_id], f"invalid: {error}", now=now, run_id=self.run_id, park=True
+            )
+            self.result.parked_ids.extend(parked)
+            self.result.invalid += 1
+            changes.append(_change(item, "invalid", error, item.attempts + 1))
+        log_changes(con, self.run_id, CHANNEL, changes, now=now)
+        con.commit()
         self.result.sent += len(sent)
 
     def deliver(self, items: Sequence[outbox.OutboxItem]) -> None:
@@ -448,16 +449,48 @@ def sync_customerio(
     started_wall = clock()
     started = time.perf_counter()
 
+    # One connection for the whole sync (one Dagster step): opening a DuckDB file costs tens of
+    # milliseconds, per batch that would dominate a large sync. Each batch still commits on its own.
     with warehouse.connect(warehouse_path) as con:
-        warehouse.ensure_schema(con)
-        outbox.ensure_outbox(con)
-        ensure_sync_tables(con)
-        start_run(con, run_id, CHANNEL, as_of=as_of, mode=mode, started_at=started_wall)
-        gate = read_gate(con)
-        con.begin()
-        _plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result)
-        con.commit()
-        waiting = outbox.pending(con, CHANNEL)
+        _run(
+            con,
+            settings,
+            result,
+            as_of=as_of,
+            run_id=run_id,
+            mode=mode,
+            started_wall=started_wall,
+            started=started,
+            outbox_directory=outbox_directory,
+            transport=transport,
+            clock=clock,
+        )
+    return result
+
+
+def _run(
+    con: Any,
+    settings: CustomerIOSettings,
+    result: SyncResult,
+    *,
+    as_of: datetime | None,
+    run_id: str,
+    mode: str,
+    started_wall: datetime,
+    started: float,
+    outbox_directory: Path | None,
+    transport: Transport | None,
+    clock: Callable[[], datetime],
+) -> None:
+    warehouse.ensure_schema(con)
+    outbox.ensure_outbox(con)
+    ensure_sync_tables(con)
+    start_run(con, run_id, CHANNEL, as_of=as_of, mode=mode, started_at=started_wall)
+    gate = read_gate(con)
+    con.begin()
+    _plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result)
+    con.commit()
+    waiting = outbox.pending(con, CHANNEL)
 
     deliverable: list[outbox.OutboxItem] = []
     held: list[ChangeRow] = []
@@ -473,28 +506,17 @@ def sync_customerio(
 
     own_transport = transport is None and mode == "api"
     try:
-        if held:
-            with warehouse.connect(warehouse_path) as con:
-                log_changes(con, run_id, CHANNEL, held, now=clock())
+        log_changes(con, run_id, CHANNEL, held, now=clock())
         if mode == "outbox":
             if deliverable:
                 result.outbox_file = _write_local(
                     deliverable, run_id=run_id, as_of=as_of, directory=outbox_directory
                 )
-                deliverer = _Deliverer(
-                    settings,
-                    transport,
-                    run_id=run_id,  # type: ignore[arg-type]
-                    warehouse_path=warehouse_path,
-                    clock=clock,
-                    result=result,
-                )
+                deliverer = _Deliverer(settings, None, run_id=run_id, con=con, clock=clock, result=result)
                 deliverer.record(deliverable, [], result_label="outbox")
         elif deliverable:
             transport = transport or Transport(settings)
-            deliverer = _Deliverer(
-                settings, transport, run_id=run_id, warehouse_path=warehouse_path, clock=clock, result=result
-            )
+            deliverer = _Deliverer(settings, transport, run_id=run_id, con=con, clock=clock, result=result)
             deliverer.deliver(deliverable)
     except CustomerIOAuthError as exc:
         result.error = str(exc)
@@ -508,22 +530,18 @@ def sync_customerio(
             if own_transport:
                 transport.close()
         result.duration_seconds = time.perf_counter() - started
-        with warehouse.connect(warehouse_path) as con:
-            result.pending_left = outbox.status_counts(con, CHANNEL)[outbox.PENDING]
-            if result.status != "failed" and (
-                result.failed or result.parked or result.error or result.invalid
-            ):
-                result.status = "partial"
-            finish_run(
-                con,
-                run_id,
-                CHANNEL,
-                status=result.status,
-                counters=result.counters(),
-                diff_seconds=result.diff_seconds,
-                duration_seconds=result.duration_seconds,
-                error=result.error,
-                summary=result.summary(),
-                finished_at=clock(),
-            )
-    return result
+        result.pending_left = outbox.status_counts(con, CHANNEL)[outbox.PENDING]
+        if result.status != "failed" and (result.failed or result.parked or result.error or result.invalid):
+            result.status = "partial"
+        finish_run(
+            con,
+            run_id,
+            CHANNEL,
+            status=result.status,
+            counters=result.counters(),
+            diff_seconds=result.diff_seconds,
+            duration_seconds=result.duration_seconds,
+            error=result.error,
+            summary=result.summary(),
+            finished_at=clock(),
+        )
