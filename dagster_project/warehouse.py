@@ -131,7 +131,8 @@ def connect(path: Path | None = None, *, read_only: bool = False, wait_seconds: 
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
     try:
-        con.execute("set TimeZone = 'UTC'")
+        # Fetch: DuckDB 2 refuses relation queries while an execute() result is left unread.
+        con.execute("set TimeZone = 'UTC'").fetchall()
         yield con
     finally:
         con.close()

@@ -92,8 +92,11 @@ account_suppressions as (
                 then events.last_known_at
             else events.first_known_at
         end as suppression_known_at,
-        suppression_rules.suppression_reason in {{ sql_list(var('lifted_by_plan_change')) }}
-            and accounts.last_plan_change_at > events.last_at as is_lifted
+        coalesce(
+            suppression_rules.suppression_reason in {{ sql_list(var('lifted_by_plan_change')) }}
+            and accounts.last_plan_change_at > events.last_at,
+            false
+        ) as is_lifted
     from events
     inner join suppression_rules
         on events.event_name = suppression_rules.event

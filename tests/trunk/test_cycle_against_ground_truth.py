@@ -1,0 +1,122 @@
+"""The hourly cycle on a generated workspace agrees with what the generator planted, account by account."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagster_project.cycle import run_cycle
+from tests.trunk.conftest import CLOCKS, home, parse_time
+from tests.trunk.oracle import expected_state
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_line_is_loaded_counted_as_duplicate_or_quarantined(workspace):
+    manifest = workspace.manifest
+    (messages,) = workspace.query("select count(*) from raw.segment_messages")[0:1][0:1][0]
+    assert messages == manifest["messages"]
+    duplicates, quarantined, lines = workspace.query(
+        "select sum(duplicates), sum(quarantined), sum(lines_read) - sum(blank_lines) from raw.loaded_files"
+    )[0]
+    assert duplicates == manifest["duplicates_planted"]
+    assert quarantined == sum(manifest["malformed_planted"].values())
+    assert lines == manifest["lines_written"]
+    reasons = dict(workspace.query("select reason, count(*) from raw.quarantine group by 1"))
+    assert reasons == manifest["malformed_planted"]
+
+
+def test_state_agrees_with_ground_truth_for_every_planted_account(workspace):
+    as_of = CLOCKS[-1]
+    rows = {r["account_id"]: r for r in workspace.dicts("select * from marts.customer_onboarding_state")}
+    assert set(rows) == set(workspace.truth), "every planted account, and only those, has a state row"
+    disagreements = []
+    for account_id, truth in workspace.truth.items():
+        row = rows[account_id]
+        expected = expected_state(truth, row["track"], as_of)
+        derived = {
+            "primary_user_id": row["primary_user_id"],
+            "signup_at": row["signup_at"],
+            "activated_at": row["activated_at"],
+            "lifecycle_stage": row["lifecycle_stage"],
+            "current_step": row["current_step"],
+            "stall_step": row["stall_step"],
+            "recovery_attempts": row["recovery_attempts"],
+            "suppression_reason": row["suppression_reason"],
+        }
+        planted = {
+            "primary_user_id": truth["primary_user_id"],
+            "signup_at": parse_time(truth["signup_at"]),
+            "activated_at": expected.activated_at,
+            "lifecycle_stage": expected.lifecycle_stage,
+            "current_step": expected.current_step,
+            "stall_step": expected.stall_step,
+            "recovery_attempts": expected.recovery_attempts,
+            "suppression_reason": expected.suppression_reason,
+        }
+        for key in planted:
+            if derived[key] != planted[key]:
+                disagreements.append(f"{account_id} ({truth['persona']}): {key} derived {derived[key]!r}, "
+                                     f"planted {planted[key]!r}")
+    assert not disagreements, f"{len(disagreements)} disagreements:\n" + "\n".join(disagreements[:20])
+
+
+def test_activated_at_is_the_event_time_of_the_last_activation_event(workspace):
+    rows = workspace.dicts("select account_id, activated_at from marts.customer_onboarding_state")
+    activated = [r for r in rows if r["activated_at"] is not None]
+    assert len(activated) > 50
+    for row in activated:
+        assert row["activated_at"] == parse_time(workspace.truth[row["account_id"]]["activated_at"])
+
+
+def test_every_stage_and_every_persona_is_exercised(workspace):
+    stages = {r[0] for r in workspace.query("select distinct lifecycle_stage from marts.customer_onboarding_state")}
+    assert {"activated", "retention", "stalled", "recovery", "win_back", "suppressed"} <= stages
+    reasons = {r[0] for r in workspace.query("select distinct suppression_reason from marts.customer_onboarding_state")}
+    assert {"cancelled", "payment_failed", "unsubscribed"} <= reasons
+
+
+def test_trigger_invariants_hold_over_the_whole_workspace(workspace):
+    (total, distinct) = workspace.query("select count(*), count(distinct trigger_id) from marts.onboarding_triggers")[0]
+    assert total == distinct > 0
+    assert workspace.query(
+        "select count(*) from (select account_id from marts.onboarding_triggers where kind = 'recovery' "
+        "group by 1 having count(*) > 2 or max(attempt) > 2)"
+    )[0][0] == 0
+    # No nudge by a cycle that already knew of the activation; nothing while suppressed.
+    late_nudges = workspace.query(
+        """
+        select count(*) from marts.onboarding_triggers t
+        join intermediate.int_account_journeys_evaluated j using (account_id)
+        where (t.kind in ('step_due', 'stalled', 'recovery', 'win_back') and j.activated_known_at <= t.emitted_as_of)
+           or (j.is_account_suppressed and j.account_suppression_known_at <= t.emitted_as_of)
+        """
+    )[0][0]
+    assert late_nudges == 0
+    # Holdout and unsubscribed accounts never get nudges.
+    assert workspace.query(
+        """
+        select count(*) from marts.onboarding_triggers t join marts.customer_onboarding_state s using (account_id)
+        where t.kind in ('step_due', 'stalled', 'recovery', 'win_back')
+          and (s.holdout or (s.unsubscribed_at is not null and s.unsubscribed_at <= t.emitted_as_of))
+        """
+    )[0][0] == 0
+    kinds = {r[0] for r in workspace.query("select distinct kind from marts.onboarding_triggers")}
+    assert kinds == {"step_due", "stalled", "recovery", "win_back", "activated", "handoff"}
+
+
+def test_the_same_clock_twice_changes_nothing(workspace):
+    before_state = workspace.query("select * from marts.customer_onboarding_state order by account_id")
+    before_triggers = workspace.query("select count(*) from marts.onboarding_triggers")[0][0]
+    with home(workspace.root):
+        again = run_cycle(CLOCKS[-1])
+    assert again.summary["triggers_emitted"] == {}
+    assert workspace.query("select * from marts.customer_onboarding_state order by account_id") == before_state
+    assert workspace.query("select count(*) from marts.onboarding_triggers")[0][0] == before_triggers
+
+
+def test_each_cycle_reports_what_it_did(workspace):
+    first = workspace.results[0]
+    assert first.summary["landing"]["messages"] == workspace.manifest["messages"]
+    assert first.summary["accounts"] > 0
+    text = workspace.results[-1].describe()
+    assert "by track" in text and "activation within 14 days" in text
