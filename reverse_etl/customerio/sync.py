@@ -320,7 +320,8 @@ class _Deliverer:
 
     def deliver(self, items: Sequence[outbox.OutboxItem]) -> None:
         sized = [(item, payloads.op_size(item.payload["op"])) for item in items]
-        batches = list(pack(sized, max_bytes=self.settings.max_request_bytes))
+        # pack() groups (item, size) pairs; keep the pairs so sizes are computed once
+        batches = list(pack(((pair, pair[1]) for pair in sized), max_bytes=self.settings.max_request_bytes))
         for index, batch in enumerate(batches):
             if self.consecutive_failures >= self.settings.circuit_breaker_batches:
                 left = sum(len(b) for b in batches[index:])
@@ -329,7 +330,7 @@ class _Deliverer:
                     f"{left} operations stay pending for the next run"
                 )
                 return
-            self.send(batch, [payloads.op_size(i.payload["op"]) for i in batch])
+            self.send([item for item, _ in batch], [size for _, size in batch])
 
     def send(self, batch: list[outbox.OutboxItem], sizes: list[int]) -> None:
         if not self.transport.v2_available:
