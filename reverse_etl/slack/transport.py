@@ -90,7 +90,7 @@ class SlackTransport:
 
     def _bucket(self, channel: str) -> TokenBucket:
         if channel not in self._buckets:
-            self._buckets[channel] = TokenBucket(self.per_channel_rate, headroom=0.9, sleep=self._sleep)
+            self._buckets[channel] = TokenBucket(self.per_channel_rate, headroom=0.8, sleep=self._sleep)
         return self._buckets[channel]
 
     def client(self) -> Any:

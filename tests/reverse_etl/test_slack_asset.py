@@ -33,7 +33,7 @@ def test_materialize_posts_and_reports(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
     with warehouse.connect(path) as con:
         plant_alerts(con, [alert_row(1, AS_OF, priority="P0"), alert_row(2, AS_OF, priority="FYI")])
-    with SlackServer(token="xoxb-asset", min_interval=0.2) as slack:
+    with SlackServer(token="xoxb-asset", min_interval=0.1) as slack:
         resources = {
             "slack": SlackResource(bot_token="xoxb-asset", api_url=slack.url, digest_hour=9, per_channel_rate=4.0),
             "warehouse": WarehouseResource(path=str(path)),

@@ -83,7 +83,7 @@ def test_template_and_prompt_never_carry_email_addresses() -> None:
 def test_cycle_reads_keys_urls_and_model_from_the_environment(
     claude: AnthropicServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with SlackServer(token="xoxb-env", min_interval=0.2) as slack:
+    with SlackServer(token="xoxb-env", min_interval=0.1) as slack:
         for name, value in {
             "SLACK_BOT_TOKEN": "xoxb-env", "SLACK_API_URL": slack.url, "SLACK_CHANNEL_ALERTS": "#cs-alerts",
             "ANTHROPIC_API_KEY": KEY, "ONBOARDING_LLM_MODEL": "claude-from-env", "ONBOARDING_DIGEST_HOUR": "9",

@@ -75,7 +75,7 @@ def plant(con: duckdb.DuckDBPyConnection, as_of: datetime, big_recovered: bool) 
 @pytest.mark.slow  # two dbt builds: ~25 s idle, more on a busy machine
 def test_model_ranks_and_sync_announces_each_change_once(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    with SlackServer(token="xoxb-t", min_interval=0.2) as slack:
+    with SlackServer(token="xoxb-t", min_interval=0.1) as slack:
         cfg = SlackSettings(token="xoxb-t", base_url=slack.url, digest_hour=9, per_channel_rate=4.0)
 
         with warehouse.connect(path) as con:
