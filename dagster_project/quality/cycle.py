@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -30,6 +30,7 @@ from dagster_project.quality.checks import (
 from dagster_project.quality.suites import SuiteSpec, event_key, load_suites
 
 BASELINE_DAYS = 7
+RECENT_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -88,13 +89,19 @@ def run_quality(
         checks.append(suite_outcome(name, len(rows), outcomes, previous.get(name)))
     validated = time.perf_counter()
 
+    # Schema drift: the last 24 h of arrivals (all of them) against the good arrivals of the week before,
+    # so a verdict does not flap with the size of one hour's batch.
     batch_profile = frames.profile(messages)
-    baseline = store.baseline_profiles(con, as_of, BASELINE_DAYS)
+    recent_start = as_of - RECENT_WINDOW
+    recent = frames.merge_profiles(
+        store.window_profiles(con, recent_start, as_of, good_only=False, hourly=True), batch_profile, recent_start
+    )
+    baseline = store.window_profiles(con, recent_start - timedelta(days=BASELINE_DAYS), recent_start, good_only=True)
     series, first_arrival = batch_io.arrivals_by_day(con, as_of, 7 * thresholds.volume_weeks + 1)
     lines_read, loader_dups = store.loader_counts(con, fresh_loads)
     evaluated = bool(messages)
     checks += [
-        drift_outcome("schema_drift", drift.schema_drift(batch_profile, baseline, thresholds), evaluated,
+        drift_outcome("schema_drift", drift.schema_drift(recent, baseline, thresholds), True,
                       previous.get("schema_drift")),
         drift_outcome("volume_anomaly", drift.volume_anomalies(series, first_arrival, as_of, thresholds, {s.key for s in specs}), True,
                       previous.get("volume_anomaly")),
@@ -169,14 +176,14 @@ def _result_rows(checks: list[CheckOutcome]) -> list[tuple]:
 
 def _profile_rows(
     profile: dict, checks: list[CheckOutcome], specs: list[SuiteSpec]
-) -> list[tuple[str, str, str, int, bool]]:
+) -> list[tuple[datetime, str, str, str, int, bool]]:
     """The batch's property types; an event whose suite failed is kept out of the next baseline."""
     failing = {event_key(s.message_type, s.event) for s in specs
                for c in checks if c.name == suite_check_name(s.name) and c.status == "fail" and not c.carried}
     rows = []
-    for key, props in profile.items():
+    for (hour, key), props in profile.items():
         good = key not in failing
         for prop, types in props.items():
             for json_type, n in types.items():
-                rows.append((key, prop, json_type, int(n), good))
+                rows.append((hour, key, prop, json_type, int(n), good))
     return rows

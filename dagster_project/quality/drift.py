@@ -12,7 +12,6 @@ Thresholds are the dataclass defaults below; the suites carry the blocking rules
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,17 +59,47 @@ class DriftFinding:
 
 
 
+HourlyProfile = dict[tuple[datetime, str], dict[str, dict[str, int]]]
+
+
+def _sum_types(into: dict[str, dict[str, int]], props: dict[str, dict[str, int]]) -> None:
+    for prop, types in props.items():
+        bucket = into.setdefault(prop, {})
+        for json_type, n in types.items():
+            bucket[json_type] = bucket.get(json_type, 0) + n
+
+
+def _trailing_absence(hours: list[tuple[datetime, dict[str, dict[str, int]]]], prop: str) -> int:
+    """Rows since `prop` was last seen, counting back from the newest hour."""
+    run = 0
+    for _, props in sorted(hours, key=lambda item: item[0], reverse=True):
+        if prop in props:
+            break
+        run += sum(props.get("", {}).values())
+    return run
+
+
 def schema_drift(
-    batch: dict[str, dict[str, Counter[str]]],
+    recent: HourlyProfile,
     baseline: dict[str, dict[str, dict[str, int]]],
     t: DriftThresholds = DEFAULTS,
 ) -> list[DriftFinding]:
-    """New events, new / vanished properties and new JSON types, event by event."""
+    """New events, new / vanished properties and new JSON types, event by event.
+
+    `recent` is the last 24 h of arrivals by hour; `baseline` the good week before. A property has
+    vanished when the rows since it was last seen would be a < 1-in-10,000 chance at last week's rate,
+    so it is caught as soon as the evidence is there and stays flagged until it comes back.
+    """
+    by_key: dict[str, dict[str, dict[str, int]]] = {}
+    hours_by_key: dict[str, list[tuple[datetime, dict[str, dict[str, int]]]]] = {}
+    for (hour, key), props in recent.items():
+        _sum_types(by_key.setdefault(key, {}), props)
+        hours_by_key.setdefault(key, []).append((hour, props))
     findings: list[DriftFinding] = []
     baseline_total = sum(sum(p.get("", {}).values()) for p in baseline.values())
-    for key in sorted(batch):
-        props = batch[key]
-        rows = sum(props.get("", Counter()).values())
+    for key in sorted(by_key):
+        props = by_key[key]
+        rows = sum(props.get("", {}).values())
         base = baseline.get(key)
         if not base:
             if baseline_total >= t.min_baseline_rows:
@@ -94,17 +123,17 @@ def schema_drift(
                         types[json_type],
                     )
                 )
-        if rows < t.min_batch_rows:
-            continue
         for prop in sorted(p for p in base if p):
             present = min(sum(base[prop].values()) / base_rows, 1.0)
-            # Absent from every new row, and that would be a < 1-in-10,000 chance at last week's rate.
-            by_chance = (1 - present) ** rows
-            if present >= t.vanish_share and prop not in props and by_chance < t.vanish_chance:
+            absent_run = _trailing_absence(hours_by_key[key], prop)
+            if present < t.vanish_share or absent_run < t.min_batch_rows:
+                continue
+            if (1 - present) ** absent_run < t.vanish_chance:
                 findings.append(
                     DriftFinding(
                         "schema_drift", key, f"vanished_property:{prop}",
-                        f"{key}: {prop} missing from all {rows} new rows (on {present:.0%} last good week)", rows,
+                        f"{key}: {prop} missing from the last {absent_run} rows (on {present:.0%} last good week)",
+                        absent_run,
                     )
                 )
     return findings

@@ -75,16 +75,34 @@ def build_frame(spec: SuiteSpec, messages: list[Message], as_of: datetime) -> pd
     return frame
 
 
-def profile(messages: Iterable[Message]) -> dict[str, dict[str, Counter[str]]]:
-    """{event_key: {property: Counter(json_type)}}, with property '' counting the event's rows."""
-    out: dict[str, dict[str, Counter[str]]] = {}
+def profile(messages: Iterable[Message]) -> dict[tuple[datetime, str], dict[str, Counter[str]]]:
+    """{(arrival hour, event_key): {property: Counter(json_type)}}, property '' counting the rows."""
+    out: dict[tuple[datetime, str], dict[str, Counter[str]]] = {}
     for m in messages:
         if m.type not in PROFILED_TYPES:
             continue
-        key = event_key(m.type, m.event)
-        props = out.setdefault(key, {})
+        hour = m.arrived_at.replace(minute=0, second=0, microsecond=0)
+        props = out.setdefault((hour, event_key(m.type, m.event)), {})
         props.setdefault("", Counter())["rows"] += 1
         root = "properties" if m.type == "track" else "traits"
         for name, value in m.body(root).items():
             props.setdefault(name, Counter())[json_type(value) or "null"] += 1
     return out
+
+
+def merge_profiles(
+    into: dict[tuple[datetime, str], dict[str, dict[str, int]]],
+    hourly: dict[tuple[datetime, str], dict[str, Counter[str]]],
+    after: datetime,
+) -> dict[tuple[datetime, str], dict[str, dict[str, int]]]:
+    """Add the hours after `after` of a batch profile to an hourly profile read from the warehouse."""
+    floor = after.replace(minute=0, second=0, microsecond=0)
+    for (hour, key), props in hourly.items():
+        if hour <= floor:
+            continue
+        target = into.setdefault((hour, key), {})
+        for prop, types in props.items():
+            bucket = target.setdefault(prop, {})
+            for json_type, n in types.items():
+                bucket[json_type] = bucket.get(json_type, 0) + n
+    return into

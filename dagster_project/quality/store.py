@@ -6,7 +6,9 @@
 - `ops.quality_alerts`: one row per status change (the Slack payload); `delivered_at` is set once sent.
 - `ops.quality_results`: per cycle, one row per expectation / drift finding (history for the report and
   notebooks).
-- `ops.quality_profiles`: per cycle and event, the property types seen, the baseline for schema drift.
+- `ops.quality_profiles`: per arrival hour and event, the property types seen (each message counted once,
+  when validated); `good` is false for an event whose suite failed in that cycle. Schema drift compares
+  the last 24 h of arrivals with the good arrivals of the week before.
 - `ops.send_gate` is shared (its DDL is the trunk's); this module writes the rows of its own checks only.
 """
 
@@ -67,12 +69,13 @@ DDL: tuple[str, ...] = (
     """,
     """
     create table if not exists ops.quality_profiles (
-        as_of timestamptz not null,
+        arrived_hour timestamptz not null,
         event_key varchar not null,
         property varchar not null,
         json_type varchar not null,
         rows bigint not null,
-        good boolean not null
+        good boolean not null,
+        as_of timestamptz not null
     )
     """,
 )
@@ -207,25 +210,31 @@ def insert_results(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple], as_of:
         con.execute("insert into ops.quality_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [as_of, *r])
 
 
-def insert_profiles(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[str, str, str, int, bool]], as_of: datetime) -> None:
-    con.execute("delete from ops.quality_profiles where as_of = ?", [as_of])
-    data = [[as_of, *r] for r in rows]
+def insert_profiles(
+    con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[datetime, str, str, str, int, bool]], as_of: datetime
+) -> None:
+    data = [[*r, as_of] for r in rows]
     if data:
-        con.executemany("insert into ops.quality_profiles values (?, ?, ?, ?, ?, ?)", data)
+        con.executemany("insert into ops.quality_profiles values (?, ?, ?, ?, ?, ?, ?)", data)
 
 
-def baseline_profiles(con: duckdb.DuckDBPyConnection, as_of: datetime, days: int) -> dict[str, dict[str, dict[str, int]]]:
-    """The last good week: {event_key: {property: {json_type: rows}}}; property '' holds the row count."""
+def window_profiles(
+    con: duckdb.DuckDBPyConnection, after: datetime, until: datetime, *, good_only: bool, hourly: bool = False
+) -> dict:
+    """Profiles of messages that arrived in (after, until]: {event_key: {property: {json_type: rows}}},
+    or keyed by (arrival hour, event_key) when `hourly`. Property '' holds the event's row count.
+    """
     rows = con.execute(
-        """
-        select event_key, property, json_type, sum(rows)::bigint
+        f"""
+        select {"arrived_hour" if hourly else "null"} as hour, event_key, property, json_type, sum(rows)::bigint
         from ops.quality_profiles
-        where good and as_of < ?::timestamptz and as_of >= ?::timestamptz - to_days(?)
+        where arrived_hour > date_trunc('hour', ?::timestamptz) and arrived_hour <= ?::timestamptz
+          {"and good" if good_only else ""}
         group by all
         """,
-        [as_of, as_of, days],
+        [after, until],
     ).fetchall()
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for key, prop, json_type, n in rows:
-        out.setdefault(key, {}).setdefault(prop, {})[json_type] = int(n)
+    out: dict = {}
+    for hour, key, prop, json_type, n in rows:
+        out.setdefault((hour, key) if hourly else key, {}).setdefault(prop, {})[json_type] = int(n)
     return out

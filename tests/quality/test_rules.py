@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,11 +83,18 @@ def test_alert_text_is_escaped_and_states_the_gate() -> None:
 
 def test_schema_drift_new_vanished_and_type_change() -> None:
     baseline = {"track:x": {"": {"rows": 100}, "a": {"string": 100}, "b": {"number": 100}, "rare": {"string": 30}}}
-    batch = {"track:x": {"": Counter(rows=10), "b": Counter(string=10), "c": Counter(string=10)}}
-    kinds = sorted(f.kind for f in drift.schema_drift(batch, baseline))
-    # `rare` (30 % of rows) missing from 10 rows is a 2.8 % chance: not drift. `a` (100 %) is.
+    h1, h2 = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    recent = {
+        (h1, "track:x"): {"": {"rows": 4}, "a": {"string": 4}, "b": {"number": 4}},
+        (h2, "track:x"): {"": {"rows": 10}, "b": {"string": 10}, "c": {"string": 10}},
+    }
+    kinds = sorted(f.kind for f in drift.schema_drift(recent, baseline))
+    # `rare` (30 % of rows) missing from 14 rows is a 0.7 % chance: not drift. `a` (100 %) gone for 10 rows is.
     assert kinds == ["new_property:c", "type_change:b", "vanished_property:a"]
-    assert drift.schema_drift(batch, {}) == []  # no baseline yet: nothing to compare with
+    assert drift.schema_drift(recent, {}) == []  # no baseline yet: nothing to compare with
+    # `a` came back in the newest hour: no longer vanished, however many rows lacked it before.
+    recent[(NOW, "track:x")] = {"": {"rows": 1}, "a": {"string": 1}}
+    assert "vanished_property:a" not in {f.kind for f in drift.schema_drift(recent, baseline)}
 
 
 def _series(per_day: list[int]) -> dict[str, list[int]]:
