@@ -146,7 +146,10 @@ def person_attributes(row: Mapping[str, Any]) -> Shaped:
     """Attributes of one marts.customerio_people row, within the identify limits."""
     notes: list[str] = []
     ordered = [c for c in CONTRACT_ATTRIBUTES if c in row] + [c for c in EXTRA_ATTRIBUTES if c in row]
-    ordered += sorted(c for c in row if c not in ordered and c not in NOT_ATTRIBUTES)
+    # Columns starting with '_' are the sync's own bookkeeping (e.g. `_row_hash`), never attributes.
+    ordered += sorted(
+        c for c in row if c not in ordered and c not in NOT_ATTRIBUTES and not c.startswith("_")
+    )
     attributes: dict[str, Any] = {}
     for name in ordered:
         if len(name.encode("utf-8")) > MAX_ATTRIBUTE_NAME_BYTES:

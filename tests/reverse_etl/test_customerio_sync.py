@@ -18,7 +18,7 @@ from reverse_etl import outbox
 from reverse_etl.customerio import CustomerIOAuthError, CustomerIOSettings, sync_customerio
 from reverse_etl.retry import RetryPolicy
 from tests.servers.customerio_server import CustomerIOServer
-from tests.servers.customerio_warehouse import BASE, event_id, person, plant, rows, trigger
+from tests.servers.customerio_warehouse import BASE, PEOPLE_COLUMNS, event_id, person, plant, rows, trigger
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, max_retry_after=2.0)
 
@@ -60,6 +60,8 @@ def test_first_run_sends_all_then_only_what_changed(server: CustomerIOServer, wh
     assert attrs["account_id"] == "acct_000003" and attrs["lifecycle_stage"] == "onboarding"
     assert attrs["onboarding_track"] == "high_touch" and attrs["csm_owner"] == "csm_1"
     assert attrs["unsubscribed"] is False and isinstance(attrs["created_at"], int)
+    expected = set(PEOPLE_COLUMNS) - {"person_id", "as_of"} | {"created_at"}
+    assert all(set(a) == expected for a in server.state.people.values())  # nothing internal leaks
     assert [r.path for r in server.state.requests] == ["/api/v2/batch"]
 
     # Nothing changed (a new as_of alone is not a change): nothing goes out.
