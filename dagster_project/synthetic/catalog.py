@@ -110,7 +110,7 @@ HIGH_TOUCH_CSMS = ("csm_ana", "csm_ben")
 # ---- data-quality noise -------------------------------------------------------------------------
 DUPLICATE_RATE = 0.005
 LATE_RATE = 0.02
-MALFORMED_RATE = 0.0002
+MALFORMED_RATE = 0.0004  # per product track message (~half of all lines): ~0.02% of lines
 MALFORMED_REASONS = ("invalid JSON", "missing messageId", "missing type", "missing timestamp")
 # Account indexes that always carry one malformed line each (reason i), so a small workspace
 # (>= 100 accounts) still exercises every quarantine reason whatever the seed.
