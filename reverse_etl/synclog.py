@@ -237,3 +237,20 @@ def finish_run(
             channel,
         ],
     ).fetchall()
+
+
+def latest_run(con: duckdb.DuckDBPyConnection, channel: str, run_id: str | None = None) -> dict[str, Any] | None:
+    """The last sync run of a channel (or the one with `run_id`), as a dict; None if there is none.
+
+    For the cycle summary: e.g. "customerio: api, sent 78, gated 0, failed 0, parked 0".
+    """
+    ensure_sync_tables(con)
+    sql = "select * from ops.sync_runs where channel = ?"
+    params: list[Any] = [channel]
+    if run_id is not None:
+        sql += " and run_id = ?"
+        params.append(run_id)
+    cursor = con.execute(sql + " order by started_at desc limit 1", params)
+    names = [d[0] for d in cursor.description]
+    found = cursor.fetchall()
+    return dict(zip(names, found[0], strict=True)) if found else None

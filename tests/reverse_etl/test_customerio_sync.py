@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
 
 from reverse_etl import outbox
 from reverse_etl.customerio import CustomerIOAuthError, CustomerIOSettings, sync_customerio
 from reverse_etl.retry import RetryPolicy
+from reverse_etl.synclog import latest_run
 from tests.servers.customerio_server import CustomerIOServer
 from tests.servers.customerio_warehouse import BASE, PEOPLE_COLUMNS, event_id, person, plant, rows, trigger
 
@@ -210,6 +212,13 @@ def test_without_credentials_payloads_go_to_the_outbox_file(
     assert [op["action"] for op in ops] == ["identify"] * 5 + ["event"] * 5
     assert {op["id"] for op in ops if op["action"] == "event"} == {event_id(trigger(i)) for i in range(5)}
     assert rows(wh, "select result, count(*) from ops.sync_changelog group by 1") == [("outbox", 10)]
+    con = duckdb.connect(str(wh))
+    try:
+        last = latest_run(con, "customerio")
+        assert last is not None and (last["mode"], last["status"], last["sent"]) == ("outbox", "success", 10)
+        assert latest_run(con, "slack") is None
+    finally:
+        con.close()
     # second run: nothing new, nothing appended
     again = sync_customerio(CustomerIOSettings.from_env(), as_of=BASE, warehouse_path=wh)
     assert again.sent == 0 and len(path.read_bytes().splitlines()) == 10
