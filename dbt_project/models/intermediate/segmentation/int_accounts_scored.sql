@@ -126,7 +126,9 @@ with_input as (
             tech_stack := tech_stack,
             founded_year := founded_year,
             annual_revenue_usd := annual_revenue_usd,
-            icp_score := icp_score
+            icp_score := icp_score,
+            -- Any plan change re-evaluates the track, even when the traits lag behind the billing event.
+            last_plan_change_at := strftime(last_plan_change_at, '%Y-%m-%dT%H:%M:%SZ')
         ))::varchar as segmentation_input
     from ruled
 )
