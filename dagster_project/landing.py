@@ -112,6 +112,9 @@ class FileResult:
 class LoadResult:
     files: list[FileResult] = field(default_factory=list)
     skipped_files: int = 0
+    # Files that could not be read at all (e.g. a gzip still being written): not in the ledger,
+    # so the next cycle tries them again; (path, one-line reason).
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def messages_loaded(self) -> int:
@@ -168,9 +171,15 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, digest: str, now: date
     try:
         load_id = int(con.execute("select coalesce(max(load_id), 0) + 1 from raw.loaded_files").fetchone()[0])
         con.execute(_STAGE_SQL, [str(path)])
+        # Lines DuckDB's reader itself refused (e.g. a raw control character): quarantined too.
+        has_rejects = con.execute(
+            "select count(*) from duckdb_tables() where table_name = '_landing_rejects'"
+        ).fetchone()[0]
         rejects = con.execute(
-            "select line, error_message from _landing_rejects"
-        ).fetchall() if warehouse.table_exists(con, "temp", "_landing_rejects") else []
+            "select line, csv_line, error_message from _landing_rejects order by line"
+        ).fetchall() if has_rejects else []
+        if rejects:
+            _renumber_around_rejects(con, [int(r[0]) for r in rejects])
         # Lines read = every line DuckDB's reader returned + the lines it rejected itself.
         total_rows, blank = con.execute(
             "select count(*), count(*) filter (where is_blank) from _landing_lines"
@@ -182,10 +191,10 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, digest: str, now: date
             """,
             [load_id, str(path), now],
         )
-        for line, error in rejects:
+        for line_no, line, error in rejects:
             con.execute(
-                "insert into raw.quarantine values (?, ?, null, ?, ?, ?)",
-                [load_id, str(path), f"invalid JSON ({_short(error)})", (line or "")[:4000].strip("\n"), now],
+                "insert into raw.quarantine values (?, ?, ?, ?, ?, ?)",
+                [load_id, str(path), line_no, f"invalid JSON ({_short(error)})", (line or "")[:4000].strip("\n"), now],
             )
         quarantined = int(
             con.execute("select count(*) from _landing_lines where reason is not null").fetchone()[0]
@@ -240,6 +249,24 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, digest: str, now: date
     return result
 
 
+def _renumber_around_rejects(con: duckdb.DuckDBPyConnection, rejected: list[int]) -> None:
+    """The reader skips the lines it rejects, so row numbers after one drift: map them back to file lines."""
+    total = int(con.execute("select count(*) from _landing_lines").fetchone()[0]) + len(rejected)
+    con.execute(
+        """
+        create or replace temp table _landing_line_map as
+        select row_number() over (order by n) as row_no, n as line_no
+        from range(1, ? + 1) as r(n)
+        where n not in (select unnest(?::bigint[]))
+        """,
+        [total, rejected],
+    )
+    con.execute(
+        "update _landing_lines set line_no = m.line_no from _landing_line_map m where _landing_lines.line_no = m.row_no"
+    )
+    con.execute("drop table _landing_line_map")
+
+
 def _short(text: str | None) -> str:
     return (text or "unreadable line").splitlines()[0][:120]
 
@@ -263,7 +290,14 @@ def load_landing(
         if skip:
             result.skipped_files += 1
             continue
-        file_result = load_file(con, path, digest or sha256_of(path), stamp)
+        try:
+            file_result = load_file(con, path, digest or sha256_of(path), stamp)
+        except (duckdb.Error, OSError) as exc:
+            reason = _short(str(exc))
+            result.unreadable.append((str(path), reason))
+            if progress:
+                progress(f"[{index}/{len(candidates)}] {path.name}: unreadable, retried next cycle: {reason}")
+            continue
         result.files.append(file_result)
         if progress:
             progress(

@@ -42,6 +42,8 @@ def landed_events(
         f"as of {as_of:%Y-%m-%d %H:%M}Z: {len(result.files)} new files from {directory}, "
         f"{result.skipped_files} already loaded"
     )
+    for path, reason in result.unreadable:
+        context.log.warning(f"unreadable landing file {path} (not recorded; retried next cycle): {reason}")
     load_ids = [f.load_id for f in result.files]
     yield dg.MaterializeResult(
         asset_key=MESSAGES,
@@ -64,6 +66,7 @@ def landed_events(
                 ) or "none"
             ),
             "skipped_files": result.skipped_files,
+            "unreadable_files": dg.MetadataValue.json(dict(result.unreadable)),
         },
     )
     yield dg.MaterializeResult(

@@ -69,6 +69,29 @@ def parse_time(text: str) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
+def plant(landing: Path) -> None:
+    """Hand-planted accounts beside the generated ones: the exact edges the seed warns about."""
+    from tests.support.events import Scenario
+
+    s = Scenario("planted")
+    # Activates 35 minutes after signup, before its first cycle (CLOCKS[0]): no onboarding e-mail at all.
+    user = s.signup("planted_instant", CLOCKS[0] - timedelta(minutes=55), plan_tier="pro", mrr=400)
+    s.activate("planted_instant", user, CLOCKS[0] - timedelta(minutes=20))
+    # Its last activation event happens before CLOCKS[1] but lands only after it.
+    user = s.signup("planted_late", START + timedelta(days=10), plan_tier="starter", mrr=100)
+    s.track("planted_late", user, "project_created", START + timedelta(days=10, hours=1), project_id="p")
+    s.track("planted_late", user, "teammate_invited", START + timedelta(days=10, hours=2), invitee_email="m@x.io")
+    s.track("planted_late", user, "integration_connected", CLOCKS[1] - timedelta(hours=3),
+            received=CLOCKS[1] + timedelta(hours=5), integration="github")
+    # Cancels on day 12 after stalling: nothing may be emitted for it afterwards.
+    user = s.signup("planted_cancel", START + timedelta(days=1), plan_tier="starter", mrr=80)
+    s.track("planted_cancel", user, "subscription_cancelled", START + timedelta(days=13), reason="price")
+    s.write(landing)
+
+
+PLANTED = ("planted_instant", "planted_late", "planted_cancel")
+
+
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     from dagster_project.cycle import run_cycle
@@ -78,6 +101,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     with home(root):
         generate(accounts=ACCOUNTS, days=DAYS, seed=SEED, out=str(root / "landing"), start=START.isoformat(),
                  workers=1, progress=None)
+        plant(root / "landing")
         results = [run_cycle(clock) for clock in CLOCKS]
     truth_dir = root / "landing" / "ground_truth"
     with (truth_dir / "accounts.csv").open() as handle:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from dagster_project.cycle import run_cycle
-from tests.trunk.conftest import CLOCKS, home, parse_time
+from tests.trunk.conftest import CLOCKS, PLANTED, START, home, parse_time
 from tests.trunk.oracle import expected_state
 
 pytestmark = pytest.mark.slow
@@ -28,7 +30,7 @@ def test_every_line_is_loaded_counted_as_duplicate_or_quarantined(workspace):
 def test_state_agrees_with_ground_truth_for_every_planted_account(workspace):
     as_of = CLOCKS[-1]
     rows = {r["account_id"]: r for r in workspace.dicts("select * from marts.customer_onboarding_state")}
-    assert set(rows) == set(workspace.truth), "every planted account, and only those, has a state row"
+    assert set(rows) == set(workspace.truth) | set(PLANTED), "every account that signed up has a state row"
     disagreements = []
     for account_id, truth in workspace.truth.items():
         row = rows[account_id]
@@ -65,7 +67,41 @@ def test_activated_at_is_the_event_time_of_the_last_activation_event(workspace):
     activated = [r for r in rows if r["activated_at"] is not None]
     assert len(activated) > 50
     for row in activated:
-        assert row["activated_at"] == parse_time(workspace.truth[row["account_id"]]["activated_at"])
+        if row["account_id"] in workspace.truth:
+            assert row["activated_at"] == parse_time(workspace.truth[row["account_id"]]["activated_at"])
+
+
+def test_an_account_activating_in_its_first_hour_gets_no_onboarding_email(workspace):
+    kinds = sorted(k for (k,) in workspace.query(
+        "select kind from marts.onboarding_triggers where account_id = 'planted_instant'"))
+    assert kinds == ["activated", "handoff"]
+    assert workspace.query(
+        "select emitted_as_of from marts.onboarding_triggers where account_id = 'planted_instant' limit 1"
+    )[0][0] == CLOCKS[0]
+
+
+def test_a_late_arriving_activation_counts_at_its_own_time_once_it_lands(workspace):
+    (activated_at,) = workspace.query(
+        "select activated_at from marts.customer_onboarding_state where account_id = 'planted_late'")[0]
+    assert activated_at == CLOCKS[1] - timedelta(hours=3)
+    # The cycle at CLOCKS[1] could not know it yet: it nudged the current step; activation came later.
+    emitted = dict(workspace.query(
+        "select kind, min(emitted_as_of) from marts.onboarding_triggers where account_id = 'planted_late' group by 1"))
+    assert emitted["activated"] == CLOCKS[2]
+    assert emitted["step_due"] <= CLOCKS[1]
+
+
+def test_nothing_is_emitted_for_an_account_after_it_cancelled(workspace):
+    state = workspace.dicts(
+        "select lifecycle_stage, suppression_reason from marts.customer_onboarding_state "
+        "where account_id = 'planted_cancel'")[0]
+    assert state == {"lifecycle_stage": "suppressed", "suppression_reason": "cancelled"}
+    after = workspace.query(
+        "select count(*) from marts.onboarding_triggers where account_id = 'planted_cancel' and emitted_as_of > ?",
+        [START + timedelta(days=13)])[0][0]
+    before = workspace.query(
+        "select count(*) from marts.onboarding_triggers where account_id = 'planted_cancel'")[0][0]
+    assert after == 0 and before > 0
 
 
 def test_every_stage_and_every_persona_is_exercised(workspace):

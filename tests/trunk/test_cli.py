@@ -1,0 +1,36 @@
+"""The command line: clear one-line errors and exit codes, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent / "onboarding"
+
+
+def run(*args: str, env_home: Path) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "ONBOARDING_HOME": str(env_home)}
+    env.pop("ONBOARDING_DEBUG", None)
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_a_bad_clock_is_one_line_on_stderr_and_a_non_zero_exit(tmp_path):
+    result = run("run", "--as-of", "next tuesday", env_home=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "not an ISO-8601 time" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_replay_without_a_warehouse_says_so(tmp_path):
+    result = run("replay", "--from", "2026-10-01", "--to", "2026-10-02", env_home=tmp_path)
+    assert result.returncode == 1
+    assert "no warehouse" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_generate_rejects_a_non_positive_size(tmp_path):
+    result = run("generate", "--accounts", "0", "--days", "3", "--seed", "1", env_home=tmp_path)
+    assert result.returncode == 1
+    assert "--accounts" in result.stderr
