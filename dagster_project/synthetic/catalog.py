@@ -225,3 +225,11 @@ TECH_STACK = (
     "aws", "gcp", "azure", "snowflake", "bigquery", "postgres", "mysql", "salesforce", "hubspot",
     "segment", "stripe", "shopify", "zendesk", "jira", "slack", "react", "python", "dbt",
 )
+
+# ---- holdout (planted lift of the onboarding e-mails) -------------------------------------------
+# The same deterministic holdout as dbt (var holdout_share, default 0.10):
+# md5_number(account_id || ':holdout') % 10000 < share * 10000. The synthetic world has no e-mails,
+# so their effect is planted: a holdout account that would have activated within the day-14
+# checkpoint stalls instead with this probability (~8 points lower 14-day activation than treated).
+HOLDOUT_SHARE = 0.10
+HOLDOUT_MISSED_ACTIVATION = 0.17

@@ -287,9 +287,25 @@ def generate(
         "intended_tracks": summary.tracks,
         "files_written": summary.files,
         "files": sorted(total.files),
+        "holdout": _holdout_truth(root / "ground_truth" / "accounts.csv"),
     }
     (root / "ground_truth" / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return summary
+
+
+def _holdout_truth(truth_csv: Path) -> dict[str, object]:
+    """The planted lift, for the analytics tests: who is held out and who missed activation for it."""
+    with truth_csv.open(newline="", encoding="utf-8") as handle:
+        rows = [(r["holdout"] == "true", r["holdout_missed_activation"] == "true") for r in csv.DictReader(handle)]
+    held = sum(h for h, _ in rows)
+    return {
+        "share": c.HOLDOUT_SHARE,
+        "missed_activation_probability": c.HOLDOUT_MISSED_ACTIVATION,
+        "accounts": held,
+        "missed_activation": sum(m for _, m in rows),
+        "note": "a holdout account that would have activated within 14 days stalls instead with "
+        "missed_activation_probability: the holdout's 14-day activation is that much lower than treated",
+    }
 
 
 def _run_parallel(

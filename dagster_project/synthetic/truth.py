@@ -43,6 +43,9 @@ COLUMNS = (
     # beyond the brief: the planted behaviour (activate|stall|inactive|suppressed) and users who joined
     "behaviour",
     "users",
+    # the planted lift: in dbt's holdout, and a holdout account that stalled instead of activating
+    "holdout",
+    "holdout_missed_activation",
 )
 
 ENRICHMENT_COLUMNS = (
@@ -113,4 +116,6 @@ def truth_row(plan: AccountPlan, kept: list[tuple[int, dict[str, Any]]], end_ms:
         "upgraded_mrr": str(upgrade.get("mrr", "")),
         "behaviour": plan.behaviour,
         "users": "",  # filled by the caller, who knows who joined before the end
+        "holdout": "true" if plan.holdout else "false",
+        "holdout_missed_activation": "true" if plan.missed_activation else "false",
     }
