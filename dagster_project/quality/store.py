@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import duckdb
+import pandas as pd
 
 from dagster_project import warehouse
 
@@ -154,15 +155,23 @@ def gate_rows(con: duckdb.DuckDBPyConnection, check_name: str | None = None) -> 
 
 def close_gate(con: duckdb.DuckDBPyConnection, check_name: str, reasons: dict[str, str], as_of: datetime) -> None:
     """Add accounts to the gate of a failing check; accounts already gated keep their `blocked_since`."""
-    for account_id, reason in sorted(reasons.items()):
+    if not reasons:
+        return
+    frame = pd.DataFrame(sorted(reasons.items()), columns=["account_id", "reason"])
+    con.register("_gate_new", frame)
+    try:
         con.execute(
             """
             insert into ops.send_gate
-            select ?, ?, ?, ?::timestamptz
-            where not exists (select 1 from ops.send_gate where account_id = ? and check_name = ?)
+            select n.account_id, ?, n.reason, ?::timestamptz from _gate_new as n
+            where not exists (
+                select 1 from ops.send_gate as g where g.account_id = n.account_id and g.check_name = ?
+            )
             """,
-            [account_id, check_name, reason, as_of, account_id, check_name],
+            [check_name, as_of, check_name],
         )
+    finally:
+        con.unregister("_gate_new")
 
 
 def open_gate(con: duckdb.DuckDBPyConnection, check_name: str) -> int:
@@ -213,9 +222,21 @@ def insert_results(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple], as_of:
 def insert_profiles(
     con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[datetime, str, str, str, int, bool]], as_of: datetime
 ) -> None:
-    data = [[*r, as_of] for r in rows]
-    if data:
-        con.executemany("insert into ops.quality_profiles values (?, ?, ?, ?, ?, ?, ?)", data)
+    frame = pd.DataFrame(
+        [[*r, as_of] for r in rows],
+        columns=["arrived_hour", "event_key", "property", "json_type", "rows", "good", "as_of"],
+    )
+    if len(frame):
+        _insert_frame(con, "ops.quality_profiles", frame)
+
+
+def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Bulk insert (one statement, not one per row: a first cycle over weeks of history writes ~10^5 rows)."""
+    con.register("_quality_rows", frame)
+    try:
+        con.execute(f"insert into {table} by name select * from _quality_rows")
+    finally:
+        con.unregister("_quality_rows")
 
 
 def window_profiles(
