@@ -9,6 +9,11 @@ from dagster_project.assets.customerio import CustomerIOResource, customerio_syn
 from dagster_project.assets.dbt import dbt_core, dbt_journey
 from dagster_project.assets.landing import landed_events
 from dagster_project.assets.quality import raw_segment_messages_quality
+from dagster_project.assets.segmentation import (
+    SEGMENTATION_ASSETS,
+    SEGMENTATION_CHECKS,
+    SEGMENTATION_RESOURCES,
+)
 from dagster_project.assets.slack import SlackResource, slack_alerts
 from dagster_project.assets.summary import build_summary_asset
 from dagster_project.dbt import dbt_executable, project
@@ -21,8 +26,8 @@ SYNC_ASSETS: list[dg.AssetsDefinition] = [customerio_sync, slack_alerts]
 cycle_summary = build_summary_asset([key for a in SYNC_ASSETS for key in a.keys])
 
 defs = dg.Definitions(
-    assets=[landed_events, dbt_core, dbt_journey, *SYNC_ASSETS, cycle_summary],
-    asset_checks=[raw_segment_messages_quality],
+    assets=[landed_events, dbt_core, dbt_journey, *SEGMENTATION_ASSETS, *SYNC_ASSETS, cycle_summary],
+    asset_checks=[raw_segment_messages_quality, *SEGMENTATION_CHECKS],
     jobs=[onboarding_hourly],
     schedules=[onboarding_hourly_schedule],
     resources={
@@ -32,5 +37,6 @@ defs = dg.Definitions(
         "landing_dir": LandingResource(),
         # The venv's dbt, found beside this interpreter, so no PATH set-up is needed.
         "dbt": DbtCliResource(project_dir=project(), dbt_executable=dbt_executable()),
+        **SEGMENTATION_RESOURCES,
     },
 )
