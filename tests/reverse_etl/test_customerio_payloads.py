@@ -176,3 +176,20 @@ def test_token_bucket_headroom_runs_below_the_limit() -> None:
     for _ in range(51):
         bucket.acquire()
     assert clock.now == pytest.approx(1.0)
+
+
+def test_client_hosts_follow_region_and_track_host_override() -> None:
+    from reverse_etl.customerio.settings import CustomerIOSettings
+    from reverse_etl.customerio.transport import build_client, scrub
+
+    us = build_client(CustomerIOSettings(site_id="s", api_key="k"))
+    eu = build_client(CustomerIOSettings(site_id="s", api_key="k", region="eu"))
+    local = build_client(CustomerIOSettings(site_id="s", api_key="k", track_host="127.0.0.1:8443"))
+    assert us.base_url == "https://track.customer.io/api/v1"
+    assert eu.base_url == "https://track-eu.customer.io/api/v1"
+    assert local.base_url == "https://127.0.0.1:8443/api/v1"
+    assert local.http.auth == ("s", "k")
+    with pytest.raises(ValueError):
+        CustomerIOSettings(region="mars")
+    assert "topsecret" not in repr(CustomerIOSettings(site_id="s", api_key="topsecret"))
+    assert scrub('HTTP 400: {"email": "jane.doe@example.com"}') == 'HTTP 400: {"email": "<email>"}'
