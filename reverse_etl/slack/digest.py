@@ -69,17 +69,18 @@ def render(
     digest_day: date,
     realtime_count: int,
     drafts: Mapping[str, Mapping[str, Any]],
+    unrouted_count: int = 0,
 ) -> list[dict[str, Any]]:
     """Blocks for the shown alerts (already ranked) plus an overflow summary of `rest`."""
     total = len(alerts) + len(rest)
-    blocks: list[dict[str, Any]] = [
-        header(f"Onboarding digest · {digest_day.isoformat()}"),
-        context(
-            f"{total} accounts need a look, ranked by ARR at risk and stall severity · "
-            f"{realtime_count} P0 alerts went out in real time since the last digest · "
-            "recovery e-mail drafts: `ops.slack_recovery_drafts`"
-        ),
-    ]
+    intro = (
+        f"{total} accounts need a look, ranked by ARR at risk and stall severity · "
+        f"{realtime_count} P0 alerts went out in real time since the last digest · "
+        "recovery e-mail drafts: `ops.slack_recovery_drafts`"
+    )
+    if unrouted_count:
+        intro += f" · {unrouted_count} self-serve status changes handled by automation only (not listed)"
+    blocks: list[dict[str, Any]] = [header(f"Onboarding digest · {digest_day.isoformat()}"), context(intro)]
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for alert in alerts:  # dicts keep insertion order: groups appear in order of their best alert
         groups.setdefault(_group_key(alert), []).append(alert)
@@ -102,6 +103,7 @@ def build_digest(
     channel: str,
     *,
     realtime_count: int = 0,
+    unrouted_count: int = 0,
     drafts: Mapping[str, Mapping[str, Any]] | None = None,
     max_blocks: int = limits.MAX_BLOCKS,
     max_items: int = 50,
@@ -116,7 +118,7 @@ def build_digest(
     notes = drafts or {}
 
     def fits(k: int) -> list[dict[str, Any]] | None:
-        blocks = render(ranked[:k], ranked[k:], digest_day, realtime_count, notes)
+        blocks = render(ranked[:k], ranked[k:], digest_day, realtime_count, notes, unrouted_count)
         return blocks if len(blocks) <= max_blocks else None
 
     lo, hi = 0, min(len(ranked), max(max_items, 0))

@@ -90,6 +90,7 @@ REALTIME = "realtime_queued"
 DIGEST_PENDING = "digest_pending"
 DIGESTED = "digested"
 SUPERSEDED = "superseded"
+NOT_ROUTED = "not_routed"  # route 'none' (self-serve): remembered and counted, never listed
 
 
 def ensure_slack_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -151,6 +152,18 @@ def realtime_since_last_digest(con: duckdb.DuckDBPyConnection) -> int:
         where route = 'realtime'
           and first_seen_as_of > coalesce((select max(as_of) from ops.slack_digests), '-infinity'::timestamptz)
         """
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def unrouted_since_last_digest(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        """
+        select count(*) from ops.slack_alerts
+        where status = ?
+          and first_seen_as_of > coalesce((select max(as_of) from ops.slack_digests), '-infinity'::timestamptz)
+        """,
+        [NOT_ROUTED],
     ).fetchone()
     return int(row[0]) if row else 0
 

@@ -72,8 +72,8 @@ def make_drafts(
     drafts: dict[str, Draft] = {}
     budget = settings.max_llm_drafts
     for alert in sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0)):
-        if alert.get("kind") not in AT_RISK_KINDS:
-            continue
+        if alert.get("kind") not in AT_RISK_KINDS or alert.get("route") == "none":
+            continue  # no draft without a CSM to send it
         if budget > 0:
             drafts[str(alert["alert_id"])] = chosen(alert, settings)
             budget -= 1
@@ -127,7 +127,10 @@ def run_slack_cycle(
                     [
                         alert["alert_id"], alert["account_id"], alert["kind"], alert["priority"],
                         alert["route"], alert.get("alert_rank"), alert.get("risk_score"), as_of,
-                        state.REALTIME if realtime else state.DIGEST_PENDING, item_id, _json(alert),
+                        state.REALTIME if realtime
+                        else state.NOT_ROUTED if alert.get("route") == "none"
+                        else state.DIGEST_PENDING,
+                        item_id, _json(alert),
                     ],
                 )
                 draft = drafts.get(str(alert["alert_id"]))
@@ -217,13 +220,14 @@ def _queue_digest(
             "update ops.slack_alerts set status = ? where list_contains(?, alert_id)", [state.SUPERSEDED, stale]
         )
     realtime = state.realtime_since_last_digest(con)
+    unrouted = state.unrouted_since_last_digest(con)
     item_id = None
     shown: list[str] = []
     summarised: list[str] = []
     if include:
         drafts = state.drafts_for(con, [a["alert_id"] for a in include])
         payload, shown, summarised = build_digest(
-            include, day, cfg.channel_digest, realtime_count=realtime, drafts=drafts,
+            include, day, cfg.channel_digest, realtime_count=realtime, unrouted_count=unrouted, drafts=drafts,
             max_items=cfg.digest_max_items,
         )
         item_id = f"digest:{day.isoformat()}"

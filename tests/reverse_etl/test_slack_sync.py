@@ -316,3 +316,18 @@ def test_slack_unreachable_keeps_messages_for_the_next_run(slack: SlackServer, o
     assert down["delivery"]["failed"] == 1 and down["delivery"]["errors"][0].startswith("alert:a0001: transport")
     up = cycle(open_con, DAY + timedelta(hours=9), rows, settings_for(slack))
     assert up["delivery"]["posted"] == 1 and len(slack.messages("cs-alerts")) == 1
+
+
+def test_self_serve_changes_are_counted_not_listed(slack: SlackServer, open_con: Opener) -> None:
+    cfg = settings_for(slack)
+    t = DAY + timedelta(hours=9)
+    rows = [alert_row(1, t, priority="P1"),
+            alert_row(2, t, priority="FYI", route="none", track="self_serve", csm_owner=None, csm_name=None,
+                      csm_slack_user_id=None, company_name="Self Serve Co")]
+    result = cycle(open_con, t, rows, cfg)
+    assert result["alerts_new"] == 2 and result["drafts"] == {"llm": 0, "template": 1}
+    body = text_of(slack.messages("cs-digest")[0])
+    assert "1 self-serve status changes handled by automation only" in body and "Self Serve Co" not in body
+    with open_con() as con:
+        assert con.execute("select status from ops.slack_alerts where alert_id = 'a0002'").fetchall() == [
+            ("not_routed",)]

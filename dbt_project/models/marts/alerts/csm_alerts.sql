@@ -17,6 +17,7 @@
 {% set p0_min_hours = var('alert_p0_min_hours_stalled', 48) %}
 {% set fyi_below_arr = var('alert_fyi_below_arr', 6000) %}
 {% set fyi_tracks = var('alert_fyi_tracks', ['self_serve']) %}
+{% set unrouted_tracks = var('alert_unrouted_tracks', ['self_serve']) %}
 {% set lookback_days = var('alert_lookback_days', 7) %}
 
 with state as (
@@ -179,7 +180,13 @@ final as (
         prioritised.kind,
         -- ranking
         prioritised.priority,
-        case prioritised.priority when 'P0' then 'realtime' else 'digest' end as route,
+        -- Tracks without CSM involvement (self-serve) are ranked for the data team but not sent to CSMs;
+        -- the digest only counts them.
+        case
+            when prioritised.track in {{ sql_list(unrouted_tracks) }} then 'none'
+            when prioritised.priority = 'P0' then 'realtime'
+            else 'digest'
+        end as route,
         row_number() over (
             order by
                 case prioritised.priority when 'P0' then 0 when 'P1' then 1 else 2 end,
