@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import duckdb
-import pandas as pd
 
 from dagster_project import warehouse
 
@@ -157,21 +156,18 @@ def close_gate(con: duckdb.DuckDBPyConnection, check_name: str, reasons: dict[st
     """Add accounts to the gate of a failing check; accounts already gated keep their `blocked_since`."""
     if not reasons:
         return
-    frame = pd.DataFrame(sorted(reasons.items()), columns=["account_id", "reason"])
-    con.register("_gate_new", frame)
-    try:
-        con.execute(
-            """
-            insert into ops.send_gate
-            select n.account_id, ?, n.reason, ?::timestamptz from _gate_new as n
-            where not exists (
-                select 1 from ops.send_gate as g where g.account_id = n.account_id and g.check_name = ?
-            )
-            """,
-            [check_name, as_of, check_name],
+    accounts, texts = zip(*sorted(reasons.items()), strict=True)
+    con.execute(
+        """
+        insert into ops.send_gate
+        select n.account_id, ?, n.reason, ?::timestamptz
+        from (select unnest(?::varchar[]) as account_id, unnest(?::varchar[]) as reason) as n
+        where not exists (
+            select 1 from ops.send_gate as g where g.account_id = n.account_id and g.check_name = ?
         )
-    finally:
-        con.unregister("_gate_new")
+        """,
+        [check_name, as_of, list(accounts), list(texts), check_name],
+    )
 
 
 def open_gate(con: duckdb.DuckDBPyConnection, check_name: str) -> int:
@@ -222,21 +218,19 @@ def insert_results(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple], as_of:
 def insert_profiles(
     con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[datetime, str, str, str, int, bool]], as_of: datetime
 ) -> None:
-    frame = pd.DataFrame(
-        [[*r, as_of] for r in rows],
-        columns=["arrived_hour", "event_key", "property", "json_type", "rows", "good", "as_of"],
+    data = list(rows)
+    if not data:
+        return
+    hours, keys, props, types, counts, goods = (list(c) for c in zip(*data, strict=True))
+    # One statement with list parameters, not one per row: a first cycle over weeks writes ~10^5 rows.
+    con.execute(
+        """
+        insert into ops.quality_profiles
+        select unnest(?::timestamptz[]), unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::varchar[]),
+               unnest(?::bigint[]), unnest(?::boolean[]), ?::timestamptz
+        """,
+        [hours, keys, props, types, counts, goods, as_of],
     )
-    if len(frame):
-        _insert_frame(con, "ops.quality_profiles", frame)
-
-
-def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    """Bulk insert (one statement, not one per row: a first cycle over weeks of history writes ~10^5 rows)."""
-    con.register("_quality_rows", frame)
-    try:
-        con.execute(f"insert into {table} by name select * from _quality_rows")
-    finally:
-        con.unregister("_quality_rows")
 
 
 def window_profiles(
