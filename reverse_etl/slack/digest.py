@@ -30,6 +30,11 @@ def _group_key(alert: Mapping[str, Any]) -> str:
 
 def _line(alert: Mapping[str, Any], draft: Mapping[str, Any] | None) -> str:
     line = f"{alert.get('_pos', '')}. {summary_line(alert)}"
+    sent = list(alert.get("triggers_sent") or [])
+    if sent:
+        line += f" · automation sent {len(sent)}, last: {escape(sent[-1])}"
+    else:
+        line += " · automation sent nothing yet"
     if draft and draft.get("subject"):
         line += " · recovery draft ready"
     return line

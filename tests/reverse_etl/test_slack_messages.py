@@ -127,6 +127,7 @@ def test_digest_ranked_grouped_by_csm_and_within_limits() -> None:
     heads = [line for line in text.splitlines() if line.startswith("*CSM")]
     assert len(heads) == 4
     assert "2 P0 alerts went out in real time" in text
+    assert "automation sent 1, last: onboarding_step_due welcome_first_project (2026-11-05)" in text
     assert block_errors(payload["blocks"]) == []
 
 
