@@ -454,3 +454,15 @@ def test_the_loader_lands_exactly_what_was_planted(tmp_path: Path) -> None:
         assert late == manifest["late_arrivals_planted"]
     finally:
         con.close()
+
+
+def test_holdout_flags_follow_dbt_hash_and_missed_activations_stall(truth: dict[str, dict[str, str]]) -> None:
+    from dagster_project.synthetic.plan import is_holdout
+
+    for account_id, row in truth.items():
+        assert (row["holdout"] == "true") == is_holdout(account_id)
+        if row["holdout_missed_activation"] == "true":
+            assert row["holdout"] == "true" and row["behaviour"] == "stall"
+            assert row["stall_event"] and not row["activated_at"]
+    held = sum(row["holdout"] == "true" for row in truth.values())
+    assert 0.04 < held / len(truth) < 0.18
