@@ -1,0 +1,47 @@
+-- Time to first value per track: hours from signup to activation (the activation event of the
+-- dbt project, var activation_events) and to the first project, with percentiles and the share
+-- of accounts activated within 1 hour, 1 day, 7 days and 14 days (windows closed at as_of only).
+
+with states as (
+    select
+        track,
+        signup_at,
+        activated_at,
+        as_of,
+        epoch(activated_at - signup_at) / 3600.0 as hours_to_activation
+    from {{ ref('customer_onboarding_state') }}
+),
+
+final as (
+    select
+        coalesce(track, 'all') as track,
+        count(*) as accounts,
+        count(activated_at) as activated,
+        quantile_cont(hours_to_activation, 0.25) as p25_hours_to_activation,
+        median(hours_to_activation) as median_hours_to_activation,
+        quantile_cont(hours_to_activation, 0.75) as p75_hours_to_activation,
+        quantile_cont(hours_to_activation, 0.90) as p90_hours_to_activation,
+        {% for label, hours in [('1h', 1), ('24h', 24), ('7d', 168), ('14d', 336)] %}
+        count(*) filter (where hours_to_activation <= {{ hours }} and signup_at + to_hours({{ hours }}) <= as_of)
+            / nullif(count(*) filter (where signup_at + to_hours({{ hours }}) <= as_of), 0)
+            as activated_within_{{ label }}_rate,
+        {% endfor %}
+        max(as_of) as as_of
+    from states
+    group by grouping sets ((track), ())
+)
+
+select
+    cast(track as varchar) as track,
+    cast(accounts as bigint) as accounts,
+    cast(activated as bigint) as activated,
+    cast(p25_hours_to_activation as double) as p25_hours_to_activation,
+    cast(median_hours_to_activation as double) as median_hours_to_activation,
+    cast(p75_hours_to_activation as double) as p75_hours_to_activation,
+    cast(p90_hours_to_activation as double) as p90_hours_to_activation,
+    cast(activated_within_1h_rate as double) as activated_within_1h_rate,
+    cast(activated_within_24h_rate as double) as activated_within_24h_rate,
+    cast(activated_within_7d_rate as double) as activated_within_7d_rate,
+    cast(activated_within_14d_rate as double) as activated_within_14d_rate,
+    as_of
+from final
