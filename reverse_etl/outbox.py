@@ -210,15 +210,31 @@ def pending(
     channel: str,
     *,
     limit: int | None = None,
+    after: tuple[int, datetime, str] | None = None,
 ) -> list[OutboxItem]:
-    """Items still to deliver, lowest priority number first, then oldest first."""
+    """Items still to deliver, lowest priority number first, then oldest first.
+
+    Page through a large outbox with `limit` and `after=page_key(last item of the previous page)`
+    (keyset paging: items left pending by a failure are not fetched twice in one run).
+    """
     ensure_outbox(con)
-    sql = _SELECT + " where channel = ? and status = 'pending' order by priority, enqueued_at, item_id"
+    sql = _SELECT + " where channel = ? and status = 'pending'"
     params: list[Any] = [channel]
+    if after is not None:
+        sql += " and (priority, enqueued_at, item_id) > (?::integer, ?::timestamptz, ?::varchar)"
+        params.extend(after)
+    sql += " order by priority, enqueued_at, item_id"
     if limit is not None:
         sql += " limit ?"
         params.append(int(limit))
     return _rows_to_items(con.execute(sql, params).fetchall())
+
+
+def page_key(item: OutboxItem) -> tuple[int, datetime, str]:
+    """The keyset position of an item, for `pending(after=...)`."""
+    if item.enqueued_at is None:
+        raise ValueError("an item read from the outbox always has enqueued_at")
+    return (item.priority, item.enqueued_at, item.item_id)
 
 
 def parked(con: duckdb.DuckDBPyConnection, channel: str) -> list[OutboxItem]:

@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 CHANNEL = "customerio"
 PEOPLE = "marts.customerio_people"
@@ -91,10 +93,11 @@ def row_hash_sql(columns: list[str], alias: str = "p") -> str:
     return f"md5(to_json(struct_pack({fields}))::varchar)"
 
 
-def changed_people(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """People rows that differ from what was last delivered, each with `_row_hash`."""
+def changed_people(con: duckdb.DuckDBPyConnection) -> pa.Table | None:
+    """People rows that differ from what was last delivered, each with `_row_hash` (Arrow: compact,
+    so the caller shapes them chunk by chunk); None when the mart does not exist yet."""
     if not table_exists(con, "marts", "customerio_people"):
-        return []
+        return None
     columns = _columns(con, "marts", "customerio_people")
     hash_sql = row_hash_sql(columns)
     sql = f"""
@@ -104,13 +107,13 @@ def changed_people(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         where s.row_hash is distinct from h._row_hash
         order by h.person_id
     """
-    return con.sql(sql, params=[CHANNEL]).to_arrow_table().to_pylist()
+    return con.sql(sql, params=[CHANNEL]).to_arrow_table()
 
 
-def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tuple[list[dict[str, Any]], int]:
+def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tuple[pa.Table | None, int]:
     """(never-queued triggers of primary contacts, with `_csm_owner`; count of non-primary ones)."""
     if not table_exists(con, "marts", "onboarding_triggers"):
-        return [], 0
+        return None, 0
     has_people = table_exists(con, "marts", "customerio_people")
     visible = "and t.emitted_as_of <= ?" if as_of is not None else ""
     params: list[Any] = [CHANNEL]
@@ -131,6 +134,6 @@ def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tupl
         ) {visible}
         order by t.due_at, t.trigger_id
     """
-    rows = con.sql(sql, params=params).to_arrow_table().to_pylist()
-    primary = [r for r in rows if r["_primary"]]
-    return primary, len(rows) - len(primary)
+    table = con.sql(sql, params=params).to_arrow_table()
+    primary = table.filter(pc.field("_primary"))
+    return primary, table.num_rows - primary.num_rows

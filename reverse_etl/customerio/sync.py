@@ -17,9 +17,10 @@ logged as `skipped_gate` with the failing check, until the check passes again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ from reverse_etl.synclog import (
 
 IDENTIFY_PRIORITY = 0
 EVENT_PRIORITY = 1
+# Rows shaped, and outbox items read, per chunk: memory stays flat however many people changed.
+PLAN_CHUNK = 10_000
+PAGE_SIZE = 10_000
 
 
 class CustomerIOAuthError(RuntimeError):
@@ -140,7 +144,18 @@ def _plan(
     people = changed_people(con)
     triggers, result.not_primary_contact = new_triggers(con, as_of)
     result.diff_seconds = time.perf_counter() - started
+    for table, shape in ((people, _shape_people), (triggers, _shape_triggers)):
+        if table is None:
+            continue
+        for chunk in table.to_batches(max_chunksize=PLAN_CHUNK):
+            queued, invalid, held = shape(chunk.to_pylist(), gate, result)
+            _queue(con, queued, invalid, held, run_id=run_id, now=now, result=result)
 
+
+Shaped = tuple[list[outbox.NewItem], list[tuple[outbox.NewItem, str]], list[ChangeRow]]
+
+
+def _shape_people(people: list[dict[str, Any]], gate: Gate, result: SyncResult) -> Shaped:
     queued: list[outbox.NewItem] = []
     invalid: list[tuple[outbox.NewItem, str]] = []
     held: list[ChangeRow] = []
@@ -167,6 +182,13 @@ def _plan(
         payload = {"op": shaped.op, "row_hash": row["_row_hash"], "notes": shaped.notes}
         queued.append(outbox.NewItem(item_id, "identify", payload, account_id, IDENTIFY_PRIORITY))
         result.planned_identifies += 1
+    return queued, invalid, held
+
+
+def _shape_triggers(triggers: list[dict[str, Any]], gate: Gate, result: SyncResult) -> Shaped:
+    queued: list[outbox.NewItem] = []
+    invalid: list[tuple[outbox.NewItem, str]] = []
+    held: list[ChangeRow] = []
     for row in triggers:
         account_id = row.get("account_id")
         item_id = f"event:{row['trigger_id']}"
@@ -202,7 +224,20 @@ def _plan(
             )
         )
         result.planned_events += 1
+    return queued, invalid, held
 
+
+def _queue(
+    con: Any,
+    queued: list[outbox.NewItem],
+    invalid: list[tuple[outbox.NewItem, str]],
+    held: list[ChangeRow],
+    *,
+    run_id: str,
+    now: datetime,
+    result: SyncResult,
+) -> None:
+    """Write one chunk of the plan: queue the good, park the invalid, log the gated."""
     outbox.enqueue(con, CHANNEL, queued + [bad for bad, _ in invalid], now=now, run_id=run_id)
     for bad, error in invalid:
         newly = outbox.mark_failed(
@@ -318,16 +353,15 @@ class _Deliverer:
         con.commit()
         self.result.sent += len(sent)
 
-    def deliver(self, items: Sequence[outbox.OutboxItem]) -> None:
-        sized = [(item, payloads.op_size(item.payload["op"])) for item in items]
+    def deliver(self, items: Iterable[outbox.OutboxItem]) -> None:
+        """Pack a (lazy) stream of items into requests and send them, until done or the breaker trips."""
+        sized = ((item, payloads.op_size(item.payload["op"])) for item in items)
         # pack() groups (item, size) pairs; keep the pairs so sizes are computed once
-        batches = list(pack(((pair, pair[1]) for pair in sized), max_bytes=self.settings.max_request_bytes))
-        for index, batch in enumerate(batches):
+        for batch in pack(((pair, pair[1]) for pair in sized), max_bytes=self.settings.max_request_bytes):
             if self.consecutive_failures >= self.settings.circuit_breaker_batches:
-                left = sum(len(b) for b in batches[index:])
                 self.result.error = (
                     f"stopped after {self.consecutive_failures} batches failed in a row; "
-                    f"{left} operations stay pending for the next run"
+                    "the rest stays pending for the next run"
                 )
                 return
             self.send([item for item, _ in batch], [size for _, size in batch])
@@ -469,6 +503,25 @@ def sync_customerio(
     return result
 
 
+def _deliverable(
+    con: Any, gate: Gate, *, run_id: str, clock: Callable[[], datetime], result: SyncResult
+) -> Iterator[outbox.OutboxItem]:
+    """Pending outbox items, page by page; a gated account's items stay pending and are logged."""
+    after = None
+    while page := outbox.pending(con, CHANNEL, limit=PAGE_SIZE, after=after):
+        after = outbox.page_key(page[-1])
+        held: list[ChangeRow] = []
+        for item in page:
+            reason = gate.reason(item.account_id)
+            if reason:
+                held.append(_change(item, "skipped_gate", reason))
+                result.gate_reasons[reason] = result.gate_reasons.get(reason, 0) + 1
+            else:
+                yield item
+        result.skipped_gate += len(held)
+        log_changes(con, run_id, CHANNEL, held, now=clock())
+
+
 def _run(
     con: Any,
     settings: CustomerIOSettings,
@@ -491,31 +544,17 @@ def _run(
     con.begin()
     _plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result)
     con.commit()
-    waiting = outbox.pending(con, CHANNEL)
-
-    deliverable: list[outbox.OutboxItem] = []
-    held: list[ChangeRow] = []
-    for item in waiting:
-        reason = gate.reason(item.account_id)
-        if reason:
-            held.append(_change(item, "skipped_gate", reason))
-        else:
-            deliverable.append(item)
-    result.skipped_gate += len(held)
-    for change in held:
-        result.gate_reasons[change.error or "?"] = result.gate_reasons.get(change.error or "?", 0) + 1
-
     own_transport = transport is None and mode == "api"
+    deliverable = _deliverable(con, gate, run_id=run_id, clock=clock, result=result)
     try:
-        log_changes(con, run_id, CHANNEL, held, now=clock())
         if mode == "outbox":
-            if deliverable:
+            deliverer = _Deliverer(settings, None, run_id=run_id, con=con, clock=clock, result=result)
+            while page := list(islice(deliverable, PAGE_SIZE)):
                 result.outbox_file = _write_local(
-                    deliverable, run_id=run_id, as_of=as_of, directory=outbox_directory
+                    page, run_id=run_id, as_of=as_of, directory=outbox_directory
                 )
-                deliverer = _Deliverer(settings, None, run_id=run_id, con=con, clock=clock, result=result)
-                deliverer.record(deliverable, [], result_label="outbox")
-        elif deliverable:
+                deliverer.record(page, [], result_label="outbox")
+        else:
             transport = transport or Transport(settings)
             deliverer = _Deliverer(settings, transport, run_id=run_id, con=con, clock=clock, result=result)
             deliverer.deliver(deliverable)

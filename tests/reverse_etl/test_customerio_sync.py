@@ -256,3 +256,29 @@ def test_no_email_or_secret_in_the_sync_log(server: CustomerIOServer, wh: Path) 
     assert "@example.com" not in text and "key-test" not in text
     stored = outbox.local_outbox_path("customerio", wh.parent / "nowhere")
     assert not stored.exists()
+
+
+def test_small_pages_and_chunks_change_nothing_but_memory(
+    server: CustomerIOServer, wh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reverse_etl.customerio import sync as sync_module
+
+    monkeypatch.setattr(sync_module, "PAGE_SIZE", 7)
+    monkeypatch.setattr(sync_module, "PLAN_CHUNK", 5)
+    plant(
+        wh,
+        people=[person(i) for i in range(30)],
+        triggers=[trigger(i) for i in range(30)],
+        gate=[("acct_000011", "events_schema", "bad")],
+    )
+    result = sync_customerio(settings(), as_of=BASE, warehouse_path=wh)
+    assert (result.planned_identifies, result.planned_events, result.sent, result.skipped_gate) == (
+        29,
+        29,
+        58,
+        2,
+    )
+    assert result.requests == 1  # requests are packed across outbox pages, not per page
+    assert len(server.state.people) == 29 and len(server.state.events) == 29
+    plant(wh, gate=[])
+    assert sync_customerio(settings(), as_of=BASE, warehouse_path=wh).sent == 2
