@@ -73,6 +73,11 @@ def slack_alerts(
     summary = run_slack_cycle(warehouse.connect, as_of, slack.settings(), run_id=context.run.run_id)
     delivery = summary["delivery"]
     digest = summary["digest"]
+    if summary["ranking_stale"]:
+        context.log.warning(
+            f"marts.csm_alerts was built for {summary['ranking_as_of']}, before this cycle's clock: "
+            "did the dbt journey step fail?"
+        )
     if summary["gated"]:
         context.log.warning(
             f"send gate held back {summary['gated']} Slack alerts: " + "; ".join(summary["gated_reasons"])
@@ -97,6 +102,7 @@ def slack_alerts(
         "parked": counts[outbox.PARKED],
         "rate_limited_429": delivery["rate_limited"],
         "gated": summary["gated"],
+        "ranking_stale": summary["ranking_stale"],
         "drafts": dg.MetadataValue.json(summary["drafts"]),
         "as_of": config.iso(as_of),
     }

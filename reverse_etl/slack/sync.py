@@ -102,6 +102,8 @@ def run_slack_cycle(
         alerts = state.current_alerts(con)
         blocked = state.gate(con)
         known = state.known_alert_ids(con)
+    ranking_as_of = max((a["as_of"] for a in alerts if a.get("as_of") is not None), default=None)
+    stale = ranking_as_of is not None and ranking_as_of.astimezone(UTC) < as_of
 
     gated = {a["alert_id"]: state.gate_reason(blocked, a["account_id"]) for a in alerts}
     gated = {k: v for k, v in gated.items() if v}
@@ -174,6 +176,9 @@ def run_slack_cycle(
     summary: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "alerts_current": len(alerts),
+        # marts.csm_alerts built for an earlier clock (its dbt step failed?): still announced once, but say so
+        "ranking_as_of": ranking_as_of.isoformat() if ranking_as_of is not None else None,
+        "ranking_stale": stale,
         "alerts_new": len(new),
         "realtime_queued": realtime_queued,
         "realtime_overflow": realtime_overflow,

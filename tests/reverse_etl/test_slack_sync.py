@@ -92,7 +92,7 @@ def test_p0_in_real_time_rest_in_one_daily_digest_once_per_status_change(
 
     # 08:00, before the digest hour: only the two P0s go out, to the alerts channel, mentioning their CSM.
     first = cycle(open_con, t8, [big, high_touch, mid, small], cfg)
-    assert first["alerts_new"] == 4 and first["realtime_queued"] == 2
+    assert first["alerts_new"] == 4 and first["realtime_queued"] == 2 and first["ranking_stale"] is False
     assert first["digest"] == {"due": False, "posted": False}
     alerts = slack.messages("cs-alerts")
     assert len(alerts) == 2 and slack.messages("cs-digest") == []
@@ -103,6 +103,10 @@ def test_p0_in_real_time_rest_in_one_daily_digest_once_per_status_change(
     # The same as-of again posts nothing.
     again = cycle(open_con, t8, [big, high_touch, mid, small], cfg)
     assert again["alerts_new"] == 0 and len(posts(slack)) == 2
+
+    # A ranking left from an earlier clock (its dbt step failed) is flagged, and posts nothing new.
+    stale = run_slack_cycle(open_con, t8 + timedelta(minutes=30), cfg, transport=fast_transport(cfg))
+    assert stale["ranking_stale"] is True and stale["alerts_new"] == 0 and len(posts(slack)) == 2
 
     # 09:00: still stalled (same alert ids) -> no new P0; the digest goes out once with P1 and FYIs.
     t9 = DAY + timedelta(hours=9)
