@@ -15,7 +15,7 @@ from typing import Any
 
 from reverse_etl.slack import limits
 from reverse_etl.slack.blocks import context, csm_label, header, section, summary_line
-from reverse_etl.slack.escape import escape
+from reverse_etl.slack.escape import escape, safe_url
 
 PRIORITY_ORDER = {"P0": 0, "P1": 1, "FYI": 2}
 
@@ -30,6 +30,9 @@ def _group_key(alert: Mapping[str, Any]) -> str:
 
 def _line(alert: Mapping[str, Any], draft: Mapping[str, Any] | None) -> str:
     line = f"{alert.get('_pos', '')}. {summary_line(alert)}"
+    booking = safe_url(alert.get("csm_booking_url"))
+    if alert.get("kind") == "high_touch_signup" and booking:
+        line += f" · <{booking}|priority booking link>"
     sent = list(alert.get("triggers_sent") or [])
     if sent:
         line += f" · automation sent {len(sent)}, last: {escape(sent[-1])}"

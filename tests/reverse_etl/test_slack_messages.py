@@ -165,3 +165,12 @@ def test_digest_shows_at_most_max_items_lines() -> None:
     payload, shown, summarised = build_digest(alerts, date(2026, 11, 10), "#cs-digest", max_items=10)
     assert shown == [f"a{i:04d}" for i in range(1, 11)] and len(summarised) == 20
     assert "…and 20 more FYI accounts (Chloe Martin: 20)" in all_text(payload)
+
+
+def test_digest_line_of_a_high_touch_signup_carries_the_booking_link() -> None:
+    alerts = [alert(1, kind="high_touch_signup", csm_booking_url="https://cal.example.com/ana/priority"),
+              alert(2, kind="high_touch_signup", csm_booking_url="javascript:alert(1)")]
+    payload, _, _ = build_digest(alerts, date(2026, 11, 10), "#cs-digest")
+    text = all_text(payload)
+    assert "<https://cal.example.com/ana/priority|priority booking link>" in text
+    assert text.count("priority booking link") == 1  # an unsafe URL is never linked
