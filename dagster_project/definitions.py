@@ -9,6 +9,7 @@ from dagster_project.assets.customerio import CustomerIOResource, customerio_syn
 from dagster_project.assets.dbt import dbt_core, dbt_journey
 from dagster_project.assets.landing import landed_events
 from dagster_project.assets.quality import raw_segment_messages_quality
+from dagster_project.assets.report import activation_report, onboarding_report, onboarding_report_schedule
 from dagster_project.assets.segmentation import (
     SEGMENTATION_ASSETS,
     SEGMENTATION_CHECKS,
@@ -26,10 +27,11 @@ SYNC_ASSETS: list[dg.AssetsDefinition] = [customerio_sync, slack_alerts]
 cycle_summary = build_summary_asset([key for a in SYNC_ASSETS for key in a.keys])
 
 defs = dg.Definitions(
-    assets=[landed_events, dbt_core, dbt_journey, *SEGMENTATION_ASSETS, *SYNC_ASSETS, cycle_summary],
+    assets=[landed_events, dbt_core, dbt_journey, *SEGMENTATION_ASSETS, *SYNC_ASSETS, cycle_summary,
+            activation_report],
     asset_checks=[raw_segment_messages_quality, *SEGMENTATION_CHECKS],
-    jobs=[onboarding_hourly],
-    schedules=[onboarding_hourly_schedule],
+    jobs=[onboarding_hourly, onboarding_report],
+    schedules=[onboarding_hourly_schedule, onboarding_report_schedule],
     resources={
         "warehouse": WarehouseResource(),
         "customerio": CustomerIOResource(),
