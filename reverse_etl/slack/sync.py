@@ -13,6 +13,7 @@ Gated accounts (ops.send_gate) are neither announced nor remembered, so they are
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,20 +66,26 @@ def cap_realtime(alerts: list[dict[str, Any]], limit: int) -> tuple[list[dict[st
 
 
 def make_drafts(
-    alerts: list[dict[str, Any]], settings: SlackSettings, drafter: Drafter | None = None
+    alerts: list[dict[str, Any]], settings: SlackSettings, drafter: Drafter | None = None, workers: int = 4
 ) -> dict[str, Draft]:
-    """A draft per new at-risk alert, most urgent first; the LLM for the first `max_llm_drafts`, then templates."""
+    """A draft per new at-risk alert, most urgent first; the LLM for the first `max_llm_drafts`, then templates.
+
+    LLM calls run a few at a time (a first cycle can hold dozens; each takes seconds); the SDK retries
+    429/529 itself and any failure becomes a template, so one slow answer never blocks the alerts.
+    """
     chosen = drafter or default_drafter
-    drafts: dict[str, Draft] = {}
-    budget = settings.max_llm_drafts
-    for alert in sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0)):
-        if alert.get("kind") not in AT_RISK_KINDS or alert.get("route") == "none":
-            continue  # no draft without a CSM to send it
-        if budget > 0:
-            drafts[str(alert["alert_id"])] = chosen(alert, settings)
-            budget -= 1
-        else:
-            drafts[str(alert["alert_id"])] = template_draft(alert, error="LLM draft budget for this cycle used")
+    eligible = [
+        a for a in sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0))
+        if a.get("kind") in AT_RISK_KINDS and a.get("route") != "none"  # no draft without a CSM to send it
+    ]
+    budget = max(settings.max_llm_drafts, 0)
+    drafts: dict[str, Draft] = {
+        str(a["alert_id"]): template_draft(a, error="LLM draft budget for this cycle used") for a in eligible[budget:]
+    }
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(lambda a: chosen(a, settings), eligible[:budget])
+        for alert, draft in zip(eligible[:budget], results, strict=True):
+            drafts[str(alert["alert_id"])] = draft
     return drafts
 
 

@@ -104,3 +104,16 @@ def test_cycle_reads_keys_urls_and_model_from_the_environment(
         # the next hour the account is still stalled: no second draft, no second post
         run_slack_cycle(lambda: warehouse.connect(path), AS_OF + timedelta(hours=1))
         assert len(claude.requests) == 1 and len(slack.messages("cs-alerts")) == 2
+
+
+def test_llm_budget_per_cycle_goes_to_the_top_of_the_ranking(claude: AnthropicServer) -> None:
+    from reverse_etl.slack.settings import SlackSettings
+    from reverse_etl.slack.sync import make_drafts
+
+    rows = [alert_row(i, AS_OF, priority="P1") for i in range(1, 6)]
+    rows.append(alert_row(9, AS_OF, kind="high_touch_signup"))
+    cfg = SlackSettings(anthropic_api_key=KEY, llm_model="claude-test-model", max_llm_drafts=3)
+    drafts = make_drafts(list(reversed(rows)), cfg)
+    assert {k: d.source for k, d in drafts.items()} == {
+        "a0001": "llm", "a0002": "llm", "a0003": "llm", "a0004": "template", "a0005": "template"}
+    assert len(claude.requests) == 3
