@@ -8,7 +8,9 @@
   `additionalProperties: false` and list every property as required. Violations -> 400.
 - Answers: a `tool_use` block calling the forced tool, `stop_reason: "tool_use"`, and `usage` with
   prompt caching: the first request carrying a system block with `cache_control` writes the cache
-  (`cache_creation_input_tokens`), later identical prefixes read it (`cache_read_input_tokens`).
+  (`cache_creation_input_tokens`), later identical prefixes read it (`cache_read_input_tokens`);
+  a prefix shorter than the minimum cacheable length (1024 tokens, ~4 characters a token) is not
+  cached at all, as documented.
 - Errors as documented: `{"type": "error", "error": {"type": ..., "message": ...}, "request_id": ...}`,
   429 `rate_limit_error` with `retry-after`, 529 `overloaded_error`, 500 `api_error`.
 - The "model": `decide` (replaceable) reads the JSON between <account_data> tags and answers from plan
@@ -92,8 +94,10 @@ def _tokens(text: str) -> int:
 class AnthropicServer:
     """`with AnthropicServer(api_key="sk-test") as server:` then ANTHROPIC_BASE_URL=server.url."""
 
-    def __init__(self, api_key: str = "sk-ant-test", decide: Callable[..., dict[str, Any]] = default_decide):
+    def __init__(self, api_key: str = "sk-ant-test", decide: Callable[..., dict[str, Any]] = default_decide,
+                 min_cache_tokens: int = 1024):
         self.api_key = api_key
+        self.min_cache_tokens = min_cache_tokens
         self.decide = decide
         self.requests: list[Seen] = []
         self._faults: list[tuple[str, Fault]] = []
@@ -271,7 +275,7 @@ class AnthropicServer:
         user_tokens = _tokens(json.dumps(body.get("messages")))
         usage = {"input_tokens": user_tokens, "output_tokens": _tokens(output),
                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-        if not cached:
+        if not cached or _tokens(prefix) < self.min_cache_tokens:
             usage["input_tokens"] += _tokens(prefix)
             return usage
         with self._lock:
