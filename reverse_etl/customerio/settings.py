@@ -37,6 +37,20 @@ class CustomerIOSettings:
             raise ValueError("the Customer.io rate limit must be positive")
 
     @property
+    def effective_rate(self) -> float:
+        """Requests per second the client actually paces at.
+
+        A sequential client whose requests are spaced 1/r apart can still have limit+1 of them land
+        inside one second of the receiver's clock when one request is delayed in transit and the next
+        leaves as soon as it is answered: only `limit - 1` spacings then separate `limit + 1` arrivals.
+        Pacing at most `limit - 1.5` per second keeps a margin of 1.5 spacings for that case,
+        whatever the latency; `rate_headroom` adds a margin for the receiver's own rounding.
+        """
+        limit = self.rate_per_second
+        paced = limit * self.rate_headroom
+        return min(paced, limit - 1.5) if limit > 3 else paced
+
+    @property
     def has_credentials(self) -> bool:
         return bool(self.site_id and self.api_key)
 

@@ -116,7 +116,7 @@ class Transport:
     ) -> None:
         self.settings = settings
         self.client = build_client(settings)
-        self.bucket = bucket or TokenBucket(settings.rate_per_second, headroom=settings.rate_headroom)
+        self.bucket = bucket or TokenBucket(settings.effective_rate)
         self.sleep = sleep
         self.stats = TransportStats()
         self.v2_available = True

@@ -193,3 +193,12 @@ def test_client_hosts_follow_region_and_track_host_override() -> None:
         CustomerIOSettings(region="mars")
     assert "topsecret" not in repr(CustomerIOSettings(site_id="s", api_key="topsecret"))
     assert scrub('HTTP 400: {"email": "jane.doe@example.com"}') == 'HTTP 400: {"email": "<email>"}'
+
+
+def test_pacing_leaves_room_for_a_delayed_request() -> None:
+    from reverse_etl.customerio.settings import CustomerIOSettings
+
+    for limit in (5, 20, 100, 1000):
+        paced = CustomerIOSettings(rate_per_second=limit).effective_rate
+        # limit + 1 sequential arrivals are separated by at least limit - 1 spacings of 1/paced s
+        assert (limit - 1) / paced > 1.0 and paced <= 0.95 * limit
