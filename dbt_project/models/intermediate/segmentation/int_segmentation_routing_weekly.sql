@@ -59,7 +59,9 @@ select
     round(accounts / week_accounts, 4) as share,
     expected_min_share,
     expected_max_share,
-    accounts / week_accounts not between expected_min_share and expected_max_share as outside_band,
+    -- A week with few signups says little: flagged only from segmentation_routing_min_accounts on.
+    week_accounts >= {{ var('segmentation_routing_min_accounts', 20) }}
+        and accounts / week_accounts not between expected_min_share and expected_max_share as outside_band,
     decided_by_llm,
     decided_by_rules,
     decided_by_fallback,
