@@ -6,6 +6,9 @@ in ops.sync_changelog. Parked rows (retries exhausted, or never deliverable) sur
 check on the asset: one place to look, without failing the cycle.
 """
 
+from datetime import datetime
+from typing import Any
+
 import dagster as dg
 
 from dagster_project import config
@@ -43,6 +46,33 @@ class CustomerIOResource(dg.ConfigurableResource):
         )
 
 
+def _alert_parked(context: dg.AssetExecutionContext, con: Any, as_of: datetime, item_ids: list[str]) -> None:
+    """One data-quality alert (SLACK_CHANNEL_DATA) per row that became parked in this run.
+
+    A row is parked once, so this cannot repeat every hour; the WARN check stays red until
+    someone requeues. Slack trouble must not fail the sync that already happened: it is logged.
+    """
+    from reverse_etl.slack import post_data_quality_alert
+
+    errors = dict(
+        con.execute(
+            "select item_id, last_error from ops.outbox where channel = ? and item_id in "
+            "(select unnest(?::varchar[]))",
+            [CHANNEL, item_ids],
+        ).fetchall()
+    )
+    lines = [f"{item_id}: {errors.get(item_id) or 'no error recorded'}" for item_id in item_ids]
+    lines.append(
+        "Fix the cause, then requeue: outbox.requeue(con, 'customerio') (reverse_etl/customerio/README.md)"
+    )
+    try:
+        post_data_quality_alert(
+            con, as_of, f"Customer.io: {len(item_ids)} operations parked", lines, "warning"
+        )
+    except Exception as exc:  # noqa: BLE001 - an alert must never undo a completed sync
+        context.log.warning(f"could not queue the parked-rows alert for Slack: {type(exc).__name__}")
+
+
 @dg.asset(
     key=CUSTOMERIO_SYNC,
     deps=INPUTS,
@@ -75,6 +105,8 @@ def customerio_sync(
         )
     with warehouse.connect() as con:
         parked = outbox.status_counts(con, CHANNEL)[outbox.PARKED]
+        if result.parked_ids:
+            _alert_parked(context, con, as_of, result.parked_ids)
     metadata = {
         "mode": result.mode,
         "status": result.status,

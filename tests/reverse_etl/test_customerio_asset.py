@@ -77,7 +77,10 @@ def test_asset_without_credentials_writes_the_outbox_and_reports_it(
     assert rows(wh, "select as_of from ops.sync_runs")[0][0] == BASE
 
 
-def test_asset_reports_sends_gate_and_parked_rows(server: CustomerIOServer, tmp_path: Path) -> None:
+def test_asset_reports_sends_gate_and_parked_rows(
+    server: CustomerIOServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     wh = tmp_path / "warehouse.duckdb"
     server.state.reject_people.add("user_000001")
     plant(
@@ -94,6 +97,13 @@ def test_asset_reports_sends_gate_and_parked_rows(server: CustomerIOServer, tmp_
     check = result.get_asset_check_evaluations()[0]
     assert check.check_name == PARKED_CHECK and not check.passed
     assert check.severity == dg.AssetCheckSeverity.WARN
+    # one data-quality alert for the rows parked in this run (no Slack token: the local Slack outbox)
+    alerts = (tmp_path / "home" / "outbox" / "slack.jsonl").read_text().splitlines()
+    assert len(alerts) == 1
+    assert "2 operations parked" in alerts[0] and "identify:user_000001" in alerts[0]
+    assert "@example.com" not in alerts[0]
+    again = _materialize(wh)  # still parked, nothing newly parked: no second alert
+    assert again.success and len((tmp_path / "home" / "outbox" / "slack.jsonl").read_text().splitlines()) == 1
 
 
 def test_asset_fails_clearly_on_refused_credentials(server: CustomerIOServer, tmp_path: Path) -> None:
