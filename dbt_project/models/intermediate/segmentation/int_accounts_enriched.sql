@@ -43,19 +43,20 @@ firmographics as (
     {%- endif %}
 ),
 
+-- Early behaviour from the incremental per-event aggregates (no rescan of the events each hour):
+-- which product events and activation steps the account did first within the early window.
 early_activity as (
     select
         profiled.account_id,
-        count(tracks.message_id) as early_events,
-        count(distinct tracks.user_id) as early_active_users,
-        count(distinct case
-            when tracks.event_name in {{ sql_list(var('activation_events')) }} then tracks.event_name
-        end) as early_activation_steps
+        count(*) as early_event_types,
+        count(case when events.event_name in {{ sql_list(var('activation_events')) }} then 1 end)
+            as early_activation_steps
     from profiled
-    inner join {{ ref('stg_segment__tracks') }} as tracks
-        on tracks.account_id = profiled.account_id
-        and tracks.event_at >= profiled.signup_at
-        and tracks.event_at < profiled.signup_at + to_hours({{ window_hours }})
+    inner join {{ ref('int_account_events_aggregated') }} as events
+        on events.account_id = profiled.account_id
+        and events.first_at >= profiled.signup_at
+        and events.first_at < profiled.signup_at + to_hours({{ window_hours }})
+        and events.event_name <> 'signup_completed'
     group by profiled.account_id
 ),
 
@@ -81,8 +82,7 @@ enriched as (
         firmographics.founded_year,
         firmographics.annual_revenue_usd,
         firmographics.account_id is not null as is_enriched,
-        coalesce(early_activity.early_events, 0) as early_events,
-        coalesce(early_activity.early_active_users, 0) as early_active_users,
+        coalesce(early_activity.early_event_types, 0) as early_event_types,
         coalesce(early_activity.early_activation_steps, 0) as early_activation_steps,
         profiled.signup_at,
         profiled.upgraded_at,
