@@ -31,6 +31,7 @@ from dagster_project.quality.suites import SuiteSpec, event_key, load_suites
 
 BASELINE_DAYS = 7
 RECENT_WINDOW = timedelta(hours=24)
+PROFILE_RETENTION_DAYS = 35
 
 
 @dataclass
@@ -134,6 +135,7 @@ def run_quality(
         store.insert_alerts(con, run.alerts, as_of)
         store.insert_results(con, _result_rows(checks), as_of)
         store.insert_profiles(con, _profile_rows(batch_profile, checks, specs), as_of)
+        store.prune_profiles(con, as_of - timedelta(days=PROFILE_RETENTION_DAYS))
         store.save_statuses(con, {c.name: (c.status, c.summary[:2000]) for c in checks}, as_of)
         store.advance_watermarks(con, as_of)
         con.execute("commit")

@@ -233,6 +233,11 @@ def insert_profiles(
     )
 
 
+def prune_profiles(con: duckdb.DuckDBPyConnection, before: datetime) -> None:
+    """Profiles older than any window reads (the baseline week plus the recent day) are dead weight."""
+    con.execute("delete from ops.quality_profiles where arrived_hour < ?::timestamptz", [before])
+
+
 def window_profiles(
     con: duckdb.DuckDBPyConnection, after: datetime, until: datetime, *, good_only: bool, hourly: bool = False
 ) -> dict:

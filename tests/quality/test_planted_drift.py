@@ -50,6 +50,9 @@ def test_missing_plan_tier_gates_only_those_accounts_and_alerts_once(ws: Workspa
     assert [(e.column, e.unexpected_count, e.element_count) for e in failed] == [("plan_tier", 6, 30)]
     assert failed[0].sample_message_ids[0] == f"m-{broken[0]}-0"
     assert [a[:3] for a in ws.alerts(SIGNUP)] == [(SIGNUP, "pass", "fail")]
+    page = run.report_path.read_text()
+    assert "FAILED" in page and f"m-{broken[0]}-0" in page and broken[0] in page  # gate table names the account
+    assert "@example.com" not in page
     # Nothing else is noisy: the other events of the same accounts are fine.
     assert {n for n, s in not_passing(run).items() if s == "fail"} == {SIGNUP}
 
