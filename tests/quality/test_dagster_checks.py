@@ -45,6 +45,7 @@ def test_checks_run_on_the_landed_batch_and_gate_before_downstream(tmp_path, mon
     assert evaluations["tracking_plan_identify"].passed
     gate = evaluations[GATE_CHECK]
     assert gate.metadata["gated_accounts"].value == 4
+    assert {"gx_startup_seconds", "validate_seconds", "total_seconds"} <= set(gate.metadata["timings_seconds"].value)
     # The downstream asset saw the gate already written: the blocking check ran first.
     downstream = result.asset_materializations_for_node("reads_the_gate")[0]
     assert downstream.metadata["gated"].value == sorted(broken)
