@@ -8,6 +8,11 @@ activated. So every operation is shaped here, before it is queued:
   (strings are cut on a UTF-8 boundary), timestamps as Unix seconds;
 - events: name at most 100 bytes, a deterministic ULID `id` (a resend is a no-op), `timestamp`
   in Unix seconds; one operation at most 32 KB serialised.
+Event `timestamp` is the cycle clock that emitted the trigger (`emitted_as_of`), not `due_at`:
+Customer.io only lets events from the last 72 hours trigger campaigns, and a trigger the engine
+decided this cycle is a "now" (its `due_at`, possibly days back when events arrived late, travels
+as the `due_at` attribute). The same rule is a staleness guard: an event held back by the gate or
+failing for more than three days is still recorded on the person, but no longer starts a campaign.
 No I/O here: rows in, dicts out, so the limits are unit-tested without a server.
 """
 
@@ -52,7 +57,7 @@ EXTRA_ATTRIBUTES: tuple[str, ...] = (
     "holdout",
 )
 NOT_ATTRIBUTES: frozenset[str] = frozenset({"person_id", "as_of"})
-TIMESTAMP_ATTRIBUTES: frozenset[str] = frozenset({"activated_at", "signup_at", "created_at"})
+TIMESTAMP_ATTRIBUTES: frozenset[str] = frozenset({"activated_at", "signup_at", "created_at", "due_at"})
 
 # Event data a trigger kind must carry (CONTRACT, "What goes out"), filled from the trigger row
 # when the mart's payload lacks it.
@@ -215,6 +220,7 @@ def event_op(trigger: Mapping[str, Any], csm_owner: str | None = None) -> Shaped
         if data.get(key) is None:
             data[key] = csm_owner if key == "csm_owner" else trigger.get(key)
     data.setdefault("account_id", trigger.get("account_id"))
+    data.setdefault("due_at", due_at)
     data = {k: fit_value(k, v, notes) for k, v in data.items() if len(k.encode("utf-8")) <= 150}
     due = due_at if isinstance(due_at, datetime) else datetime.fromtimestamp(unix_seconds(due_at), UTC)
     op = {
@@ -223,7 +229,7 @@ def event_op(trigger: Mapping[str, Any], csm_owner: str | None = None) -> Shaped
         "action": "event",
         "name": name,
         "id": trigger_ulid(trigger_id, due),
-        "timestamp": unix_seconds(due_at),
+        "timestamp": unix_seconds(trigger.get("emitted_as_of") or due_at),
         "attributes": data,
     }
     check_size(op)

@@ -59,11 +59,13 @@ def test_bad_identifiers_are_invalid(person_id: str | None) -> None:
 
 def test_event_has_deterministic_ulid_unix_timestamp_and_contract_data() -> None:
     due = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
-    row = trigger(3, "step_due", step="invite_teammate", due_at=due, payload=None)
+    emitted = due + timedelta(days=4)  # events arrived late: decided four days after it was due
+    row = trigger(3, "step_due", step="invite_teammate", due_at=due, emitted_as_of=emitted, payload=None)
     op = payloads.event_op(row).op
     assert op["name"] == "onboarding_step_due"
     assert op["id"] == trigger_ulid(row["trigger_id"], due) == payloads.event_op(row).op["id"]
-    assert op["timestamp"] == int(due.timestamp())
+    # timestamp = when the engine decided (Customer.io ignores events older than 72 h as triggers)
+    assert op["timestamp"] == int(emitted.timestamp()) and op["attributes"]["due_at"] == int(due.timestamp())
     assert op["attributes"]["track"] == row["track"] and op["attributes"]["step"] == "invite_teammate"
     handoff = payloads.event_op(trigger(3, "handoff", payload="{}"), csm_owner="csm_9").op
     assert handoff["attributes"]["csm_owner"] == "csm_9"
