@@ -300,57 +300,61 @@ class _Deliverer:
         con = self.con
         # One short transaction per batch: what Customer.io accepted is on record before the next request.
         con.begin()
-        changes: list[ChangeRow] = []
-        if sent:
-            outbox.mark_sent(con, CHANNEL, [i.item_id for i in sent], now=now, run_id=self.run_id)
-            upsert_snapshot(
-                con,
-                self.run_id,
-                CHANNEL,
-                [
-                    (
-                        str(_item_meta(i)["entity_key"]),
-                        i.account_id,
-                        i.payload["row_hash"],
-                        i.payload["op"]["attributes"],
-                    )
-                    for i in sent
-                    if i.kind == "identify"
-                ],
-                now=now,
-            )
-            changes += [_change(i, result_label, attempt=i.attempts + 1) for i in sent]
-        by_error: dict[str, list[outbox.OutboxItem]] = {}
-        for item, error in failed:
-            by_error.setdefault(error, []).append(item)
-        for error, items in by_error.items():
-            parked = set(
-                outbox.mark_failed(
+        try:
+            changes: list[ChangeRow] = []
+            if sent:
+                outbox.mark_sent(con, CHANNEL, [i.item_id for i in sent], now=now, run_id=self.run_id)
+                upsert_snapshot(
                     con,
+                    self.run_id,
                     CHANNEL,
-                    [i.item_id for i in items],
-                    error,
+                    [
+                        (
+                            str(_item_meta(i)["entity_key"]),
+                            i.account_id,
+                            i.payload["row_hash"],
+                            i.payload["op"]["attributes"],
+                        )
+                        for i in sent
+                        if i.kind == "identify"
+                    ],
                     now=now,
-                    run_id=self.run_id,
-                    max_attempts=self.settings.max_item_attempts,
                 )
-            )
-            self.result.parked_ids.extend(sorted(parked))
-            self.result.parked += len(parked)
-            self.result.failed += len(items) - len(parked)
-            changes += [
-                _change(i, "parked" if i.item_id in parked else "failed", error, i.attempts + 1)
-                for i in items
-            ]
-        for item, error in invalid:
-            parked = outbox.mark_failed(
-                con, CHANNEL, [item.item_id], f"invalid: {error}", now=now, run_id=self.run_id, park=True
-            )
-            self.result.parked_ids.extend(parked)
-            self.result.invalid += 1
-            changes.append(_change(item, "invalid", error, item.attempts + 1))
-        log_changes(con, self.run_id, CHANNEL, changes, now=now)
-        con.commit()
+                changes += [_change(i, result_label, attempt=i.attempts + 1) for i in sent]
+            by_error: dict[str, list[outbox.OutboxItem]] = {}
+            for item, error in failed:
+                by_error.setdefault(error, []).append(item)
+            for error, items in by_error.items():
+                parked = set(
+                    outbox.mark_failed(
+                        con,
+                        CHANNEL,
+                        [i.item_id for i in items],
+                        error,
+                        now=now,
+                        run_id=self.run_id,
+                        max_attempts=self.settings.max_item_attempts,
+                    )
+                )
+                self.result.parked_ids.extend(sorted(parked))
+                self.result.parked += len(parked)
+                self.result.failed += len(items) - len(parked)
+                changes += [
+                    _change(i, "parked" if i.item_id in parked else "failed", error, i.attempts + 1)
+                    for i in items
+                ]
+            for item, error in invalid:
+                parked = outbox.mark_failed(
+                    con, CHANNEL, [item.item_id], f"invalid: {error}", now=now, run_id=self.run_id, park=True
+                )
+                self.result.parked_ids.extend(parked)
+                self.result.invalid += 1
+                changes.append(_change(item, "invalid", error, item.attempts + 1))
+            log_changes(con, self.run_id, CHANNEL, changes, now=now)
+            con.commit()
+        except BaseException:
+            con.rollback()  # leave the rows pending, as if this batch had never been answered
+            raise
         self.result.sent += len(sent)
 
     def deliver(self, items: Iterable[outbox.OutboxItem]) -> None:
@@ -542,8 +546,12 @@ def _run(
     start_run(con, run_id, CHANNEL, as_of=as_of, mode=mode, started_at=started_wall)
     gate = read_gate(con)
     con.begin()
-    _plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result)
-    con.commit()
+    try:
+        _plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
     own_transport = transport is None and mode == "api"
     deliverable = _deliverable(con, gate, run_id=run_id, clock=clock, result=result)
     try:
