@@ -97,3 +97,26 @@ def test_monthly_sample_labels_accuracy_and_alert(con: duckdb.DuckDBPyConnection
     assert len(alerts) == 1 and alerts[0][:2] == ("2026-11", pytest.approx(0.8)) and "below 90%" in alerts[0][2]
     series = dict(con.execute("select track, accuracy from ops.segmentation_accuracy").fetchall())
     assert series["all"] == pytest.approx(0.8)
+
+
+def test_the_audit_asset_and_its_check(con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch) -> None:
+    import dagster as dg
+
+    from dagster_project.assets.segmentation import segmentation_accuracy, segmentation_accuracy_check
+    from dagster_project.resources import WarehouseResource
+
+    monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
+    path = tmp_path / "wh.duckdb"
+    con.close()  # the asset opens the warehouse itself
+    resources = {"warehouse": WarehouseResource(path=str(path))}
+    tags = {"onboarding/as_of": "2026-11-20T09:00:00Z"}
+    first = dg.materialize([segmentation_accuracy, segmentation_accuracy_check], resources=resources, tags=tags)
+    sample = tmp_path / "home" / "reports" / "segmentation_audit" / "2026-11" / "sample.csv"
+    assert first.success and sample.exists()
+    assert first.get_asset_check_evaluations()[0].passed  # nothing labelled yet
+    label(sample, sample.parent / "labels.csv", wrong=10)
+    second = dg.materialize([segmentation_accuracy, segmentation_accuracy_check], resources=resources, tags=tags)
+    metadata = second.asset_materializations_for_node("ops__segmentation_accuracy")[0].metadata
+    assert metadata["accuracy_all"].value == pytest.approx(0.8) and metadata["alerts_total"].value == 1
+    evaluation = second.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
