@@ -199,6 +199,13 @@ def start_run(
     started_at: datetime,
 ) -> None:
     ensure_sync_tables(con)
+    # A run of this channel still 'running' was killed (one sync per channel at a time: the warehouse
+    # has one writer); say so, rather than leave it looking alive.
+    con.execute(
+        "update ops.sync_runs set status = 'interrupted', error = coalesce(error, 'the run stopped before finishing') "
+        "where channel = ? and status = 'running'",
+        [channel],
+    ).fetchall()
     con.execute(
         "insert into ops.sync_runs (run_id, channel, as_of, started_at, status, mode) values (?, ?, ?, ?, ?, ?)",
         [run_id, channel, as_of, started_at, "running", mode],
@@ -239,7 +246,9 @@ def finish_run(
     ).fetchall()
 
 
-def latest_run(con: duckdb.DuckDBPyConnection, channel: str, run_id: str | None = None) -> dict[str, Any] | None:
+def latest_run(
+    con: duckdb.DuckDBPyConnection, channel: str, run_id: str | None = None
+) -> dict[str, Any] | None:
     """The last sync run of a channel (or the one with `run_id`), as a dict; None if there is none.
 
     For the cycle summary: e.g. "customerio: api, sent 78, gated 0, failed 0, parked 0".

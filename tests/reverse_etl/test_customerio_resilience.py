@@ -207,4 +207,7 @@ def test_a_run_killed_mid_sync_resumes_with_nothing_lost_and_nothing_twice(
     assert resumed.sent == 80 - delivered_before  # only what the killed run had not delivered
     assert_exactly_once(server, people, events)
     assert rows(wh, "select count(*) from ops.outbox where status = 'sent'") == [(80,)]
-    assert rows(wh, "select status from ops.sync_runs order by started_at") == [("running",), ("success",)]
+    assert rows(wh, "select status from ops.sync_runs order by started_at") == [
+        ("interrupted",),
+        ("success",),
+    ]
