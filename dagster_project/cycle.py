@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -71,21 +74,36 @@ def _instance() -> dg.DagsterInstance:
 
 
 def run_cycle(as_of: datetime) -> CycleResult:
-    """Run the `onboarding_hourly` job in this process for the given clock; raise on failure."""
+    """Run the `onboarding_hourly` job in this process for the given clock; raise on failure.
+
+    dbt's and Dagster's step-by-step output goes to $ONBOARDING_HOME/logs/ (or to the terminal
+    with ONBOARDING_DEBUG=1), so the command prints only its summary or one line of error.
+    """
     from dagster_project.definitions import defs
 
     job = defs.resolve_job_def("onboarding_hourly")
-    with _instance() as instance:
+    log_dir = config.home() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"cycle-{as_of:%Y%m%dT%H%M%S}.log"
+    with _instance() as instance, _captured(log_path):
         result = job.execute_in_process(
             instance=instance,
-            # The CLI prints its own summary; the step-by-step log stays in the Dagster run.
             run_config={"loggers": {"console": {"config": {"log_level": _log_level()}}}},
             tags={AS_OF_TAG: config.iso(as_of)},
             raise_on_error=False,
         )
     if not result.success:
-        raise RuntimeError(_first_failure(result))
+        raise RuntimeError(f"{_first_failure(result)} (log: {log_path})")
     return CycleResult(as_of=as_of, run_id=result.run_id, summary=read_summary(result.run_id))
+
+
+@contextlib.contextmanager
+def _captured(path: Path) -> Iterator[None]:
+    if os.environ.get("ONBOARDING_DEBUG"):
+        yield
+        return
+    with path.open("w") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+        yield
 
 
 def _log_level() -> str:

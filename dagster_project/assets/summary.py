@@ -27,15 +27,20 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         as_of = as_of_for(context)
         landing_event = context.instance.get_latest_materialization_event(MESSAGES)
         load_ids: list[int] = []
-        if landing_event and landing_event.run_id == context.run_id and landing_event.asset_materialization:
+        if landing_event and landing_event.run_id == context.run.run_id and landing_event.asset_materialization:
             value = landing_event.asset_materialization.metadata.get("load_ids")
             load_ids = list(value.value) if value is not None else []
         with warehouse.connect() as con:
             wh.ensure_schema(con)
             summary = cycle_summary(con, as_of, load_ids)
+            summary["sends"] = {
+                key.to_user_string(): line
+                for key in extra_deps
+                if (line := _send_line(context, key))
+            }
             con.execute(
                 "insert into ops.run_log values (?, ?, ?, ?, 'success', false, ?)",
-                [context.run_id, as_of, datetime.now(UTC), datetime.now(UTC), json.dumps(summary, default=str)],
+                [context.run.run_id, as_of, datetime.now(UTC), datetime.now(UTC), json.dumps(summary, default=str)],
             )
         return dg.MaterializeResult(
             metadata={
@@ -48,4 +53,23 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         )
 
     return cycle_summary_asset
+
+
+# What the summary quotes from each sync asset's materialization (the rest stays in the UI).
+SEND_FIELDS = {
+    "customerio_sync": ("mode", "planned_identifies", "planned_events", "sent", "failed", "skipped_by_gate",
+                        "pending_left"),
+    "slack_alerts": ("mode", "alerts_new", "realtime_queued", "digest_posted", "posted", "written_local",
+                     "queued", "gated"),
+}
+
+
+def _send_line(context: dg.AssetExecutionContext, key: dg.AssetKey) -> str | None:
+    event = context.instance.get_latest_materialization_event(key)
+    if not event or event.run_id != context.run.run_id or not event.asset_materialization:
+        return None
+    metadata = event.asset_materialization.metadata
+    fields = SEND_FIELDS.get(key.path[-1], tuple(metadata))
+    parts = [f"{name.replace('_', ' ')} {metadata[name].value}" for name in fields if name in metadata]
+    return ", ".join(parts) or None
 
