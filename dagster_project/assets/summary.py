@@ -35,7 +35,7 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             summary = cycle_summary(con, as_of, load_ids)
             summary["sends"] = {
                 key.to_user_string(): line
-                for key in extra_deps
+                for key in (SEGMENTATION, *extra_deps)
                 if (line := _send_line(context, key))
             }
             con.execute(
@@ -56,7 +56,10 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
 
 
 # What the summary quotes from each sync asset's materialization (the rest stays in the UI).
+SEGMENTATION = dg.AssetKey(["ops", "account_segmentation"])
 SEND_FIELDS = {
+    "account_segmentation": ("decided_by", "asked", "decided_llm", "fallback_low_confidence", "fallback_error",
+                             "cost_usd"),
     "customerio_sync": ("mode", "planned_identifies", "planned_events", "sent", "failed", "skipped_by_gate",
                         "pending_left"),
     "slack_alerts": ("mode", "alerts_new", "realtime_queued", "digest_posted", "posted", "written_local",
