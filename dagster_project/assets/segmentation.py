@@ -72,8 +72,10 @@ def account_segmentation(
             concurrency=segmentation_model.resolved_concurrency(),
             max_accounts=segmentation_model.resolved_max_accounts(),
         )
-    if summary["note"]:
+    if summary["mode"] == "auth_failed":
         context.log.warning(summary["note"])
+    elif summary["note"]:
+        context.log.info(summary["note"])
     context.log.info(
         f"segmentation as of {config.iso(as_of)}: {summary['asked']} asked, {summary['decided_llm']} decided by "
         f"the model, {summary['fallback_low_confidence']} low-confidence and {summary['fallback_error']} error "
