@@ -139,3 +139,12 @@ def test_the_asset_materializes_with_the_cycle_clock(tmp_path: Path, llm: Anthro
     with warehouse.connect(path) as connection:
         assert set(decisions(connection)) == {"acc_1", "acc_2", "acc_3"}
         assert {r[0] for r in connection.execute("select decided_at from ops.account_segmentation").fetchall()} == {AS_OF}
+
+
+def test_refused_credentials_leave_the_rules_in_charge(con, llm: AnthropicServer, monkeypatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-revoked")
+    summary = run(con)
+    assert summary["mode"] == "auth_failed" and "AuthenticationError" in summary["note"]
+    assert decisions(con) == {}  # no blanket 'standard' fallback for every account
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-segmentation")
+    assert run(con, run_id="r2")["asked"] == 3  # fixed key: everyone is asked
