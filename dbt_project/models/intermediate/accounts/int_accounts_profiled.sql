@@ -1,5 +1,6 @@
 -- One row per account that completed signup: who the customer is and what it pays now.
--- The primary contact is the user who sent signup_completed; the plan is the latest plan change,
+-- The primary contact is the user who sent signup_completed. The plan is the latest plan_changed
+-- event (billing is the authority: a teammate's later group call may still carry the old tier),
 -- else the latest group trait, else the plan chosen at signup.
 
 with events as (
@@ -43,18 +44,10 @@ joined as (
         traits.company_name,
         signups.signup_at,
         signups.signup_plan_tier,
+        coalesce(plan_changes.to_tier, traits.plan_tier, signups.signup_plan_tier) as plan_tier,
         coalesce(
-            case when plan_changes.last_plan_change_at >= coalesce(traits.traits_at, signups.signup_at)
-                then plan_changes.to_tier end,
-            traits.plan_tier,
-            plan_changes.to_tier,
-            signups.signup_plan_tier
-        ) as plan_tier,
-        coalesce(
-            case when plan_changes.last_plan_change_at >= coalesce(traits.traits_at, signups.signup_at)
-                then plan_changes.changed_mrr end,
+            case when plan_changes.to_tier is not null then plan_changes.changed_mrr end,
             traits.mrr,
-            plan_changes.changed_mrr,
             0
         ) as mrr,
         traits.employees,
