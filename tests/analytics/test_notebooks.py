@@ -50,7 +50,7 @@ def _text(nb: nbformat.NotebookNode) -> str:
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             parts.append(output.get("text", ""))
-            parts.extend(str(v) for k, v in output.get("data", {}).items() if k == "text/plain")
+            parts.extend(str(v) for k, v in output.get("data", {}).items() if k in ("text/plain", "text/html"))
     return "\n".join(parts)
 
 
