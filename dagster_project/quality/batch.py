@@ -4,6 +4,10 @@ A message arrives at `coalesce(received_at, event_at)` (when Segment's server sa
 the first cycle whose clock is at or after its arrival, whatever file it came in: live, that is the cycle
 that landed it; in a replay over files landed in bulk, it is the cycle of its own hour. A client whose
 clock runs ahead is therefore seen at arrival, and flagged as an event from the future.
+
+The batch is staged once in a DuckDB temp table (`_quality_staged`, numbered by arrival) and read back in
+chunks, so a first load of millions of messages is never held in Python at once: DuckDB keeps the staged
+rows (and spills them to its temp directory), Python holds one chunk of `Message` objects at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import orjson
+import pandas as pd
 
 _BATCH_SQL = """
 create or replace temp table _quality_batch as
@@ -44,6 +50,7 @@ signups as (
     group by group_id
 )
 select
+    (row_number() over (order by b.arrived_at, b.message_id) - 1)::bigint as ordinal,
     b.message_id, b.type, b.event, b.user_id,
     coalesce(b.group_id, u.account_id) as account_id,
     b.event_at, b.received_at, b.arrived_at, b.load_id, s.signup_at, b.payload
@@ -75,17 +82,31 @@ class Message:
         return value if isinstance(value, dict) else {}
 
 
-def fetch_batch(
-    con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: list[int] | None = None
-) -> list[Message]:
-    """Messages arrived by `as_of` and not yet validated (optionally only from the given files)."""
+STAGED = "_quality_staged"
+
+
+def stage_batch(con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: list[int] | None = None) -> int:
+    """Stage the messages arrived by `as_of` and not yet validated; returns how many (read with `fetch_chunk`)."""
     load_filter = "and list_contains(?, m.load_id)" if load_ids is not None else ""
     params: list = [as_of] + ([load_ids] if load_ids is not None else [])
     con.execute(_BATCH_SQL.format(load_filter=load_filter), params)
     try:
-        rows = con.execute(_ENRICH_SQL, [as_of, as_of]).fetchall()
+        con.execute(f"create or replace temp table {STAGED} as {_ENRICH_SQL}", [as_of, as_of])
     finally:
         con.execute("drop table if exists _quality_batch")
+    return int(con.execute(f"select count(*) from {STAGED}").fetchone()[0])
+
+
+def fetch_chunk(con: duckdb.DuckDBPyConnection, start: int, size: int) -> list[Message]:
+    """Staged messages `start` .. `start + size - 1` in arrival order."""
+    rows = con.execute(
+        f"""
+        select message_id, type, event, user_id, account_id, event_at, received_at, arrived_at, load_id,
+               signup_at, payload
+        from {STAGED} where ordinal >= ? and ordinal < ? order by ordinal
+        """,
+        [start, start + size],
+    ).fetchall()
     return [
         Message(
             message_id=r[0], type=r[1], event=r[2], user_id=r[3], account_id=r[4], event_at=r[5],
@@ -94,6 +115,69 @@ def fetch_batch(
         )
         for r in rows
     ]
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"drop table if exists {STAGED}")
+
+
+FINGERPRINTS = "_quality_fingerprints"
+
+
+def start_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
+    """A temp table of event fingerprints, so repeats are found across chunks without a Python set of them all."""
+    con.execute(f"create or replace temp table {FINGERPRINTS} (ordinal bigint, message_id varchar, hi bigint, lo bigint)")
+
+
+def add_fingerprints(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str, bytes]]) -> None:
+    """(ordinal, message_id, 16-byte digest) of one chunk's comparable messages."""
+    if not rows:
+        return
+    frame = pd.DataFrame({
+        "ordinal": np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        "message_id": pd.Series([r[1] for r in rows], dtype=object),
+        "hi": np.fromiter((int.from_bytes(r[2][:8], "little", signed=True) for r in rows), dtype=np.int64, count=len(rows)),
+        "lo": np.fromiter((int.from_bytes(r[2][8:], "little", signed=True) for r in rows), dtype=np.int64, count=len(rows)),
+    })
+    con.register("_quality_fp_chunk", frame)
+    try:
+        con.execute(f"insert into {FINGERPRINTS} select ordinal, message_id, hi, lo from _quality_fp_chunk")
+    finally:
+        con.unregister("_quality_fp_chunk")
+
+
+def repeated_events(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[int, int, list[str]]:
+    """(comparable messages, those repeating an earlier one in arrival order, the first repeats' ids); drops the table."""
+    try:
+        con.execute(
+            f"""
+            create or replace temp table _quality_repeats as
+            select ordinal, message_id from (
+                select ordinal, message_id, row_number() over (partition by hi, lo order by ordinal) as k
+                from {FINGERPRINTS}
+            ) where k > 1
+            """
+        )
+        total = int(con.execute(f"select count(*) from {FINGERPRINTS}").fetchone()[0])
+        repeats = int(con.execute("select count(*) from _quality_repeats").fetchone()[0])
+        first = [r[0] for r in con.execute(
+            "select message_id from _quality_repeats order by ordinal limit ?", [samples]
+        ).fetchall()]
+    finally:
+        con.execute("drop table if exists _quality_repeats")
+        con.execute(f"drop table if exists {FINGERPRINTS}")
+    return total, repeats, first
+
+
+def fetch_batch(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: list[int] | None = None
+) -> list[Message]:
+    """Messages arrived by `as_of` and not yet validated (optionally only from the given files), all at once."""
+    try:
+        total = stage_batch(con, as_of, load_ids)
+        return fetch_chunk(con, 0, total)
+    finally:
+        drop_staged(con)
 
 
 def _parse(text: str) -> dict:

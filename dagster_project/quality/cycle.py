@@ -3,6 +3,14 @@
 All warehouse writes of a pass happen in one transaction, so a crash leaves the previous cycle's
 statuses, gate and watermarks intact and the same messages are validated again next time. Running the
 same cycle twice finds nothing new: every status is carried over, no alert repeats, the gate stays.
+
+Bounded memory whatever the backlog (a first load validates the whole history at once): the batch is
+staged in DuckDB and validated in chunks of at most `chunk_size` messages in arrival order
+(`ONBOARDING_QUALITY_CHUNK`, default 200,000; an hourly batch is one chunk). Each chunk's GX outcomes,
+property profile, late count and event fingerprints are folded into ONE outcome per check for the cycle
+(`merge.py`: counts summed, success recomputed with GX's `mostly` rule, samples capped, every affected
+account kept for the gate); repeated events are found across chunks in a DuckDB temp table. Python holds
+one chunk of messages and frames at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import duckdb
 from dagster_project import config
 from dagster_project.quality import alerts as alert_io
 from dagster_project.quality import batch as batch_io
-from dagster_project.quality import drift, frames, report, store, validate
+from dagster_project.quality import drift, frames, merge, report, store, validate
 from dagster_project.quality.checks import (
     DRIFT_CHECKS,
     CheckOutcome,
@@ -32,6 +40,35 @@ from dagster_project.quality.suites import SuiteSpec, event_key, load_suites
 BASELINE_DAYS = 7
 RECENT_WINDOW = timedelta(hours=24)
 PROFILE_RETENTION_DAYS = 35
+DEFAULT_CHUNK = 200_000
+
+
+def chunk_size_setting() -> int:
+    """Messages validated per chunk (`ONBOARDING_QUALITY_CHUNK`): bounds a pass's memory on a first load."""
+    raw = config.env("ONBOARDING_QUALITY_CHUNK")
+    try:
+        value = int(raw) if raw else DEFAULT_CHUNK
+    except ValueError as exc:
+        raise ValueError(f"ONBOARDING_QUALITY_CHUNK must be a whole number of messages, got {raw!r}") from exc
+    if value < 1:
+        raise ValueError(f"ONBOARDING_QUALITY_CHUNK must be at least 1, got {value}")
+    return value
+
+
+@dataclass
+class BatchScan:
+    """What the chunks of one batch add up to (the drift checks and suites read this, not the messages)."""
+
+    rows: int = 0
+    chunks: int = 0
+    suite_rows: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, list] = field(default_factory=dict)
+    profile: merge.Profile = field(default_factory=dict)
+    late: int = 0
+    late_samples: list[str] = field(default_factory=list)
+    comparable: int = 0
+    repeats: int = 0
+    repeat_samples: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -46,6 +83,7 @@ class QualityRun:
     report_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, int] = field(default_factory=dict)
+    chunks: int = 0
 
     def check(self, name: str) -> CheckOutcome:
         return next(c for c in self.checks if c.name == name)
@@ -70,6 +108,7 @@ def run_quality(
     reports_dir: Path | None = None,
     post: alert_io.Poster | None = None,
     deliver: bool = True,
+    chunk_size: int | None = None,
 ) -> QualityRun:
     """Validate what arrived by `as_of`; see the module docstring for the guarantees."""
     started = time.perf_counter()
@@ -77,22 +116,26 @@ def run_quality(
     store.ensure_schema(con)
     previous = store.previous_statuses(con)
     fresh_loads = store.new_load_ids(con)
-    messages = batch_io.fetch_batch(con, as_of, load_ids)
+    size = chunk_size or chunk_size_setting()
+    total = batch_io.stage_batch(con, as_of, load_ids)
     fetched = time.perf_counter()
 
     validate.warm_up()
     warmed = time.perf_counter()
+    try:
+        scan = _scan(con, specs, as_of, total, size, thresholds)
+    finally:
+        batch_io.drop_staged(con)
     checks: list[CheckOutcome] = []
     for spec in specs:
-        rows = frames.messages_for(spec, messages)
-        outcomes = validate.validate_frame(spec, frames.build_frame(spec, rows, as_of)) if rows else []
         name = suite_check_name(spec.name)
-        checks.append(suite_outcome(name, len(rows), outcomes, previous.get(name)))
+        rows = scan.suite_rows.get(name, 0)
+        checks.append(suite_outcome(name, rows, scan.outcomes.get(name) or [], previous.get(name)))
     validated = time.perf_counter()
 
     # Schema drift: the last 24 h of arrivals (all of them) against the good arrivals of the week before,
     # so a verdict does not flap with the size of one hour's batch.
-    batch_profile = frames.profile(messages)
+    batch_profile = scan.profile
     recent_start = as_of - RECENT_WINDOW
     recent = frames.merge_profiles(
         store.window_profiles(con, recent_start, as_of, good_only=False, hourly=True), batch_profile, recent_start
@@ -100,23 +143,24 @@ def run_quality(
     baseline = store.window_profiles(con, recent_start - timedelta(days=BASELINE_DAYS), recent_start, good_only=True)
     series, first_arrival = batch_io.arrivals_by_day(con, as_of, 7 * thresholds.volume_weeks + 1)
     lines_read, loader_dups = store.loader_counts(con, fresh_loads)
-    evaluated = bool(messages)
+    evaluated = total > 0
     checks += [
         drift_outcome("schema_drift", drift.schema_drift(recent, baseline, thresholds), True,
                       previous.get("schema_drift")),
         drift_outcome("volume_anomaly", drift.volume_anomalies(series, first_arrival, as_of, thresholds, {s.key for s in specs}), True,
                       previous.get("volume_anomaly")),
-        drift_outcome("late_arrivals", drift.late_arrivals(messages, thresholds), evaluated,
+        drift_outcome("late_arrivals", drift.late_findings(total, scan.late, scan.late_samples, thresholds), evaluated,
                       previous.get("late_arrivals")),
-        drift_outcome("duplicate_burst", drift.duplicate_bursts(messages, lines_read, loader_dups, thresholds),
+        drift_outcome("duplicate_burst", drift.duplicate_findings(lines_read, loader_dups, scan.comparable, scan.repeats,
+                                                        scan.repeat_samples, thresholds),
                       evaluated or bool(fresh_loads), previous.get("duplicate_burst")),
     ]
     late_check = next(c for c in checks if c.name == "late_arrivals")
     if not late_check.carried:
-        late, _ = drift.late_share(messages, thresholds)
-        late_check.summary += f" (late share {late:.1%} of {len(messages)})"
-        late_check.rows = len(messages)
-    run = QualityRun(as_of=as_of, checks=checks, batch_rows=len(messages), new_load_ids=fresh_loads)
+        late = scan.late / total if total else 0.0
+        late_check.summary += f" (late share {late:.1%} of {total})"
+        late_check.rows = total
+    run = QualityRun(as_of=as_of, checks=checks, batch_rows=total, new_load_ids=fresh_loads, chunks=scan.chunks)
 
     con.execute("begin transaction")
     try:
@@ -151,12 +195,52 @@ def run_quality(
         "fetch_seconds": round(fetched - started, 3),
         "gx_startup_seconds": round(warmed - fetched, 3),
         "validate_seconds": round(validated - warmed, 3),
+        "chunks": scan.chunks,
         "total_seconds": round(finished - started, 3),
     }
     run.report_path = report.write_report(
-        reports_dir or config.reports_dir(), report.render(checks, as_of, len(messages), gate, run.timings)
+        reports_dir or config.reports_dir(), report.render(checks, as_of, total, gate, run.timings)
     )
     return run
+
+
+def _scan(
+    con: duckdb.DuckDBPyConnection,
+    specs: list[SuiteSpec],
+    as_of: datetime,
+    total: int,
+    size: int,
+    thresholds: drift.DriftThresholds,
+) -> BatchScan:
+    """Validate the staged batch chunk by chunk, folding each chunk into the batch's totals."""
+    scan = BatchScan(rows=total)
+    batch_io.start_fingerprints(con)
+    for start in range(0, total, size):
+        messages = batch_io.fetch_chunk(con, start, size)
+        scan.chunks += 1
+        for spec in specs:
+            rows = frames.messages_for(spec, messages)
+            if not rows:
+                continue
+            name = suite_check_name(spec.name)
+            outcomes = validate.validate_frame(spec, frames.build_frame(spec, rows, as_of))
+            scan.suite_rows[name] = scan.suite_rows.get(name, 0) + len(rows)
+            scan.outcomes[name] = merge.merge_outcomes(scan.outcomes.get(name), outcomes)
+        merge.merge_profile(scan.profile, frames.profile(messages))
+        for m in messages:
+            if drift.is_late(m, thresholds):
+                scan.late += 1
+                if len(scan.late_samples) < 10:
+                    scan.late_samples.append(m.message_id)
+        fingerprints = []
+        for offset, m in enumerate(messages):
+            fp = drift.fingerprint(m)
+            if fp is not None:
+                fingerprints.append((start + offset, m.message_id, fp))
+        batch_io.add_fingerprints(con, fingerprints)
+        del messages, fingerprints
+    scan.comparable, scan.repeats, scan.repeat_samples = batch_io.repeated_events(con)
+    return scan
 
 
 def _result_rows(checks: list[CheckOutcome]) -> list[tuple]:

@@ -11,6 +11,7 @@ Thresholds are the dataclass defaults below; the suites carry the blocking rules
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -194,22 +195,32 @@ def volume_anomalies(
     return findings
 
 
+def is_late(m: Message, t: DriftThresholds = DEFAULTS) -> bool:
+    return m.received_at is not None and m.received_at - m.event_at > t.late_after
+
+
 def late_share(messages: list[Message], t: DriftThresholds = DEFAULTS) -> tuple[float, list[Message]]:
-    late = [m for m in messages if m.received_at is not None and m.received_at - m.event_at > t.late_after]
+    late = [m for m in messages if is_late(m, t)]
     return (len(late) / len(messages) if messages else 0.0), late
 
 
 def late_arrivals(messages: list[Message], t: DriftThresholds = DEFAULTS) -> list[DriftFinding]:
     """Late data counts at its own time, so a late-heavy batch rewrites history the syncs already acted on."""
-    share, late = late_share(messages, t)
-    if len(messages) < t.late_min_rows or share <= t.late_max_share:
+    _, late = late_share(messages, t)
+    return late_findings(len(messages), len(late), [m.message_id for m in late[:10]], t)
+
+
+def late_findings(total: int, late: int, samples: list[str], t: DriftThresholds = DEFAULTS) -> list[DriftFinding]:
+    """The late-arrival verdict from counts (a batch validated in chunks sums them)."""
+    share = late / total if total else 0.0
+    if total < t.late_min_rows or share <= t.late_max_share:
         return []
     hours = t.late_after.total_seconds() / 3600
     return [
         DriftFinding(
             "late_arrivals", "all", "late_share",
-            f"{len(late)} of {len(messages)} new messages ({share:.0%}) reached the server over {hours:g} h after their timestamp",
-            len(late), share=share, samples=[m.message_id for m in late[:10]],
+            f"{late} of {total} new messages ({share:.0%}) reached the server over {hours:g} h after their timestamp",
+            late, share=share, samples=samples[:10],
         )
     ]
 
@@ -221,10 +232,37 @@ def _fingerprint(m: Message) -> bytes:
     )
 
 
+def fingerprint(m: Message) -> bytes | None:
+    """A 16-byte digest of what makes two messages the same event; None for kinds that are not compared."""
+    if m.type not in ("track", "identify", "group"):
+        return None
+    return hashlib.blake2b(_fingerprint(m), digest_size=16).digest()
+
+
 def duplicate_bursts(
     messages: Iterable[Message], lines_read: int, loader_duplicates: int, t: DriftThresholds = DEFAULTS
 ) -> list[DriftFinding]:
     """Re-sent messages: the loader drops repeated messageIds; the same event under new ids gets through."""
+    seen: set[bytes] = set()
+    repeats: list[str] = []
+    total = 0
+    for m in messages:
+        fp = fingerprint(m)
+        if fp is None:
+            continue
+        total += 1
+        if fp in seen:
+            repeats.append(m.message_id)
+        else:
+            seen.add(fp)
+    return duplicate_findings(lines_read, loader_duplicates, total, len(repeats), repeats[:10], t)
+
+
+def duplicate_findings(
+    lines_read: int, loader_duplicates: int, total: int, repeats: int, samples: list[str],
+    t: DriftThresholds = DEFAULTS,
+) -> list[DriftFinding]:
+    """The duplicate verdict from counts: `repeats` of `total` comparable messages repeated an earlier one."""
     findings = []
     if lines_read >= t.duplicate_min_rows and loader_duplicates / lines_read > t.duplicate_max_share:
         share = loader_duplicates / lines_read
@@ -236,25 +274,13 @@ def duplicate_bursts(
                 loader_duplicates, share=share,
             )
         )
-    seen: dict[bytes, str] = {}
-    repeats: list[str] = []
-    total = 0
-    for m in messages:
-        if m.type not in ("track", "identify", "group"):
-            continue
-        total += 1
-        fp = _fingerprint(m)
-        if fp in seen:
-            repeats.append(m.message_id)
-        else:
-            seen[fp] = m.message_id
-    if total >= t.duplicate_min_rows and repeats and len(repeats) / total > t.duplicate_max_share:
-        share = len(repeats) / total
+    if total >= t.duplicate_min_rows and repeats and repeats / total > t.duplicate_max_share:
+        share = repeats / total
         findings.append(
             DriftFinding(
                 "duplicate_burst", "all", "same_event_new_id",
-                f"{len(repeats)} of {total} new messages ({share:.0%}) repeat an event already in the batch under a new messageId",
-                len(repeats), share=share, samples=repeats[:10],
+                f"{repeats} of {total} new messages ({share:.0%}) repeat an event already in the batch under a new messageId",
+                repeats, share=share, samples=samples[:10],
             )
         )
     return findings

@@ -40,6 +40,7 @@ class ExpectationOutcome:
     affected_accounts: dict[str, int] = field(default_factory=dict)
     unexpected_values: list[str] = field(default_factory=list)
     error: str | None = None
+    missing_count: int = 0  # rows GX left out of `unexpected_percent` (nulls, for most rules); merged chunks need it
 
     @property
     def blocking(self) -> bool:
@@ -157,4 +158,5 @@ def _outcome(spec: SuiteSpec, r: Any) -> ExpectationOutcome:
         affected_accounts=accounts,
         unexpected_values=values,
         error=error,
+        missing_count=int(res.get("missing_count") or 0),
     )
