@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
-import numpy as np
 import orjson
-import pandas as pd
 
 _BATCH_SQL = """
 create or replace temp table _quality_batch as
@@ -51,6 +49,11 @@ signups as (
 )
 select
     (row_number() over (order by b.arrived_at, b.message_id) - 1)::bigint as ordinal,
+    case when b.type = 'track' then 'track:' || b.event else b.type end as event_key,
+    (row_number() over (
+        partition by case when b.type = 'track' then 'track:' || b.event else b.type end
+        order by b.arrived_at, b.message_id
+    ) - 1)::bigint as key_ordinal,
     b.message_id, b.type, b.event, b.user_id,
     coalesce(b.group_id, u.account_id) as account_id,
     b.event_at, b.received_at, b.arrived_at, b.load_id, s.signup_at, b.payload
@@ -119,54 +122,6 @@ def fetch_chunk(con: duckdb.DuckDBPyConnection, start: int, size: int) -> list[M
 
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"drop table if exists {STAGED}")
-
-
-FINGERPRINTS = "_quality_fingerprints"
-
-
-def start_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
-    """A temp table of event fingerprints, so repeats are found across chunks without a Python set of them all."""
-    con.execute(f"create or replace temp table {FINGERPRINTS} (ordinal bigint, message_id varchar, hi bigint, lo bigint)")
-
-
-def add_fingerprints(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str, bytes]]) -> None:
-    """(ordinal, message_id, 16-byte digest) of one chunk's comparable messages."""
-    if not rows:
-        return
-    frame = pd.DataFrame({
-        "ordinal": np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        "message_id": pd.Series([r[1] for r in rows], dtype=object),
-        "hi": np.fromiter((int.from_bytes(r[2][:8], "little", signed=True) for r in rows), dtype=np.int64, count=len(rows)),
-        "lo": np.fromiter((int.from_bytes(r[2][8:], "little", signed=True) for r in rows), dtype=np.int64, count=len(rows)),
-    })
-    con.register("_quality_fp_chunk", frame)
-    try:
-        con.execute(f"insert into {FINGERPRINTS} select ordinal, message_id, hi, lo from _quality_fp_chunk")
-    finally:
-        con.unregister("_quality_fp_chunk")
-
-
-def repeated_events(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[int, int, list[str]]:
-    """(comparable messages, those repeating an earlier one in arrival order, the first repeats' ids); drops the table."""
-    try:
-        con.execute(
-            f"""
-            create or replace temp table _quality_repeats as
-            select ordinal, message_id from (
-                select ordinal, message_id, row_number() over (partition by hi, lo order by ordinal) as k
-                from {FINGERPRINTS}
-            ) where k > 1
-            """
-        )
-        total = int(con.execute(f"select count(*) from {FINGERPRINTS}").fetchone()[0])
-        repeats = int(con.execute("select count(*) from _quality_repeats").fetchone()[0])
-        first = [r[0] for r in con.execute(
-            "select message_id from _quality_repeats order by ordinal limit ?", [samples]
-        ).fetchall()]
-    finally:
-        con.execute("drop table if exists _quality_repeats")
-        con.execute(f"drop table if exists {FINGERPRINTS}")
-    return total, repeats, first
 
 
 def fetch_batch(

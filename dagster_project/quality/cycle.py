@@ -26,6 +26,7 @@ from dagster_project import config
 from dagster_project.quality import alerts as alert_io
 from dagster_project.quality import batch as batch_io
 from dagster_project.quality import drift, frames, merge, report, store, validate
+from dagster_project.quality import scan as scan_sql
 from dagster_project.quality.checks import (
     DRIFT_CHECKS,
     CheckOutcome,
@@ -60,7 +61,8 @@ class BatchScan:
     """What the chunks of one batch add up to (the drift checks and suites read this, not the messages)."""
 
     rows: int = 0
-    chunks: int = 0
+    chunks: int = 0  # GX validations (frames) run
+    largest_frame: int = 0
     suite_rows: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, list] = field(default_factory=dict)
     profile: merge.Profile = field(default_factory=dict)
@@ -84,6 +86,7 @@ class QualityRun:
     timings: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, int] = field(default_factory=dict)
     chunks: int = 0
+    largest_frame: int = 0
 
     def check(self, name: str) -> CheckOutcome:
         return next(c for c in self.checks if c.name == name)
@@ -160,7 +163,8 @@ def run_quality(
         late = scan.late / total if total else 0.0
         late_check.summary += f" (late share {late:.1%} of {total})"
         late_check.rows = total
-    run = QualityRun(as_of=as_of, checks=checks, batch_rows=total, new_load_ids=fresh_loads, chunks=scan.chunks)
+    run = QualityRun(as_of=as_of, checks=checks, batch_rows=total, new_load_ids=fresh_loads, chunks=scan.chunks,
+                     largest_frame=scan.largest_frame)
 
     con.execute("begin transaction")
     try:
@@ -195,7 +199,6 @@ def run_quality(
         "fetch_seconds": round(fetched - started, 3),
         "gx_startup_seconds": round(warmed - fetched, 3),
         "validate_seconds": round(validated - warmed, 3),
-        "chunks": scan.chunks,
         "total_seconds": round(finished - started, 3),
     }
     run.report_path = report.write_report(
@@ -212,34 +215,25 @@ def _scan(
     size: int,
     thresholds: drift.DriftThresholds,
 ) -> BatchScan:
-    """Validate the staged batch chunk by chunk, folding each chunk into the batch's totals."""
+    """Aggregate the staged batch in SQL; validate each suite's rows with GX a chunk at a time."""
     scan = BatchScan(rows=total)
-    batch_io.start_fingerprints(con)
-    for start in range(0, total, size):
-        messages = batch_io.fetch_chunk(con, start, size)
-        scan.chunks += 1
-        for spec in specs:
-            rows = frames.messages_for(spec, messages)
-            if not rows:
-                continue
-            name = suite_check_name(spec.name)
-            outcomes = validate.validate_frame(spec, frames.build_frame(spec, rows, as_of))
-            scan.suite_rows[name] = scan.suite_rows.get(name, 0) + len(rows)
+    if not total:
+        return scan
+    per_key = scan_sql.suite_rows(con)
+    for spec in specs:
+        rows = per_key.get(spec.key, 0)
+        name = suite_check_name(spec.name)
+        for start in range(0, rows, size):
+            frame = scan_sql.suite_frame(con, spec, as_of, start, size)
+            outcomes = validate.validate_frame(spec, frame)
+            scan.suite_rows[name] = scan.suite_rows.get(name, 0) + len(frame)
             scan.outcomes[name] = merge.merge_outcomes(scan.outcomes.get(name), outcomes)
-        merge.merge_profile(scan.profile, frames.profile(messages))
-        for m in messages:
-            if drift.is_late(m, thresholds):
-                scan.late += 1
-                if len(scan.late_samples) < 10:
-                    scan.late_samples.append(m.message_id)
-        fingerprints = []
-        for offset, m in enumerate(messages):
-            fp = drift.fingerprint(m)
-            if fp is not None:
-                fingerprints.append((start + offset, m.message_id, fp))
-        batch_io.add_fingerprints(con, fingerprints)
-        del messages, fingerprints
-    scan.comparable, scan.repeats, scan.repeat_samples = batch_io.repeated_events(con)
+            scan.chunks += 1
+            scan.largest_frame = max(scan.largest_frame, len(frame))
+            del frame
+    scan.profile = scan_sql.profile(con)
+    scan.late, scan.late_samples = scan_sql.late(con, thresholds.late_after)
+    scan.comparable, scan.repeats, scan.repeat_samples = scan_sql.repeated_events(con)
     return scan
 
 
