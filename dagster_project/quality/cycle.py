@@ -42,6 +42,7 @@ BASELINE_DAYS = 7
 RECENT_WINDOW = timedelta(hours=24)
 PROFILE_RETENTION_DAYS = 35
 DEFAULT_CHUNK = 200_000
+DEFAULT_MEMORY = "2GB"  # DuckDB's buffer pool while the batch is staged and scanned; it spills past this
 
 
 def chunk_size_setting() -> int:
@@ -120,15 +121,15 @@ def run_quality(
     previous = store.previous_statuses(con)
     fresh_loads = store.new_load_ids(con)
     size = chunk_size or chunk_size_setting()
-    total = batch_io.stage_batch(con, as_of, load_ids)
-    fetched = time.perf_counter()
-
-    validate.warm_up()
-    warmed = time.perf_counter()
-    try:
-        scan = _scan(con, specs, as_of, total, size, thresholds)
-    finally:
-        batch_io.drop_staged(con)
+    with batch_io.memory_limit(con, config.env("ONBOARDING_QUALITY_MEMORY", DEFAULT_MEMORY)):
+        try:
+            total = batch_io.stage_batch(con, as_of, load_ids, full_payload=scan_sql.needs_full_payload(specs))
+            fetched = time.perf_counter()
+            validate.warm_up()
+            warmed = time.perf_counter()
+            scan = _scan(con, specs, as_of, total, size, thresholds)
+        finally:
+            batch_io.drop_staged(con)
     checks: list[CheckOutcome] = []
     for spec in specs:
         name = suite_check_name(spec.name)

@@ -25,7 +25,6 @@ from dagster_project.quality.merge import Profile
 from dagster_project.quality.suites import SuiteSpec
 
 COMPARED_TYPES = ("track", "identify", "group")
-_ROOT = "case when type = 'track' then 'properties' else 'traits' end"
 _JSON_TYPE = """case {t}
     when 'VARCHAR' then 'string' when 'BOOLEAN' then 'boolean' when 'OBJECT' then 'object'
     when 'ARRAY' then 'array' when 'NULL' then null
@@ -37,8 +36,23 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _path(root: str, prop: str) -> str:
-    return _literal(f'$.{root}."' + prop.replace('"', '\\"') + '"')
+def _path(prop: str) -> str:
+    return _literal('$."' + prop.replace('"', '\\"') + '"')
+
+
+def default_root(message_type: str) -> str:
+    return "properties" if message_type == "track" else "traits"
+
+
+def needs_full_payload(specs: list[SuiteSpec]) -> bool:
+    """Whether a suite reads another root than the staged `body` (then the whole payload is staged)."""
+    return any(s.properties_root != default_root(s.message_type) for s in specs)
+
+
+def _source(spec: SuiteSpec) -> str:
+    if spec.properties_root == default_root(spec.message_type):
+        return "body"
+    return f"json_extract(payload::json, {_path(spec.properties_root)})"
 
 
 def suite_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -51,7 +65,7 @@ def suite_frame(
 ) -> pd.DataFrame:
     """Rows `start` .. `start + size - 1` (arrival order) of the suite's event, as `frames.build_frame` builds them."""
     extracts = ",\n".join(
-        f"json_extract(payload, {_path(spec.properties_root, prop)}) as _p{i}" for i, prop in enumerate(spec.properties)
+        f"json_extract({_source(spec)}, {_path(prop)}) as _p{i}" for i, prop in enumerate(spec.properties)
     )
     columns = []
     for i, prop in enumerate(spec.properties):
@@ -103,7 +117,7 @@ def profile(con: duckdb.DuckDBPyConnection) -> Profile:
     types = con.execute(
         f"""
         with bodies as (
-            select date_trunc('hour', arrived_at) as hour, event_key, json_extract(payload, '$.' || {_ROOT}) as body
+            select date_trunc('hour', arrived_at) as hour, event_key, body
             from {STAGED} where type in ('track', 'identify', 'group')
         )
         select hour, event_key, e.key, coalesce({_JSON_TYPE.format(t='e.type')}, 'null') as json_type, count(*)
@@ -133,7 +147,7 @@ def repeated_events(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[
 
     Same event = same kind, event, user, account, timestamp and top-level properties (key order ignored).
     """
-    body = f"json_extract(payload, '$.' || {_ROOT})"
+    body = "body"
     canonical = f"""case when json_type({body}) = 'OBJECT'
         then list_sort(map_entries(json_transform({body}, '"MAP(VARCHAR, JSON)"')))::varchar
         else {body}::varchar end"""

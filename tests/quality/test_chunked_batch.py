@@ -133,3 +133,13 @@ def test_sql_frames_and_aggregates_match_the_python_reference(
         assert (repeats, samples) == (finding.count, finding.samples) and repeats > 20
         assert comparable == sum(1 for m in messages if m.type in ("track", "identify", "group"))
         batch.drop_staged(con)
+
+
+def test_the_duckdb_memory_cap_is_lifted_after_the_pass(tmp_path: Path) -> None:
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        before = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        with batch.memory_limit(con, "256MB"):
+            assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "244.1 MiB"
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == before
+        with pytest.raises(ValueError, match="not a DuckDB memory size"), batch.memory_limit(con, "1GB'; --"):
+            pass
