@@ -5,5 +5,7 @@ standard track) is what this package exists to stop: every newly landed batch is
 suites in `expectations/`, compared with the last good week, and a blocking failure closes the send
 gate (`ops.send_gate`) for the accounts it corrupts while the rest of the pipeline runs.
 
-Entry point: `cycle.run_quality(con, as_of)`.
+Entry point: `cycle.run_quality(con, as_of)`. A pass keeps bounded memory on any backlog, a first load of
+millions of messages included: the batch is staged in DuckDB, the per-row work is SQL (`scan.py`) and GX
+validates each suite in chunks merged into one outcome per check (`merge.py`); see `cycle.py`.
 """

@@ -4,13 +4,16 @@ All warehouse writes of a pass happen in one transaction, so a crash leaves the 
 statuses, gate and watermarks intact and the same messages are validated again next time. Running the
 same cycle twice finds nothing new: every status is carried over, no alert repeats, the gate stays.
 
-Bounded memory whatever the backlog (a first load validates the whole history at once): the batch is
-staged in DuckDB and validated in chunks of at most `chunk_size` messages in arrival order
-(`ONBOARDING_QUALITY_CHUNK`, default 200,000; an hourly batch is one chunk). Each chunk's GX outcomes,
-property profile, late count and event fingerprints are folded into ONE outcome per check for the cycle
-(`merge.py`: counts summed, success recomputed with GX's `mostly` rule, samples capped, every affected
-account kept for the gate); repeated events are found across chunks in a DuckDB temp table. Python holds
-one chunk of messages and frames at a time.
+Bounded memory whatever the backlog (a first load validates the whole history in one pass): the batch
+is staged once in a DuckDB temp table (`batch.stage_batch`: arrival-ordered, only each message's
+properties/traits, DuckDB capped at `ONBOARDING_QUALITY_MEMORY`, default 2GB, spilling past it). The
+per-row work is SQL (`scan.py`): each suite's frame is built by JSON extraction of only the properties
+it names, and the property profile, late arrivals and repeated events are aggregates over the whole
+batch. Only suite rows reach Python, a chunk of at most `chunk_size` rows per suite at a time
+(`ONBOARDING_QUALITY_CHUNK`, default 200,000; an hourly batch is one chunk per suite). GX runs on every
+chunk and `merge.py` folds the chunks into ONE outcome per check for the cycle (counts summed, success
+recomputed with GX's `mostly` rule, samples capped, every affected account kept for the gate), so a
+check has one status per cycle and alerts fire once per status change, whatever the chunk size.
 """
 
 from __future__ import annotations
