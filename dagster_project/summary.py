@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -43,9 +44,21 @@ def cycle_summary(con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: lis
     summary["eligible_14d"] = int(eligible)
     summary["activation_rate_14d"] = (activated / eligible) if eligible else None
     if warehouse.table_exists(con, "marts", "onboarding_triggers"):
-        summary["triggers_emitted"] = _pairs(
-            con,
-            "select kind, count(*) from marts.onboarding_triggers where emitted_as_of = ? group by 1 order by 2 desc",
-            [as_of],
-        )
+        # The trigger history is append-only: what this cycle emitted is what it added since the last
+        # summary (a re-run of the same clock adds nothing, and says so).
+        totals = _pairs(con, "select kind, count(*) from marts.onboarding_triggers group by 1 order by 2 desc")
+        before = _previous_totals(con)
+        summary["trigger_totals"] = totals
+        summary["triggers_emitted"] = {
+            kind: n - before.get(kind, 0) for kind, n in totals.items() if n - before.get(kind, 0) > 0
+        }
     return summary
+
+
+def _previous_totals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    row = con.execute(
+        "select summary from ops.run_log where status = 'success' order by finished_at desc limit 1"
+    ).fetchone()
+    if not row or not row[0]:
+        return {}
+    return {str(k): int(v) for k, v in json.loads(row[0]).get("trigger_totals", {}).items()}
