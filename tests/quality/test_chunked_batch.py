@@ -17,7 +17,7 @@ import pytest
 from dagster_project import warehouse
 from dagster_project.quality import batch, drift, frames, scan
 from dagster_project.quality.cycle import QualityRun, chunk_size_setting
-from dagster_project.quality.suites import load_suites
+from dagster_project.quality.suites import load_suites, parse_suite
 from tests.quality import dq_events as ev
 from tests.quality.conftest import HISTORY_DAYS, Workspace
 
@@ -143,3 +143,24 @@ def test_the_duckdb_memory_cap_is_lifted_after_the_pass(tmp_path: Path) -> None:
         assert con.execute("select current_setting('memory_limit')").fetchone()[0] == before
         with pytest.raises(ValueError, match="not a DuckDB memory size"), batch.memory_limit(con, "1GB'; --"):
             pass
+
+
+def test_a_suite_on_another_root_reads_the_whole_payload(tmp_path: Path, history: tuple[Path, QualityRun]) -> None:
+    spec = parse_suite({
+        "name": "signup_context",
+        "meta": {"message_type": "track", "event": "signup_completed", "properties_root": "context"},
+        "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "groupId"}}],
+    })
+    assert scan.needs_full_payload([spec]) and not scan.needs_full_payload(load_suites())
+    ws = Workspace(tmp_path, history[0])
+    day = ev.day_messages(DAY)
+    ev.plant(day, "signup_completed", 2, lambda m: m.pop("context"))
+    ws.land("day.jsonl", day)
+    as_of = ev.day_start(DAY + 1)
+    with warehouse.connect(ws.db) as con:
+        total = batch.stage_batch(con, as_of, full_payload=True)
+        python = frames.build_frame(spec, frames.messages_for(spec, batch.fetch_chunk(con, 0, total)), as_of)
+        sql = scan.suite_frame(con, spec, as_of, 0, total)
+        batch.drop_staged(con)
+    pd.testing.assert_frame_equal(sql, python)
+    assert int(sql["groupId"].isna().sum()) == 2 and len(sql) == 30
