@@ -5,7 +5,7 @@ the first cycle whose clock is at or after its arrival, whatever file it came in
 that landed it; in a replay over files landed in bulk, it is the cycle of its own hour. A client whose
 clock runs ahead is therefore seen at arrival, and flagged as an event from the future.
 
-The batch is staged once in a DuckDB temp table (`_quality_staged`, numbered by arrival) and read back in
+The batch is staged once in a DuckDB temp table (`_quality_staged`, numbered by arrival within each event) and read back in
 chunks, so a first load of millions of messages is never held in Python at once: DuckDB keeps the staged
 rows (and spills them to its temp directory), Python holds one chunk of `Message` objects at a time.
 """
@@ -51,7 +51,6 @@ signups as (
     group by group_id
 )
 select
-    (row_number() over (order by b.arrived_at, b.message_id) - 1)::bigint as ordinal,
     case when b.type = 'track' then 'track:' || b.event else b.type end as event_key,
     (row_number() over (
         partition by case when b.type = 'track' then 'track:' || b.event else b.type end
@@ -111,14 +110,14 @@ def stage_batch(
 
 
 def fetch_chunk(con: duckdb.DuckDBPyConnection, start: int, size: int) -> list[Message]:
-    """Staged messages `start` .. `start + size - 1` in arrival order."""
+    """Staged messages `start` .. `start + size - 1` in arrival order, as Python objects (the reference path)."""
     rows = con.execute(
         f"""
         select message_id, type, event, user_id, account_id, event_at, received_at, arrived_at, load_id,
                signup_at, payload, body::varchar
-        from {STAGED} where ordinal >= ? and ordinal < ? order by ordinal
+        from {STAGED} order by arrived_at, message_id limit ? offset ?
         """,
-        [start, start + size],
+        [size, start],
     ).fetchall()
     return [
         Message(

@@ -137,7 +137,7 @@ def late(con: duckdb.DuckDBPyConnection, after: timedelta, samples: int = 10) ->
     where = f"received_at is not null and epoch_us(received_at) - epoch_us(event_at) > {micros}"
     count = int(con.execute(f"select count(*) from {STAGED} where {where}").fetchone()[0])
     first = [r[0] for r in con.execute(
-        f"select message_id from {STAGED} where {where} order by ordinal limit {int(samples)}"
+        f"select message_id from {STAGED} where {where} order by arrived_at, message_id limit {int(samples)}"
     ).fetchall()]
     return count, first
 
@@ -155,11 +155,11 @@ def repeated_events(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[
         con.execute(
             f"""
             create or replace temp table _quality_repeats as
-            select ordinal, message_id from (
-                select ordinal, message_id,
-                       row_number() over (partition by fingerprint order by ordinal) as k
+            select arrived_at, message_id from (
+                select arrived_at, message_id,
+                       row_number() over (partition by fingerprint order by arrived_at, message_id) as k
                 from (
-                    select ordinal, message_id,
+                    select arrived_at, message_id,
                            md5_number([type, event, user_id, account_id, epoch_us(event_at)::varchar, {canonical}]::varchar)
                                as fingerprint
                     from {STAGED} where type in ('track', 'identify', 'group')
@@ -172,7 +172,7 @@ def repeated_events(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[
         ).fetchone()[0])
         repeats = int(con.execute("select count(*) from _quality_repeats").fetchone()[0])
         first = [r[0] for r in con.execute(
-            f"select message_id from _quality_repeats order by ordinal limit {int(samples)}"
+            f"select message_id from _quality_repeats order by arrived_at, message_id limit {int(samples)}"
         ).fetchall()]
     finally:
         con.execute("drop table if exists _quality_repeats")
