@@ -5,9 +5,11 @@ the first cycle whose clock is at or after its arrival, whatever file it came in
 that landed it; in a replay over files landed in bulk, it is the cycle of its own hour. A client whose
 clock runs ahead is therefore seen at arrival, and flagged as an event from the future.
 
-The batch is staged once in a DuckDB temp table (`_quality_staged`, numbered by arrival within each event) and read back in
-chunks, so a first load of millions of messages is never held in Python at once: DuckDB keeps the staged
-rows (and spills them to its temp directory), Python holds one chunk of `Message` objects at a time.
+The batch is staged once in a DuckDB temp table (`_quality_staged`: each message's properties/traits,
+its account and the account's signup, numbered by arrival within each event), so a first load of millions
+of messages is never held in Python: `scan.py` reads suite frames and aggregates from it in SQL. DuckDB
+keeps the staged rows and spills them to its temp directory past `memory_limit`. `fetch_chunk` /
+`fetch_batch` turn staged rows into `Message` objects: the Python reference the SQL is tested against.
 """
 
 from __future__ import annotations
