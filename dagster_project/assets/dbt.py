@@ -7,6 +7,7 @@ then rebuilds them in full (`--full-refresh`); `onboarding_triggers` opts out of
 (it is the record of what was emitted).
 """
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -38,13 +39,14 @@ def _build(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse_resource: WarehouseResource, full_refresh: bool
 ) -> Iterator[Any]:
     as_of = as_of_for(context)
-    # dbt's profile reads the same variable as Python; make it absolute for the dbt subprocess.
-    os.environ["ONBOARDING_WAREHOUSE"] = str(warehouse_resource.resolved_path())
     args = ["build", "--vars", json.dumps({"as_of": config.iso(as_of)})]
     if full_refresh:
         context.log.warning(f"as_of {config.iso(as_of)} is before the last cycle's clock: full refresh")
         args.append("--full-refresh")
-    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    # dbt's profile reads the same variable as Python: hand the dbt subprocess the absolute path
+    # (DbtCliResource copies os.environ when it starts the process), without leaving it set here.
+    with _environment("ONBOARDING_WAREHOUSE", str(warehouse_resource.resolved_path())):
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
     # Buffer the events: row counts and previews are read after dbt has closed the warehouse
     # (dagster-dbt's own fetch_row_counts keeps adapter connections open in this process, which
     # would hold DuckDB's single-writer lock against the next dbt step).
@@ -52,6 +54,19 @@ def _build(
     if not invocation.is_successful():
         raise dg.Failure(description=_first_dbt_error(invocation.get_artifact("run_results.json")))
     yield from _with_table_metadata(events, warehouse_resource)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _with_table_metadata(events: list[Any], warehouse_resource: WarehouseResource) -> Iterator[Any]:

@@ -13,7 +13,8 @@ def run(*args: str, env_home: Path) -> subprocess.CompletedProcess:
     import os
 
     env = {**os.environ, "ONBOARDING_HOME": str(env_home)}
-    env.pop("ONBOARDING_DEBUG", None)
+    for name in ("ONBOARDING_DEBUG", "ONBOARDING_WAREHOUSE", "ONBOARDING_LANDING_DIR"):
+        env.pop(name, None)
     return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
