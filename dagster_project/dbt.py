@@ -79,7 +79,7 @@ def ensure_manifest(force: bool = False) -> Path:
              "--project-dir", str(proj.project_dir), "--profiles-dir", str(proj.profiles_dir)],
             capture_output=True,
             text=True,
-            env={**_dbt_env()},
+            env=dbt_env(),
         )
         if completed.returncode != 0 or not manifest.exists():
             detail = (completed.stdout + completed.stderr).strip().splitlines()
@@ -91,10 +91,11 @@ def dbt_executable() -> str:
     return str(Path(sys.executable).with_name("dbt"))
 
 
-def _dbt_env() -> dict[str, str]:
+def dbt_env(warehouse: Path | None = None) -> dict[str, str]:
+    """The environment of a dbt subprocess: the profile reads the warehouse from ONBOARDING_WAREHOUSE."""
     import os
 
     env = dict(os.environ)
-    env["ONBOARDING_WAREHOUSE"] = str(config.warehouse_path())
+    env["ONBOARDING_WAREHOUSE"] = str(warehouse or config.warehouse_path())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env

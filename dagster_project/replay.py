@@ -15,7 +15,6 @@ the new batch (delete+insert on the unique key, or append). Same SQL, same seman
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ from typing import Any
 import duckdb
 
 from dagster_project import config, warehouse
-from dagster_project.dbt import dbt_executable
+from dagster_project.dbt import dbt_env, dbt_executable
 
 PLACEHOLDER = "2000-01-01T00:00:00+00:00"
 TARGETS = ("int_onboarding_triggers_due", "onboarding_triggers", "customer_onboarding_state")
@@ -98,13 +97,12 @@ class ReplayReport:
 
 def _compile(scratch: Path, target: Path) -> dict[str, Any]:
     """dbt compile of the journey's upstream closure against the scratch warehouse."""
-    env = {**os.environ, "ONBOARDING_WAREHOUSE": str(scratch), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     select = " ".join(f"+{name}" for name in TARGETS)
     completed = subprocess.run(
         [dbt_executable(), "compile", "--quiet", "--select", select, "--exclude", "resource_type:test",
          "resource_type:unit_test", "--vars", json.dumps({"as_of": PLACEHOLDER}), "--target-path", str(target),
          "--project-dir", str(config.dbt_project_dir()), "--profiles-dir", str(config.dbt_project_dir())],
-        capture_output=True, text=True, env=env,
+        capture_output=True, text=True, env=dbt_env(scratch),
     )
     manifest_path = target / "manifest.json"
     if completed.returncode != 0 or not manifest_path.exists():
