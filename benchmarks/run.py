@@ -70,12 +70,16 @@ print(json.dumps({"run_id": run.run_id, "steps": steps, "events": events}))
 
 
 def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB of the command and all its children), run through a fresh wrapper."""
+    """(seconds, peak RSS in MiB of the command and all its children), run through a fresh wrapper.
+
+    The CPU seconds of the whole process tree are printed too: on a shared machine they move far
+    less with the load than the wall clock does."""
     wrapper = (
         "import resource, subprocess, sys, json, time;"
         "t = time.perf_counter(); r = subprocess.run(sys.argv[1:]);"
-        "print(json.dumps({'rc': r.returncode, 's': time.perf_counter() - t,"
-        " 'kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(json.dumps({'rc': r.returncode, 's': time.perf_counter() - t, 'kb': u.ru_maxrss,"
+        " 'cpu': u.ru_utime + u.ru_stime}))"
     )
     out = subprocess.run([sys.executable, "-c", wrapper, *argv], env=env, capture_output=True, text=True)
     last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "{}"
@@ -83,6 +87,8 @@ def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     if result.get("rc") != 0:
         sys.stderr.write(out.stdout[-2000:] + out.stderr[-2000:])
         raise SystemExit(f"bench: {' '.join(argv[:3])} failed")
+    print(f"  ({' '.join(Path(a).name for a in argv[:4])}: {result['s']:.1f} s wall, {result['cpu']:.1f} s CPU)",
+          flush=True)
     return result["s"], result["kb"] / 1024
 
 
@@ -136,16 +142,22 @@ def main() -> None:
     run_env.pop("ONBOARDING_WAREHOUSE", None)
     onboarding = str(BIN / "onboarding")
     startup = import_seconds(run_env)
+    print(f"import definitions: {startup[0]:.2f} s (median of 3), peak {startup[1]:.0f} MiB", flush=True)
     cycles: list[tuple[str, tuple[float, float], dict[str, Any]]] = []
+
+    def cycle(label: str, as_of: datetime) -> None:
+        figures = measured([onboarding, "run", "--as-of", as_of.isoformat()], run_env)
+        stats = run_stats(run_env)
+        cycles.append((label, figures, stats))
+        steps = ", ".join(f"{k} {v:.1f}" for k, v in stats["steps"].items())
+        print(f"{label}: {figures[0]:.1f} s, peak {figures[1]:.0f} MiB, {stats['events']} events; {steps}", flush=True)
+
     try:
-        first = measured([onboarding, "run", "--as-of", last_hour.isoformat()], run_env)
-        cycles.append(("first cycle", first, run_stats(run_env)))
+        cycle("first cycle", last_hour)
         for path in held:
             shutil.move(str(aside / path.name), path)
-        incremental = measured([onboarding, "run", "--as-of", END.isoformat()], run_env)
-        cycles.append(("incremental cycle", incremental, run_stats(run_env)))
-        idle = measured([onboarding, "run", "--as-of", (END + timedelta(hours=1)).isoformat()], run_env)
-        cycles.append(("idle cycle", idle, run_stats(run_env)))
+        cycle("incremental cycle", END)
+        cycle("idle cycle", END + timedelta(hours=1))
     finally:
         for path in held:
             if (aside / path.name).exists():

@@ -22,8 +22,11 @@ from dagster_project import config
 from dagster_project.dbt import dbt_env, dbt_executable, keep_parse_state, run_target
 from tests.trunk.conftest import Workspace, home
 
+# `import dagster` runs `file -b python` itself (its vendored croniter asks platform.architecture()):
+# loaded before the hook, so the probe sees what the code location adds.
 _IMPORT_PROBE = """
 import json, os, sys
+import dagster
 roots = [os.path.realpath(p) for p in sys.argv[1:]]
 opened, spawned = set(), []
 def hook(event, args):
