@@ -60,6 +60,16 @@ class CycleResult:
             f"  triggers emitted this cycle: {sum(triggers.values())}"
             + (" (" + ", ".join(f"{k} {v}" for k, v in triggers.items()) + ")" if triggers else "")
         )
+        decisions = s.get("decisions") or {}
+        if decisions:
+            reasons = decisions.get("by_reason", {})
+            lines.append(
+                "  decisions this cycle: "
+                + ("adopted the history (go-live or after a gap), " if decisions.get("adopted_history") else "")
+                + f"sent {decisions.get('sent', 0)} ({decisions.get('sent_nudges', 0)} nudges, at most one per "
+                f"account), backfilled {reasons.get('backfilled', 0)}, superseded {reasons.get('superseded', 0)}, "
+                f"paced {reasons.get('paced', 0)}, gated {reasons.get('gated', 0)}, holdout {reasons.get('holdout', 0)}"
+            )
         for name, detail in s.get("sends", {}).items():
             lines.append(f"  {name}: {detail}")
         for note in s.get("notes", []):

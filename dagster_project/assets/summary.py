@@ -49,6 +49,7 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 "by_stage": dg.MetadataValue.json(summary.get("by_stage", {})),
                 "activation_rate_14d": summary.get("activation_rate_14d") or 0.0,
                 "triggers_emitted": dg.MetadataValue.json(summary.get("triggers_emitted", {})),
+                "decisions": dg.MetadataValue.json(summary.get("decisions", {})),
             }
         )
 

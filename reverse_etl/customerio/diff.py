@@ -5,9 +5,11 @@ The diff runs in DuckDB (a hash per row, an anti-join on the snapshot and on the
 to Python to be shaped into operations.
 - People: marts.customerio_people rows whose hash (all columns but `as_of`, which moves every
   cycle) differs from the snapshot of what was last delivered.
-- Events: marts.onboarding_triggers rows visible at the cycle clock (`emitted_as_of <= as_of`)
-  that were never queued (the outbox keeps every trigger it ever saw, sent or not), for
-  people that are primary contacts (in marts.customerio_people); anyone else is counted, never sent.
+- Events: marts.onboarding_triggers rows the journey decided to send (`send_decision = 'send'`:
+  dbt picks at most one nudge per account per cycle and paces them; waiting and skipped rows are
+  its record, never sent), visible at the cycle clock (`decided_as_of <= as_of`), that were never
+  queued (the outbox keeps every trigger it ever saw, sent or not), for people that are primary
+  contacts (in marts.customerio_people); anyone else is counted, never sent.
 - Gate: ops.send_gate rows (`*` = everyone) hold back an account's operations, with the reason.
 """
 
@@ -115,7 +117,9 @@ def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tupl
     if not table_exists(con, "marts", "onboarding_triggers"):
         return None, 0
     has_people = table_exists(con, "marts", "customerio_people")
-    visible = "and t.emitted_as_of <= ?" if as_of is not None else ""
+    # Rows written before decisions existed carry none: they were all sends, at their emission.
+    decided = "coalesce(t.send_decision, 'send') = 'send'"
+    visible = "and coalesce(t.decided_as_of, t.emitted_as_of) <= ?" if as_of is not None else ""
     params: list[Any] = [CHANNEL]
     if as_of is not None:
         params.append(as_of)
@@ -129,7 +133,7 @@ def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tupl
         select t.*, p.csm_owner as _csm_owner, p.person_id is not null as _primary
         from {TRIGGERS} t
         {people_join}
-        where not exists (
+        where {decided} and not exists (
             select 1 from ops.outbox o where o.channel = ? and o.item_id = 'event:' || t.trigger_id
         ) {visible}
         order by t.due_at, t.trigger_id
