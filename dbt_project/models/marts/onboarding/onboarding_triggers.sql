@@ -7,6 +7,7 @@
         on_schema_change='append_new_columns',
     )
 }}
+-- depends_on: {{ ref('int_account_journeys_evaluated') }}
 -- Every trigger the journey ever found due, one row per deterministic trigger id, with the decision
 -- the engine took: send it, let it wait, or skip it, and why. The Customer.io sync sends exactly the
 -- rows decided 'send' (once: the outbox remembers). Never rebuilt by a full refresh: this is the
