@@ -38,9 +38,9 @@ PATTERNS = ("*.jsonl", "*.jsonl.gz")
 REQUIRED = ("messageId", "type", "timestamp")
 
 # How far around the new messages' event-time range `raw` is searched for an earlier copy of a
-# messageId. Retries and re-exports keep the message's timestamp, so any window > 0 finds them;
-# 7 days also covers a producer that re-stamps a resend within a week.
-DEDUPE_WINDOW = timedelta(days=7)
+# messageId. Retries and re-exports keep the message's timestamp, so any window finds them; a day
+# also covers a producer that re-stamps a resend, and keeps an hourly landing's search to ~2 days.
+DEDUPE_WINDOW = timedelta(days=1)
 
 # Bytes on disk staged per statement: bounds memory on a first load of a long history. All chunks
 # of one landing still share one transaction (and one commit); later chunks find earlier chunks'
@@ -183,10 +183,11 @@ def discover(landing_dir: Path) -> list[Path]:
 def ledger_key(landing_dir: Path, path: Path) -> str:
     """How the ledger names a file: its path relative to the landing directory, so the key survives
     moving or restoring the workspace. A file outside the directory keeps its absolute path."""
+    absolute = path.absolute()
     try:
-        return path.resolve().relative_to(landing_dir.resolve()).as_posix()
+        return absolute.relative_to(landing_dir.absolute()).as_posix()
     except ValueError:
-        return str(path.resolve())
+        return str(absolute)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -216,7 +217,7 @@ class _Ledger:
         return cls(con.execute("select path, size_bytes, mtime, sha256 from raw.loaded_files").fetchall())
 
     def unchanged(self, key: str, path: Path, size: int, mtime: float) -> bool:
-        return (key, size, mtime) in self.stats or (str(path.resolve()), size, mtime) in self.stats
+        return (key, size, mtime) in self.stats or (str(path.absolute()), size, mtime) in self.stats
 
     def has(self, key: str, sha: str) -> bool:
         if (key, sha) in self.hashes:
@@ -368,8 +369,11 @@ def _load_chunk(
             where reason is null and not is_blank
             qualify row_number() over (partition by message_id order by load_id, line_no) = 1
         ),
-        window_of_raw as (
-            select message_id from raw.segment_messages where event_at between $lo and $hi
+        earlier_copies as (
+            -- Probed with the batch's ids: only the window of raw is scanned, never hashed whole.
+            select message_id from first_copies
+            semi join (select message_id from raw.segment_messages where event_at between $lo and $hi) as w
+                using (message_id)
         )
         select
             message_id, type, event, user_id, anonymous_id, group_id,
@@ -377,7 +381,7 @@ def _load_chunk(
             greatest(event_at, coalesce(received_at, event_at)) as known_at,
             load_id, line::json
         from first_copies
-        where message_id not in (select message_id from window_of_raw)
+        where message_id not in (select message_id from earlier_copies)
         """,
         {"lo": (lo or now) - DEDUPE_WINDOW, "hi": (hi or now) + DEDUPE_WINDOW},
     )
