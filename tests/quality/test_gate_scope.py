@@ -184,3 +184,25 @@ def test_check_metadata_counts_the_rows_each_check_looked_at(ws: Workspace) -> N
     assert counted["late_arrivals"] == len(day) and counted["volume_anomaly"] >= tracked
     assert counted[UNATTRIBUTED_CHECK] == sum(1 for m in day if m["type"] == "track")
     assert counted[SIGNUP] == 30
+
+
+def test_an_empty_batch_never_imports_great_expectations(ws: Workspace) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom datetime import datetime\nfrom dagster_project import warehouse\n"
+        "import dagster_project.definitions\n"
+        "from dagster_project.quality.cycle import run_quality\n"
+        "assert not [m for m in sys.modules if m.startswith('great_expectations')], 'imported with the definitions'\n"
+        "with warehouse.connect(sys.argv[1]) as con:\n"
+        "    run = run_quality(con, datetime.fromisoformat(sys.argv[2]), reports_dir=None, deliver=False)\n"
+        "print(run.batch_rows, run.timings['gx_startup_seconds'],"
+        " any(m.startswith('great_expectations') for m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(ws.db), (AS_OF + timedelta(hours=1)).isoformat()],
+                          capture_output=True, text=True, timeout=300, env={**os.environ,
+                                                                            "ONBOARDING_HOME": str(ws.root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "0.0", "False"]
