@@ -130,8 +130,9 @@ def test_the_context_traits_email_reaches_the_customerio_person(cycle):
         op = json.loads(line)["operation"]
         if op.get("type") == "person" and op.get("action") == "identify":
             people[op["identifiers"]["id"]] = op["attributes"]
+    assert people["rud_user"]["email"] == "rud.user@example.com"
+    assert people["rud_user"]["account_id"] == "acct_rud"
     assert people["seg_user"]["email"] == "seg.user@example.com"
-    assert people["seg_user"]["account_id"] == "acct_seg"
     assert "stray_user" not in people
 
 
