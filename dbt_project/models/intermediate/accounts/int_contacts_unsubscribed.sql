@@ -9,11 +9,14 @@
 -- for sends; a teammate's is kept for the record). The e-mail-scope rows of
 -- seeds/suppression_events.csv name the events: a new one is one seed row.
 
-with batch as (
-    select * from {{ ref('stg_segment__tracks') }}
-    where event_name in (select event from {{ ref('suppression_events') }} where scope = 'email')
-        and account_id is not null and user_id is not null
-    {{ incremental_batch_filter() }}
+{%- set email_scope -%}
+    event_name in (select event from {{ ref('suppression_events') }} where scope = 'email') and user_id is not null
+{%- endset %}
+with {{ attributed_tracks(email_scope) }},
+
+batch as (
+    select * from attributed
+    where account_id is not null
 ),
 
 aggregated as (
