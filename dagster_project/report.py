@@ -158,9 +158,10 @@ def _figure(width: float = 7.0, height: float = 3.2, columns: int = 1):  # noqa:
     return plt.subplots(1, columns, figsize=(width, height))
 
 
-def _legend_outside(ax) -> None:  # noqa: ANN001 - a matplotlib Axes
+def _legend_outside(ax, handles: list | None = None) -> None:  # noqa: ANN001 - a matplotlib Axes
     """The legend right of the plot area, never over a bar or a point (bbox_inches='tight' keeps it)."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0.0)
+    extra = {"handles": handles} if handles else {}
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0.0, **extra)
 
 
 def _tracks(frame: pd.DataFrame) -> list[str]:
@@ -195,7 +196,10 @@ def chart_path_distribution(frame: pd.DataFrame) -> str:
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_ylabel("share of signups")
     ax.set_ylim(0, 1)
-    _legend_outside(ax)
+    from matplotlib.patches import Patch
+
+    # Plain swatches: the hatch of a partial week is not part of a track's colour.
+    _legend_outside(ax, [Patch(color=TRACK_COLOURS[t], label=t) for t in _tracks(frame)])
     ax.set_title("Path distribution by signup week (hatched: partial week)")
     return _svg(fig)
 
@@ -389,10 +393,10 @@ ROI_COLUMNS: list[tuple[str, Cell]] = [
 ]
 
 CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:62rem;padding:0 1rem;color:#222}
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:74rem;padding:0 1rem;color:#222}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.78rem;margin:.5rem 0;max-width:100%}
-td,th{border:1px solid #ddd;padding:.2rem .4rem;text-align:right}
+td,th{border:1px solid #ddd;padding:.2rem .4rem;text-align:right}td{white-space:nowrap}
 th{background:#f4f4f4;vertical-align:bottom}td:first-child,th:first-child{text-align:left;white-space:nowrap}
 figure.chart{margin:1rem 0}figure.chart svg{max-width:100%;height:auto}
 figcaption{font-size:.8rem;color:#666}.empty{color:#999}.note{font-size:.85rem;color:#555}
