@@ -51,11 +51,16 @@ def dump_dom(browser: str, page: Path, profile: Path) -> str:
     return done.stdout
 
 
-def screenshot(browser: str, page: Path, profile: Path, out: Path) -> Path:
+def screenshot(
+    browser: str, page: Path | str, profile: Path, out: Path, *, size: str = "1200,3000", wait_ms: int | None = None
+) -> Path:
+    """A PNG of a file (Path) or of a URL (str); `wait_ms` lets a web app's scripts fetch their data first."""
     command = [
         browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}", "--window-size=1200,3000", f"--screenshot={out}", page.as_uri(),
+        f"--user-data-dir={profile}", f"--window-size={size}", f"--screenshot={out}",
+        *([f"--virtual-time-budget={wait_ms}"] if wait_ms else []),
+        page if isinstance(page, str) else page.as_uri(),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     if done.returncode != 0 or not out.exists():
