@@ -92,8 +92,8 @@ def run_cycle(as_of: datetime, *, run_id: str | None = None, progress: Progress 
     its log file; the CLI takes it earlier for the same run id), this run's own log file, the
     Dagster run (created with the code location's origin, so the UI lists it on the job's page as
     if launched there), its steps one by one (reported to `progress`), then the summary the last
-    asset wrote. dbt's and Dagster's step output
-    goes to $ONBOARDING_HOME/logs/ (or to the terminal with ONBOARDING_DEBUG=1).
+    asset wrote. dbt's and Dagster's step output goes to that log (to the terminal with
+    ONBOARDING_DEBUG=1). The job's executor takes the same lock, re-entrantly for this run id.
     """
     from dagster._core.utils import make_new_run_id
 
