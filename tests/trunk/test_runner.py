@@ -233,7 +233,7 @@ def test_the_cli_runs_are_on_the_jobs_page(runner: Runner, webserver: int, tmp_p
 
     browser = ensure_chromium()
     shot = screenshot(browser, f"http://127.0.0.1:{webserver}{JOB_PATH}/runs", tmp_path / "profile",
-                      tmp_path / "job_runs.png", size="1400,900", wait_ms=20000)
+                      tmp_path / "job_runs.png", width=1400, height=900, wait_ms=20000)
     kept = Path(os.environ.get("ONBOARDING_TEST_ARTIFACTS", runner.dagster_home)) / "job_runs.png"
     shutil.copy(shot, kept)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
