@@ -51,7 +51,8 @@ def _metadata(check: CheckOutcome) -> dict[str, dg.MetadataValue]:
             {"expectation": e.expectation_type, "column": e.column, "severity": e.severity,
              "unexpected_count": e.unexpected_count, "element_count": e.element_count,
              "unexpected_percent": round(e.unexpected_percent, 2), "sample_message_ids": e.sample_message_ids,
-             "unexpected_values": e.unexpected_values, "accounts": len(e.affected_accounts), "why": e.why}
+             "unexpected_values": e.unexpected_values, "accounts": len(e.affected_accounts),
+             "rows_without_account": e.unattributed, "why": e.why}
             for e in check.failed
         ])
     if check.findings:

@@ -113,6 +113,7 @@ def test_share_thresholds_need_the_minimum_count(ws: Workspace, history, monkeyp
     (source,) = [e for e in run.check(SIGNUP).expectations if e.column == "source" and "null" in e.expectation_type]
     assert source.unexpected_count == 2 and source.success and source.under_min_count
     assert ws.gate() == set()
+    assert "passed (under the minimum count)" in run.report_path.read_text()
 
     (ws.root / "strict").mkdir()
     other = Workspace(ws.root / "strict", history[0])
