@@ -551,40 +551,58 @@ class _Deliverer:
             self.request("association", "associate", ready, ids)
 
 
-def _ensure_properties(transport: Any, settings: HubSpotSettings, result: SyncResult) -> None:
-    """Create the onboarding properties the portal lacks (once; later runs find them all)."""
-    from hubspot.crm.properties import BatchInputPropertyCreate, PropertyCreate
+def _ensure_properties(con: Any, transport: Any, settings: HubSpotSettings, result: SyncResult) -> None:
+    """Create the onboarding properties the portal lacks, once per definition set.
 
+    Done is remembered in ops.hubspot_objects (object_type 'properties', the definitions' hash), so
+    the hourly run makes no request for it; a changed definition (a new property) checks again.
+    """
     for object_type in ("companies", "contacts"):
+        definitions = props.property_definitions(object_type)
+        version = outbox.payload_hash(definitions)
+        if con.execute("select 1 from ops.hubspot_objects where object_type = 'properties' and key = ? "
+                       "and hubspot_id = ?", [object_type, version]).fetchall():
+            continue
         outcome = transport.call(
             f"/crm/v3/properties/{object_type}",
             lambda object_type=object_type: transport.properties.get_all_with_http_info(
                 object_type, _request_timeout=settings.timeout_seconds, _preload_content=False),
         )
-        if outcome.status in (401, 403):
-            raise HubSpotAuthError(f"HubSpot refused the access token (HTTP {outcome.status})")
-        if not outcome.ok:
-            raise RuntimeError(f"could not read HubSpot's {object_type} properties: {outcome.detail}")
+        _require(outcome, f"read HubSpot's {object_type} properties")
         have = {p.get("name") for p in outcome.data.get("results") or []}
-        missing = [d for d in props.property_definitions(object_type) if d["name"] not in have]
-        if not missing:
-            continue
-        body = BatchInputPropertyCreate(inputs=[
-            PropertyCreate(name=d["name"], label=d["label"], type=d["type"], field_type=d["fieldType"],
-                           group_name=d["groupName"], description=d["description"],
-                           has_unique_value=d.get("hasUniqueValue", False))
-            for d in missing
-        ])
-        created = transport.call(
-            f"/crm/v3/properties/{object_type}/batch/create",
-            lambda object_type=object_type, body=body: transport.property_batches.create_with_http_info(
-                object_type, body, _request_timeout=settings.timeout_seconds, _preload_content=False),
-        )
-        if created.status in (401, 403):
-            raise HubSpotAuthError(f"HubSpot refused the access token (HTTP {created.status})")
-        if not created.ok:
-            raise RuntimeError(f"could not create HubSpot {object_type} properties: {created.detail}")
-        result.properties_created += len(missing)
+        missing = [d for d in definitions if d["name"] not in have]
+        if missing:
+            _require(_create_properties(transport, settings, object_type, missing),
+                     f"create HubSpot {object_type} properties")
+            result.properties_created += len(missing)
+        con.execute(
+            "insert or replace into ops.hubspot_objects values ('properties', ?, ?, 'definitions', ?)",
+            [object_type, version, datetime.now(UTC)],
+        ).fetchall()
+
+
+def _require(outcome: Any, what: str) -> None:
+    if outcome.status in (401, 403):
+        raise HubSpotAuthError(f"HubSpot refused the access token (HTTP {outcome.status})")
+    if not outcome.ok:
+        raise RuntimeError(f"could not {what}: {outcome.detail}")
+
+
+def _create_properties(transport: Any, settings: HubSpotSettings, object_type: str,
+                       missing: list[dict[str, Any]]) -> Any:
+    from hubspot.crm.properties import BatchInputPropertyCreate, PropertyCreate
+
+    body = BatchInputPropertyCreate(inputs=[
+        PropertyCreate(name=d["name"], label=d["label"], type=d["type"], field_type=d["fieldType"],
+                       group_name=d["groupName"], description=d["description"],
+                       has_unique_value=d.get("hasUniqueValue", False))
+        for d in missing
+    ])
+    return transport.call(
+        f"/crm/v3/properties/{object_type}/batch/create",
+        lambda: transport.property_batches.create_with_http_info(
+            object_type, body, _request_timeout=settings.timeout_seconds, _preload_content=False),
+    )
 
 
 # -- without a token --------------------------------------------------------------------------------
@@ -661,7 +679,7 @@ def sync_hubspot(
                     deliverer.record([Delivered(i, "upsert", "") for i in page], label="outbox")
             elif outbox.status_counts(con, CHANNEL)[outbox.PENDING]:
                 transport = transport or _transport(settings)
-                _ensure_properties(transport, settings, result)
+                _ensure_properties(con, transport, settings, result)
                 _Deliverer(settings, transport, con=con, run_id=run_id, clock=clock, result=result).deliver(deliverable)
         except HubSpotAuthError as exc:
             result.error, result.status = str(exc), "failed"

@@ -55,7 +55,7 @@ class Received:
 
 @dataclass
 class Fault:
-    kind: str  # '429' | '500' | '502' | '503' | '504' | 'drop_before' | 'drop_after'
+    kind: str  # '429' | '500' | '502' | '503' | '504' | 'drop_before' | 'drop_after' | 'none' (serve normally)
     retry_after: str | None = None
 
 
