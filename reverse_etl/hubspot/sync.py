@@ -263,6 +263,7 @@ class _Deliverer:
         self.result = result
         self.consecutive_failures = 0
         self.stopped = False
+        self._model_config: dict[str, Any] = {}
 
     # - bookkeeping -
     def record(self, sent: Sequence[Delivered], failed: Sequence[tuple[outbox.OutboxItem, str]] = (),
@@ -434,30 +435,38 @@ class _Deliverer:
         if kind == "association":
             from hubspot.crm.associations.v4 import (
                 BatchInputPublicDefaultAssociationMultiPost,
+                Configuration,
                 PublicDefaultAssociationMultiPost,
                 PublicObjectId,
             )
 
+            config = self._model_config.setdefault(kind, Configuration())
             return BatchInputPublicDefaultAssociationMultiPost(inputs=[
-                PublicDefaultAssociationMultiPost(_from=PublicObjectId(id=ids[f"contact:{i.payload['person_id']}"]),
-                                                  to=PublicObjectId(id=ids[f"company:{i.payload['key']}"]))
+                PublicDefaultAssociationMultiPost(
+                    _from=PublicObjectId(id=ids[f"contact:{i.payload['person_id']}"], local_vars_configuration=config),
+                    to=PublicObjectId(id=ids[f"company:{i.payload['key']}"], local_vars_configuration=config),
+                    local_vars_configuration=config)
                 for i in items
-            ])
+            ], local_vars_configuration=config)
         module = __import__(f"hubspot.crm.{'companies' if kind == 'company' else 'contacts'}",
                             fromlist=["SimplePublicObjectBatchInput"])
+        # One validation config for every input model: by default each model instance builds (and
+        # deep-copies) its own Configuration, which costs more than the HTTP request of its batch.
+        config = self._model_config.setdefault(kind, module.Configuration())
         if mode == "update":
             # A record found by domain is someone else's so far: send every value and link it.
             return module.BatchInputSimplePublicObjectBatchInput(inputs=[
                 module.SimplePublicObjectBatchInput(id=ids[i.item_id], properties={
-                    k: v for k, v in i.payload["full"].items() if v != ""})
+                    k: v for k, v in i.payload["full"].items() if v != ""}, local_vars_configuration=config)
                 for i in items
-            ])
+            ], local_vars_configuration=config)
         id_property = props.ACCOUNT_ID_PROPERTY if kind == "company" else "email"
         return module.BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
             module.SimplePublicObjectBatchInputUpsert(
-                id=i.payload["full"][id_property], id_property=id_property, properties=i.payload["properties"])
+                id=i.payload["full"][id_property], id_property=id_property, properties=i.payload["properties"],
+                local_vars_configuration=config)
             for i in items
-        ])
+        ], local_vars_configuration=config)
 
     def request(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str] | None = None) -> None:
         """One batch request and what it came to (halved on a 400 until the offending row is alone)."""

@@ -34,6 +34,7 @@ MAX_INPUTS = 100
 MAX_SEARCH_LIMIT = 200
 SEARCH_PER_SECOND = 5
 WINDOW_SECONDS = 10.0
+INDEXED = ("onboarding_account_id", "email", "domain")
 
 # The standard properties the tests' records use; the onboarding ones must be created by the client.
 STANDARD = {
@@ -80,6 +81,8 @@ class State:
     daily_after: int | None = None
     reject_values: set[str] = field(default_factory=set)  # property values that fail validation
     ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
+    # (object type, property) -> lower-cased value -> record ids: lookups stay O(1) at 100k records
+    index: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -164,11 +167,29 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _create(state: State, object_type: str, values: dict[str, str]) -> str:
+def _create(state: State, object_type: str, values: dict[str, Any]) -> str:
     record_id = str(next(state.ids))
-    state.records[object_type][record_id] = {**values, "hs_object_id": record_id}
+    state.records[object_type][record_id] = {"hs_object_id": record_id}
+    _set(state, object_type, record_id, values)
     state.created[object_type] += 1
     return record_id
+
+
+def _set(state: State, object_type: str, record_id: str, changes: dict[str, Any]) -> None:
+    """Apply property changes to a record ("" clears), keeping the lookup index current."""
+    values = state.records[object_type][record_id]
+    for name, value in changes.items():
+        text = "" if value is None else str(value)
+        if name == "email":
+            text = text.lower()
+        if name in INDEXED and values.get(name):
+            state.index.get((object_type, name), {}).get(values[name].lower(), set()).discard(record_id)
+        if text == "":
+            values.pop(name, None)
+        else:
+            values[name] = text
+            if name in INDEXED:
+                state.index.setdefault((object_type, name), {}).setdefault(text.lower(), set()).add(record_id)
 
 
 def _error(status: int, category: str, message: str, **extra: Any) -> tuple[int, dict[str, Any]]:
@@ -385,28 +406,13 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _find(self, object_type: str, name: str, value: str) -> str | None:
-        for record_id, values in self.state.records[object_type].items():
-            current = values.get(name, "")
-            if (current.lower() == value.lower()) if name == "email" else current == value:
-                return record_id
-        return None
-
-    def _apply(self, values: dict[str, str], changes: dict[str, Any]) -> None:
-        for name, value in changes.items():
-            text = "" if value is None else str(value)
-            if name == "email":
-                text = text.lower()
-            if text == "":
-                values.pop(name, None)  # "" clears a property
-            else:
-                values[name] = text
+        ids = self.state.index.get((object_type, name), {}).get(value.lower())
+        return min(ids, key=int) if ids else None
 
     def _create(self, object_type: str, inputs: list[Any]) -> tuple[int, dict[str, Any]]:
         results = []
         for item in inputs:
-            values: dict[str, str] = {}
-            self._apply(values, item.get("properties") or {})
-            record_id = _create(self.state, object_type, values)
+            record_id = _create(self.state, object_type, dict(item.get("properties") or {}))
             self.state.receipts[f"{object_type}:create:{record_id}"] += 1
             results.append(_record(object_type, record_id, self.state.records[object_type][record_id]))
         return 201, _batch(results)
@@ -420,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
                 errors.append({"status": "error", "category": "OBJECT_NOT_FOUND", "message": f"no record {record_id}",
                                "context": {"ids": [record_id]}, "links": {}, "errors": []})
                 continue
-            self._apply(values, item.get("properties") or {})
+            _set(self.state, object_type, record_id, item.get("properties") or {})
             self.state.receipts[f"{object_type}:{record_id}"] += 1
             results.append(_record(object_type, record_id, values))
         if errors and not results:
@@ -444,8 +450,8 @@ class _Handler(BaseHTTPRequestHandler):
             new = record_id is None
             if new:
                 record_id = _create(self.state, object_type, {id_property: key.lower() if id_property == "email" else key})
+            _set(self.state, object_type, record_id, item.get("properties") or {})
             values = self.state.records[object_type][record_id]
-            self._apply(values, item.get("properties") or {})
             self.state.receipts[f"{object_type}:{key}"] += 1
             results.append(_record(object_type, record_id, values, new=new))
         return 200, _batch(results)
@@ -477,7 +483,16 @@ class _Handler(BaseHTTPRequestHandler):
                     return True
             return False
 
-        found = sorted((int(i), v) for i, v in self.state.records[object_type].items() if matches(v))
+        records = self.state.records[object_type]
+        candidates: Any = records.items()
+        single = groups[0].get("filters") if len(groups) == 1 else None
+        if single and len(single) == 1 and single[0].get("propertyName") in INDEXED:
+            flt = single[0]
+            wanted_values = flt.get("values") if flt.get("operator") == "IN" else [flt.get("value", "")]
+            lookup = self.state.index.get((object_type, flt["propertyName"]), {})
+            hits = set().union(*(lookup.get(str(v).lower(), set()) for v in wanted_values or []))
+            candidates = ((i, records[i]) for i in hits)
+        found = sorted((int(i), v) for i, v in candidates if matches(v))
         start = int(body.get("after") or 0)
         page = found[start:start + limit]
         wanted = body.get("properties") or []
