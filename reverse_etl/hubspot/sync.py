@@ -21,7 +21,7 @@ the run (everything stays pending for tomorrow); 401/403 stop it with HubSpotAut
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -33,24 +33,20 @@ import pyarrow as pa
 from ulid import ULID
 
 from dagster_project import warehouse
-from reverse_etl import outbox
-from reverse_etl.gate import Gate, read_gate
+from reverse_etl import outbox, runs
+from reverse_etl.gate import Gate
 from reverse_etl.hubspot import properties as props
 from reverse_etl.hubspot.diff import CHANNEL, changed_associations, changed_companies, changed_contacts
 from reverse_etl.hubspot.settings import HubSpotSettings
 from reverse_etl.redact import scrub
 from reverse_etl.synclog import (
     ChangeRow,
-    ensure_sync_tables,
-    finish_run,
     log_changes,
-    start_run,
     upsert_snapshot,
 )
 
 PRIORITY = {"company": 0, "contact": 1, "association": 2}
 PLAN_CHUNK = 10_000
-PAGE_SIZE = 10_000
 ENDPOINTS = {
     ("company", "upsert"): "/crm/v3/objects/companies/batch/upsert",
     ("company", "update"): "/crm/v3/objects/companies/batch/update",
@@ -205,31 +201,8 @@ def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResul
                     result.parked_ids.append(bad.item_id)
                     log_changes(con, run_id, CHANNEL, [ChangeRow(bad.item_id, kind, "invalid", bad.account_id,
                                                                  bad.payload.get("key"), error=error)], now=now)
-            _count_gate(result, held)
+            runs.count_held(result, held)
             log_changes(con, run_id, CHANNEL, held, now=now)
-
-
-def _count_gate(result: SyncResult, held: Sequence[ChangeRow]) -> None:
-    result.skipped_gate += len(held)
-    for change in held:
-        result.gate_reasons[change.error or "?"] = result.gate_reasons.get(change.error or "?", 0) + 1
-
-
-def _deliverable(con: Any, gate: Gate, *, run_id: str, clock: Callable[[], datetime],
-                 result: SyncResult) -> Iterator[outbox.OutboxItem]:
-    """Pending items in priority order, page by page; a gated account's items stay pending."""
-    after = None
-    while page := outbox.pending(con, CHANNEL, limit=PAGE_SIZE, after=after):
-        after = outbox.page_key(page[-1])
-        held = []
-        for item in page:
-            reason = gate.reason(item.account_id)
-            if reason:
-                held.append(_change(item, "skipped_gate", error=reason))
-            else:
-                yield item
-        _count_gate(result, held)
-        log_changes(con, run_id, CHANNEL, held, now=clock())
 
 
 def _change(item: outbox.OutboxItem, result: str, *, mode: str | None = None, hubspot_id: str | None = None,
@@ -285,16 +258,9 @@ class _Deliverer:
                 changes += [_change(d.item, label, mode=d.mode, hubspot_id=d.hubspot_id or None) for d in sent]
                 self.result.created += sum(1 for d in sent if d.new is True)
                 self.result.updated += sum(1 for d in sent if d.new is False)
-            by_error: dict[str, list[outbox.OutboxItem]] = {}
-            for item, error in failed:
-                by_error.setdefault(error, []).append(item)
-            for error, items in by_error.items():
-                parked = set(outbox.mark_failed(con, CHANNEL, [i.item_id for i in items], error, now=now,
-                                                run_id=self.run_id, max_attempts=self.settings.max_item_attempts))
-                self.result.parked_ids.extend(sorted(parked))
-                self.result.parked += len(parked)
-                self.result.failed += len(items) - len(parked)
-                changes += [_change(i, "parked" if i.item_id in parked else "failed", error=error) for i in items]
+            counted = runs.record_failures(con, CHANNEL, failed, now=now, run_id=self.run_id,
+                                           max_attempts=self.settings.max_item_attempts, result=self.result)
+            changes += [_change(i, "parked" if parked else "failed", error=error) for i, error, parked in counted]
             for item, error in invalid:
                 self.result.parked_ids.extend(outbox.mark_failed(con, CHANNEL, [item.item_id], f"invalid: {error}",
                                                                  now=now, run_id=self.run_id, park=True))
@@ -665,25 +631,17 @@ def sync_hubspot(
     result = SyncResult(run_id=run_id, mode=mode)
     started_wall, started = clock(), time.perf_counter()
     with warehouse.connect(warehouse_path) as con:
-        warehouse.ensure_schema(con)
-        outbox.ensure_outbox(con)
-        ensure_sync_tables(con)
+        con.execute("create schema if not exists ops")
         con.execute(OBJECTS_DDL)
-        start_run(con, run_id, CHANNEL, as_of=as_of, mode=mode, started_at=started_wall)
-        gate = read_gate(con)
-        con.begin()
-        try:
-            _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+        gate = runs.open_run(con, CHANNEL, run_id, as_of=as_of, mode=mode, started_at=started_wall,
+                             plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result))
         own_transport = transport is None and mode == "api"
-        deliverable = _deliverable(con, gate, run_id=run_id, clock=clock, result=result)
+        deliverable = runs.deliverable(con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
+                                       hold=lambda item, reason: _change(item, "skipped_gate", error=reason))
         try:
             if mode == "outbox":
                 deliverer = _Deliverer(settings, None, con=con, run_id=run_id, clock=clock, result=result)
-                while page := list(islice(deliverable, PAGE_SIZE)):
+                while page := list(islice(deliverable, runs.PAGE_SIZE)):
                     result.outbox_file = _write_local(page, run_id=run_id, as_of=as_of, directory=outbox_directory)
                     deliverer.record([Delivered(i, "upsert", "") for i in page], label="outbox")
             elif outbox.status_counts(con, CHANNEL)[outbox.PENDING]:
@@ -697,19 +655,12 @@ def sync_hubspot(
             result.error, result.status = str(exc), "failed"
         finally:
             if transport is not None:
-                stats = transport.stats
-                result.requests, result.retries = stats.requests, stats.retries
-                result.rate_limited, result.bytes_sent = stats.rate_limited, stats.bytes_sent
-                result.requests_by_endpoint, result.announced_limit = dict(stats.by_endpoint), stats.announced_limit
+                result.requests_by_endpoint = dict(transport.stats.by_endpoint)
+                result.announced_limit = transport.stats.announced_limit
                 if own_transport:
                     transport.close()
-            result.duration_seconds = time.perf_counter() - started
-            result.pending_left = outbox.status_counts(con, CHANNEL)[outbox.PENDING]
-            if result.status != "failed" and (result.failed or result.parked or result.error or result.invalid):
-                result.status = "partial"
-            finish_run(con, run_id, CHANNEL, status=result.status, counters=result.counters(),
-                       diff_seconds=result.diff_seconds, duration_seconds=result.duration_seconds,
-                       error=result.error, summary=result.summary(), finished_at=clock())
+            runs.close_run(con, CHANNEL, run_id, result, stats=transport.stats if transport else None,
+                           started=started, clock=clock)
     return result
 
 
