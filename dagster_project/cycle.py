@@ -43,7 +43,8 @@ class CycleResult:
         landing = s.get("landing", {})
         lines.append(
             f"  landing: {landing.get('files', 0)} new files, {landing.get('messages', 0)} messages, "
-            f"{landing.get('duplicates', 0)} duplicates, {landing.get('quarantined', 0)} quarantined"
+            f"{landing.get('duplicates', 0)} duplicates, {landing.get('quarantined', 0)} quarantined, "
+            f"{landing.get('unattributed', 0)} unattributed"
         )
         accounts = s.get("accounts", 0)
         lines.append(f"  accounts: {accounts}")

@@ -29,6 +29,12 @@ def cycle_summary(con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: lis
         summary["landing"] = {
             "files": int(row[0]), "messages": int(row[1]), "duplicates": int(row[2]), "quarantined": int(row[3]),
         }
+        if warehouse.table_exists(con, "intermediate", "int_events_unattributed"):
+            # Tracks and pages of this cycle's files that belong to no account (kept in raw, never sent).
+            summary["landing"]["unattributed"] = int(con.execute(
+                "select count(*) from intermediate.int_events_unattributed where load_id in (select unnest(?::bigint[]))",
+                [load_ids],
+            ).fetchone()[0])
     if not warehouse.table_exists(con, "marts", "customer_onboarding_state"):
         return summary
     state = "marts.customer_onboarding_state"

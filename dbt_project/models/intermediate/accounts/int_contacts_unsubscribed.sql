@@ -8,10 +8,11 @@
 -- Who opted out of e-mail, per account and person (only the primary contact's opt-out matters
 -- for sends; a teammate's is kept for the record).
 
-with batch as (
-    select * from {{ ref('stg_segment__tracks') }}
-    where event_name = 'email_unsubscribed' and account_id is not null and user_id is not null
-    {{ incremental_batch_filter() }}
+with {{ attributed_tracks("event_name = 'email_unsubscribed' and user_id is not null") }},
+
+batch as (
+    select * from attributed
+    where account_id is not null
 ),
 
 aggregated as (
