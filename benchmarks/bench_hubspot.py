@@ -89,6 +89,7 @@ def run(accounts: int = 100_000) -> dict[str, Any]:
             first = sync_hubspot(settings, as_of=BASE, warehouse_path=wh)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             after_first = stats()
+            print(f"  first sync: {_figures(first, after_first, 0)}", flush=True)  # survives a later timeout
             unchanged = sync_hubspot(settings, as_of=BASE, warehouse_path=wh)
             after_unchanged = stats()
             plant(wh, (account(i, lifecycle_stage="activated", activated_at=BASE) for i in range(accounts)))
