@@ -40,7 +40,8 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             }
             con.execute(
                 "insert into ops.run_log values (?, ?, ?, ?, 'success', false, ?)",
-                [context.run.run_id, as_of, datetime.now(UTC), datetime.now(UTC), json.dumps(summary, default=str)],
+                [context.run.run_id, as_of, _run_started_at(context), datetime.now(UTC),
+                 json.dumps(summary, default=str)],
             )
         return dg.MaterializeResult(
             metadata={
@@ -53,6 +54,13 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         )
 
     return cycle_summary_asset
+
+
+def _run_started_at(context: dg.AssetExecutionContext) -> datetime:
+    """When the run started (Dagster's record of it), not when this last step wrote the row."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = record.start_time if record and record.start_time else None
+    return datetime.fromtimestamp(started, UTC) if started else datetime.now(UTC)
 
 
 # What the summary quotes from each sync asset's materialization (the rest stays in the UI).
