@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from dagster_project.cycle import as_of_for
-from dagster_project.quality.checks import CheckOutcome
+from dagster_project.quality.checks import DRIFT_CHECKS, CheckOutcome
 from dagster_project.quality.cycle import QualityRun, check_names, run_quality
 from dagster_project.resources import WarehouseResource
 
@@ -34,7 +34,8 @@ def _specs() -> list[dg.AssetCheckSpec]:
     ]
     for name in check_names():
         what = f"tracking-plan suite expectations/{name.removeprefix('tracking_plan_')}.json" \
-            if name.startswith("tracking_plan_") else f"drift: {name.replace('_', ' ')}"
+            if name.startswith("tracking_plan_") else f"drift: {name.replace('_', ' ')}" if name in DRIFT_CHECKS \
+            else "track/page messages that belong to no account (alert only, never a gate)"
         specs.append(dg.AssetCheckSpec(name, asset=RAW_MESSAGES, blocking=False, description=f"Newly landed batch: {what}."))
     return specs
 
@@ -50,7 +51,8 @@ def _metadata(check: CheckOutcome) -> dict[str, dg.MetadataValue]:
             {"expectation": e.expectation_type, "column": e.column, "severity": e.severity,
              "unexpected_count": e.unexpected_count, "element_count": e.element_count,
              "unexpected_percent": round(e.unexpected_percent, 2), "sample_message_ids": e.sample_message_ids,
-             "unexpected_values": e.unexpected_values, "accounts": len(e.affected_accounts), "why": e.why}
+             "unexpected_values": e.unexpected_values, "accounts": len(e.affected_accounts),
+             "rows_without_account": e.unattributed, "why": e.why}
             for e in check.failed
         ])
     if check.findings:
@@ -71,6 +73,8 @@ def check_results(run: QualityRun) -> Iterator[dg.AssetCheckResult]:
         metadata={
             "gated_accounts": dg.MetadataValue.int(gated),
             "batch_rows": dg.MetadataValue.int(run.batch_rows),
+            "unattributed_messages": dg.MetadataValue.int(run.unattributed),
+            "released_everyone_rows": dg.MetadataValue.int(run.released_everyone),
             "new_load_ids": dg.MetadataValue.json(run.new_load_ids),
             "alerts_queued": dg.MetadataValue.int(len(run.alerts)),
             "alerts_delivery": dg.MetadataValue.json(run.delivery),
@@ -97,6 +101,7 @@ def raw_segment_messages_quality(
     context.log.info(
         f"data quality as of {as_of:%Y-%m-%d %H:%M}Z: {run.batch_rows} new messages, "
         f"{sum(c.status == 'fail' for c in run.checks)} blocking failures, {run.gated_accounts} accounts gated, "
+        f"{run.unattributed} messages without an account, "
         f"{len(run.alerts)} alerts ({run.timings.get('total_seconds', 0):.2f} s)"
     )
     yield from check_results(run)

@@ -22,12 +22,21 @@ from datetime import datetime
 import duckdb
 import orjson
 
+from dagster_project.quality import names
+
 _BATCH_SQL = """
 create or replace temp table _quality_batch as
 select
-    m.message_id, m.type, m.event, m.user_id, m.group_id, m.event_at, m.received_at, m.load_id,
+    m.message_id, m.type, m.event as raw_event, m.user_id, m.group_id, m.event_at, m.received_at, m.load_id,
     coalesce(m.received_at, m.event_at) as arrived_at,
-    case when m.type = 'track' then m.payload -> '$.properties' else m.payload -> '$.traits' end as body,
+    case
+        when m.type = 'track' then m.payload -> '$.properties'
+        -- traits field by field: `traits` first, then `context.traits` (RudderStack, analytics.js)
+        when json_type(m.payload -> '$.context.traits') = 'OBJECT' then json_merge_patch(
+            m.payload -> '$.context.traits', json_merge_patch('{{}}'::json, coalesce(m.payload -> '$.traits', '{{}}'::json))
+        )
+        else m.payload -> '$.traits'
+    end as body,
     {payload_column} as payload
 from raw.segment_messages as m
 left join ops.quality_load_watermarks as w on w.load_id = m.load_id
@@ -36,21 +45,67 @@ where coalesce(m.received_at, m.event_at) <= ?::timestamptz
   {load_filter}
 """
 
-_ENRICH_SQL = """
-with user_accounts as (
-    select user_id, arg_min(group_id, event_at) as account_id
+# Event names (names.py) once per distinct name, not once per message; accounts per the shared rule: a
+# track or page without a groupId belongs to its user's latest `group` call at or before it (ASOF join),
+# an identify to the user's latest group call known by the clock (else the first account seen with them).
+_RESOLVE_SQL = """
+with names as (
+    select raw_event, quality_event_name(raw_event) as event
+    from (select distinct raw_event from _quality_batch where raw_event is not null)
+),
+group_calls as (
+    select user_id, group_id, event_at
     from raw.segment_messages
-    where user_id in (select user_id from _quality_batch where type = 'identify')
+    where type = 'group' and group_id is not null and coalesce(received_at, event_at) <= ?::timestamptz
+      and user_id in (select user_id from _quality_batch where group_id is null)
+),
+identified as (
+    select user_id,
+           coalesce(arg_max(group_id, event_at) filter (where type = 'group'), arg_min(group_id, event_at)) as account_id
+    from raw.segment_messages
+    where user_id in (select user_id from _quality_batch where type = 'identify' and group_id is null)
       and group_id is not null and coalesce(received_at, event_at) <= ?::timestamptz
     group by user_id
+)
+select b.* exclude (raw_event), n.event,
+       case
+           when b.group_id is not null then b.group_id
+           when b.type in ('track', 'page') then g.group_id
+           when b.type = 'identify' then i.account_id
+       end as account_id
+from _quality_batch as b
+left join names as n on n.raw_event = b.raw_event
+asof left join group_calls as g on g.user_id = b.user_id and b.event_at >= g.event_at
+left join identified as i on b.type = 'identify' and i.user_id = b.user_id
+"""
+
+# The first signup_completed of each account in the batch, whether it carried the groupId or was
+# attributed through its user's group call (same rule as above), among messages known by the clock.
+_ENRICH_SQL = """
+with batch_accounts as (
+    select distinct account_id from _quality_resolved where account_id is not null
+),
+members as (
+    select distinct user_id from raw.segment_messages
+    where type = 'group' and group_id in (select account_id from batch_accounts)
+      and coalesce(received_at, event_at) <= ?::timestamptz
+),
+candidates as (
+    select user_id, group_id, event, event_at from raw.segment_messages
+    where type = 'track' and coalesce(received_at, event_at) <= ?::timestamptz
+      and (group_id in (select account_id from batch_accounts)
+           or (group_id is null and user_id in (select user_id from members)))
+),
+member_groups as (
+    select user_id, group_id, event_at from raw.segment_messages
+    where type = 'group' and group_id is not null and coalesce(received_at, event_at) <= ?::timestamptz
+      and user_id in (select user_id from members)
 ),
 signups as (
-    select group_id as account_id, min(event_at) as signup_at
-    from raw.segment_messages
-    where type = 'track' and event = 'signup_completed' and group_id is not null
-      and group_id in (select group_id from _quality_batch)
-      and coalesce(received_at, event_at) <= ?::timestamptz
-    group by group_id
+    select coalesce(c.group_id, g.group_id) as account_id, min(c.event_at) as signup_at
+    from (select * from candidates where quality_event_name(event) = 'signup_completed') as c
+    asof left join member_groups as g on g.user_id = c.user_id and c.event_at >= g.event_at
+    group by all
 )
 select
     case when b.type = 'track' then 'track:' || b.event else b.type end as event_key,
@@ -58,12 +113,10 @@ select
         partition by case when b.type = 'track' then 'track:' || b.event else b.type end
         order by b.arrived_at, b.message_id
     ) - 1)::bigint as key_ordinal,
-    b.message_id, b.type, b.event, b.user_id,
-    coalesce(b.group_id, u.account_id) as account_id,
+    b.message_id, b.type, b.event, b.user_id, b.account_id,
     b.event_at, b.received_at, b.arrived_at, b.load_id, s.signup_at, b.body, b.payload
-from _quality_batch as b
-left join user_accounts as u on b.type = 'identify' and b.group_id is null and u.user_id = b.user_id
-left join signups as s on s.account_id = b.group_id
+from _quality_resolved as b
+left join signups as s on s.account_id = b.account_id
 """
 
 
@@ -103,11 +156,15 @@ def stage_batch(
     load_filter = "and list_contains(?, m.load_id)" if load_ids is not None else ""
     params: list = [as_of] + ([load_ids] if load_ids is not None else [])
     payload_column = "m.payload::varchar" if full_payload else "null::varchar"
+    names.load_aliases(con)
     con.execute(_BATCH_SQL.format(load_filter=load_filter, payload_column=payload_column), params)
     try:
-        con.execute(f"create or replace temp table {STAGED} as {_ENRICH_SQL}", [as_of, as_of])
+        con.execute(f"create or replace temp table _quality_resolved as {_RESOLVE_SQL}", [as_of, as_of])
+        con.execute("drop table if exists _quality_batch")
+        con.execute(f"create or replace temp table {STAGED} as {_ENRICH_SQL}", [as_of, as_of, as_of])
     finally:
         con.execute("drop table if exists _quality_batch")
+        con.execute("drop table if exists _quality_resolved")
     return int(con.execute(f"select count(*) from {STAGED}").fetchone()[0])
 
 
@@ -125,7 +182,9 @@ def fetch_chunk(con: duckdb.DuckDBPyConnection, start: int, size: int) -> list[M
         Message(
             message_id=r[0], type=r[1], event=r[2], user_id=r[3], account_id=r[4], event_at=r[5],
             received_at=r[6], arrived_at=r[7], load_id=int(r[8]), account_signup_at=r[9],
-            payload=_parse(r[10]) if r[10] is not None else {"properties" if r[1] == "track" else "traits": _parse_any(r[11])},
+            # the staged body (traits already merged with context.traits) stands in for the default root
+            payload={**(_parse(r[10]) if r[10] is not None else {}),
+                     "properties" if r[1] == "track" else "traits": _parse_any(r[11])},
         )
         for r in rows
     ]
@@ -197,16 +256,24 @@ def arrivals_by_day(
 
     Also returns the first arrival in the warehouse, so windows before history began are not read as zeros.
     """
+    names.load_aliases(con)
     rows = con.execute(
         """
+        with counts as (  -- by the name as sent first: the name rule then runs once per distinct name
+            select
+                type, event,
+                floor(epoch(?::timestamptz - coalesce(received_at, event_at)) / 86400)::bigint as day_index,
+                count(*) as n
+            from raw.segment_messages
+            where coalesce(received_at, event_at) <= ?::timestamptz
+              and coalesce(received_at, event_at) > ?::timestamptz - to_days(?)
+              and type in ('track', 'identify', 'group')
+            group by all
+        )
         select
-            case when type = 'track' then 'track:' || event else type end as event_key,
-            floor(epoch(?::timestamptz - coalesce(received_at, event_at)) / 86400)::bigint as day_index,
-            count(*)
-        from raw.segment_messages
-        where coalesce(received_at, event_at) <= ?::timestamptz
-          and coalesce(received_at, event_at) > ?::timestamptz - to_days(?)
-          and type in ('track', 'identify', 'group')
+            case when type = 'track' then 'track:' || quality_event_name(event) else type end as event_key,
+            day_index, sum(n)::bigint
+        from counts
         group by all
         """,
         [as_of, as_of, as_of, days],

@@ -3,6 +3,12 @@
 A check's status is `pass`, `warn` or `fail` (`fail` = a critical expectation failed: the check gates
 sends). A check with nothing new to look at keeps its previous status, so a quiet hour neither releases
 a gate nor fires a false recovery. One alert per status change, including the recovery notice.
+
+The gate is in proportion to the damage: a failing critical expectation gates exactly the accounts of
+its failing rows. A failing row that belongs to no account gates nobody (there is nobody to protect)
+and is reported instead. A share threshold (`mostly`) trips only on at least `min_count` failing rows
+(`ONBOARDING_QUALITY_MIN_COUNT`, or the expectation's `meta.min_count`), so one odd event in a
+three-event hour is not "33 % failing".
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from dagster_project.quality.drift import DriftFinding
-from dagster_project.quality.validate import UNNARROWED, ExpectationOutcome
+from dagster_project.quality.validate import ExpectationOutcome
 
 DRIFT_CHECKS = ("schema_drift", "volume_anomaly", "late_arrivals", "duplicate_burst")
+UNATTRIBUTED_CHECK = "unattributed_events"
+DEFAULT_MIN_COUNT = 3
 SLACK_SECTION_LIMIT = 2900
 
 
@@ -52,9 +60,25 @@ def describe(e: ExpectationOutcome) -> str:
     rule = RULE_WORDS.get(e.expectation_type, e.expectation_type.removeprefix("expect_column_values_to_"))
     text = f"{e.suite}: {e.column} {rule} on {e.unexpected_count} of {e.element_count} rows ({e.unexpected_percent:.1f}%"
     text += f", threshold {100 * (1 - e.mostly):.0f}%)" if e.mostly < 1 else ")"
+    if e.unattributed:
+        text += f"; {e.unattributed} of them belong to no account"
     if e.error:
         text += f" [error: {e.error[:120]}]"
     return text
+
+
+def apply_min_count(outcomes: list[ExpectationOutcome], default: int) -> list[ExpectationOutcome]:
+    """A share threshold needs at least `min_count` failing rows to fail (over the whole batch, merged).
+
+    Only expectations with a share threshold (`mostly` < 1) are relaxed: a rule without one (an unknown
+    plan_tier) fails on a single row, as its suite says.
+    """
+    for e in outcomes:
+        floor = e.min_count if e.min_count is not None else default
+        if not e.success and not e.error and e.mostly < 1 and e.unexpected_count < floor:
+            e.success = True
+            e.under_min_count = True
+    return outcomes
 
 
 def suite_outcome(name: str, rows: int, outcomes: list[ExpectationOutcome], previous: str | None) -> CheckOutcome:
@@ -66,7 +90,7 @@ def suite_outcome(name: str, rows: int, outcomes: list[ExpectationOutcome], prev
     gate: dict[str, str] = {}
     for e in blocking:
         reason = describe(e)
-        for account in e.affected_accounts or {UNNARROWED: e.unexpected_count}:
+        for account in e.affected_accounts:  # rows without an account gate nobody
             gate.setdefault(account, reason)
     if blocking:
         status = "fail"
@@ -80,12 +104,37 @@ def suite_outcome(name: str, rows: int, outcomes: list[ExpectationOutcome], prev
     return CheckOutcome(name, status, summary, rows=rows, gate=gate, expectations=outcomes)
 
 
-def drift_outcome(name: str, findings: list[DriftFinding], evaluated: bool, previous: str | None) -> CheckOutcome:
+def drift_outcome(
+    name: str, findings: list[DriftFinding], evaluated: bool, previous: str | None, rows: int = 0
+) -> CheckOutcome:
+    """`rows`: what the check looked at this cycle (shown as `new_rows` in Dagster)."""
     if not evaluated:
         return CheckOutcome(name, previous or "pass", "nothing new to compare: status carried over", carried=True)
     if findings:
-        return CheckOutcome(name, "warn", "; ".join(f.message for f in findings), findings=findings)
-    return CheckOutcome(name, "pass", "no drift")
+        return CheckOutcome(name, "warn", "; ".join(f.message for f in findings), rows=rows, findings=findings)
+    return CheckOutcome(name, "pass", "no drift", rows=rows)
+
+
+def unattributed_outcome(
+    checked: int, unattributed: int, samples: list[str], by_event: dict[str, int], previous: str | None
+) -> CheckOutcome:
+    """Track and page messages that belong to no account: an alert to the data channel, never a gate.
+
+    Such a message has no groupId and its user made no `group` call at or before it. It stays in raw, is
+    never sent, and cannot gate anyone: there is no account whose sends it could corrupt.
+    """
+    if not checked:
+        return CheckOutcome(UNATTRIBUTED_CHECK, previous or "pass", "no new track or page messages: status carried over",
+                            carried=True)
+    if not unattributed:
+        return CheckOutcome(UNATTRIBUTED_CHECK, "pass", f"all {checked} new track/page messages belong to an account",
+                            rows=checked)
+    events = ", ".join(f"{k} {n}" for k, n in sorted(by_event.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+    message = (f"{unattributed} of {checked} new track/page messages belong to no account (no groupId and no group "
+               f"call by their user at or before them): kept in raw, never sent, nobody gated ({events})")
+    finding = DriftFinding(UNATTRIBUTED_CHECK, "all", "no_account", message, unattributed,
+                           share=unattributed / checked, samples=samples[:10])
+    return CheckOutcome(UNATTRIBUTED_CHECK, "warn", message, rows=checked, findings=[finding])
 
 
 def escape_slack(text: str) -> str:
@@ -99,8 +148,8 @@ def alert_for(check: CheckOutcome, previous: str, as_of: datetime, channel: str,
         title = f"{check.name} passes again (was {previous})"
         lines = [f"{released} gated account(s) released." if released else "No account was gated by this check."]
     elif check.status == "fail":
-        gated = "all accounts" if UNNARROWED in check.gate else f"{len(check.gate)} account(s)"
-        title = f"{check.name} failing: sends gated for {gated}"
+        title = (f"{check.name} failing: sends gated for {len(check.gate)} account(s)" if check.gate
+                 else f"{check.name} failing: the failing rows belong to no account, nobody gated")
         lines = [describe(e) for e in check.failed if e.blocking]
         lines += [f"(warning) {describe(e)}" for e in check.failed if not e.blocking]
     else:
@@ -126,6 +175,19 @@ def alert_for(check: CheckOutcome, previous: str, as_of: datetime, channel: str,
         "title": title,
         "lines": lines,
         "text": text[:SLACK_SECTION_LIMIT],
+    }
+
+
+def release_alert(check_names: list[str], as_of: datetime, channel: str) -> dict[str, Any]:
+    """The notice that a gate an earlier version closed for every account ('*') is open again."""
+    title = "send gate reopened for every account"
+    lines = [f"{', '.join(check_names)} had gated every account because failing rows had no account.",
+             "Rows without an account now gate nobody; only the accounts of failing rows are gated."]
+    alert_id = hashlib.sha256(f"release_everyone|{as_of.isoformat()}|{','.join(check_names)}".encode()).hexdigest()[:32]
+    return {
+        "alert_id": alert_id, "check_name": "send_gate", "as_of": as_of, "previous_status": "fail",
+        "status": "pass", "channel": channel, "title": title, "lines": lines,
+        "text": escape_slack(title + "\n" + "\n".join(lines))[:SLACK_SECTION_LIMIT],
     }
 
 

@@ -31,13 +31,18 @@ from dagster_project.quality import batch as batch_io
 from dagster_project.quality import drift, frames, merge, report, store, validate
 from dagster_project.quality import scan as scan_sql
 from dagster_project.quality.checks import (
+    DEFAULT_MIN_COUNT,
     DRIFT_CHECKS,
+    UNATTRIBUTED_CHECK,
     CheckOutcome,
     alert_for,
+    apply_min_count,
     drift_outcome,
+    release_alert,
     status_changes,
     suite_check_name,
     suite_outcome,
+    unattributed_outcome,
 )
 from dagster_project.quality.suites import SuiteSpec, event_key, load_suites
 
@@ -48,16 +53,25 @@ DEFAULT_CHUNK = 200_000
 DEFAULT_MEMORY = "2GB"  # DuckDB's buffer pool while the batch is staged and scanned; it spills past this
 
 
+def _count_setting(name: str, default: int, unit: str) -> int:
+    raw = config.env(name)
+    try:
+        value = int(raw) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number of {unit}, got {raw!r}") from exc
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def chunk_size_setting() -> int:
     """Messages validated per chunk (`ONBOARDING_QUALITY_CHUNK`): bounds a pass's memory on a first load."""
-    raw = config.env("ONBOARDING_QUALITY_CHUNK")
-    try:
-        value = int(raw) if raw else DEFAULT_CHUNK
-    except ValueError as exc:
-        raise ValueError(f"ONBOARDING_QUALITY_CHUNK must be a whole number of messages, got {raw!r}") from exc
-    if value < 1:
-        raise ValueError(f"ONBOARDING_QUALITY_CHUNK must be at least 1, got {value}")
-    return value
+    return _count_setting("ONBOARDING_QUALITY_CHUNK", DEFAULT_CHUNK, "messages")
+
+
+def min_count_setting() -> int:
+    """Fewest failing rows a share threshold trips on (`ONBOARDING_QUALITY_MIN_COUNT`, default 3)."""
+    return _count_setting("ONBOARDING_QUALITY_MIN_COUNT", DEFAULT_MIN_COUNT, "rows")
 
 
 @dataclass
@@ -75,6 +89,11 @@ class BatchScan:
     comparable: int = 0
     repeats: int = 0
     repeat_samples: list[str] = field(default_factory=list)
+    attributable: int = 0  # track and page messages (the ones that need an account)
+    unattributed: int = 0
+    unattributed_samples: list[str] = field(default_factory=list)
+    unattributed_by_event: dict[str, int] = field(default_factory=dict)
+    gx_startup_seconds: float = 0.0  # GX's import and context, paid only when a suite has rows
 
 
 @dataclass
@@ -91,6 +110,8 @@ class QualityRun:
     delivery: dict[str, int] = field(default_factory=dict)
     chunks: int = 0
     largest_frame: int = 0
+    unattributed: int = 0  # track/page messages of the batch that belong to no account
+    released_everyone: int = 0  # '*' rows of an earlier version's gate, opened by this pass
 
     def check(self, name: str) -> CheckOutcome:
         return next(c for c in self.checks if c.name == name)
@@ -98,7 +119,7 @@ class QualityRun:
 
 def check_names(suites: list[SuiteSpec] | None = None) -> list[str]:
     """Every check this package reports, in a stable order (the Dagster check specs are built from it)."""
-    return [suite_check_name(s.name) for s in (suites or load_suites())] + list(DRIFT_CHECKS)
+    return [suite_check_name(s.name) for s in (suites or load_suites())] + list(DRIFT_CHECKS) + [UNATTRIBUTED_CHECK]
 
 
 def data_channel() -> str:
@@ -111,7 +132,7 @@ def run_quality(
     *,
     load_ids: list[int] | None = None,
     suites: list[SuiteSpec] | None = None,
-    thresholds: drift.DriftThresholds = drift.DEFAULTS,
+    thresholds: drift.DriftThresholds | None = None,
     reports_dir: Path | None = None,
     post: alert_io.Poster | None = None,
     deliver: bool = True,
@@ -120,6 +141,7 @@ def run_quality(
     """Validate what arrived by `as_of`; see the module docstring for the guarantees."""
     started = time.perf_counter()
     specs = suites or load_suites()
+    limits = thresholds or drift.DriftThresholds(min_count=min_count_setting())
     store.ensure_schema(con)
     previous = store.previous_statuses(con)
     fresh_loads = store.new_load_ids(con)
@@ -128,16 +150,15 @@ def run_quality(
         try:
             total = batch_io.stage_batch(con, as_of, load_ids, full_payload=scan_sql.needs_full_payload(specs))
             fetched = time.perf_counter()
-            validate.warm_up()
-            warmed = time.perf_counter()
-            scan = _scan(con, specs, as_of, total, size, thresholds)
+            scan = _scan(con, specs, as_of, total, size, limits)
         finally:
             batch_io.drop_staged(con)
     checks: list[CheckOutcome] = []
     for spec in specs:
         name = suite_check_name(spec.name)
         rows = scan.suite_rows.get(name, 0)
-        checks.append(suite_outcome(name, rows, scan.outcomes.get(name) or [], previous.get(name)))
+        outcomes = apply_min_count(scan.outcomes.get(name) or [], limits.min_count)
+        checks.append(suite_outcome(name, rows, outcomes, previous.get(name)))
     validated = time.perf_counter()
 
     # Schema drift: the last 24 h of arrivals (all of them) against the good arrivals of the week before,
@@ -148,19 +169,25 @@ def run_quality(
         store.window_profiles(con, recent_start, as_of, good_only=False, hourly=True), batch_profile, recent_start
     )
     baseline = store.window_profiles(con, recent_start - timedelta(days=BASELINE_DAYS), recent_start, good_only=True)
-    series, first_arrival = batch_io.arrivals_by_day(con, as_of, 7 * thresholds.volume_weeks + 1)
+    series, first_arrival = batch_io.arrivals_by_day(con, as_of, 7 * limits.volume_weeks + 1)
     lines_read, loader_dups = store.loader_counts(con, fresh_loads)
     evaluated = total > 0
+    plan_keys = {s.key for s in specs}
+    profiled = sum(sum(props.get("", {}).values()) for props in batch_profile.values())
+    last_day = sum(counts[0] for key, counts in series.items() if key in plan_keys)
     checks += [
-        drift_outcome("schema_drift", drift.schema_drift(recent, baseline, thresholds), True,
-                      previous.get("schema_drift")),
-        drift_outcome("volume_anomaly", drift.volume_anomalies(series, first_arrival, as_of, thresholds, {s.key for s in specs}), True,
-                      previous.get("volume_anomaly")),
-        drift_outcome("late_arrivals", drift.late_findings(total, scan.late, scan.late_samples, thresholds), evaluated,
+        drift_outcome("schema_drift", drift.schema_drift(recent, baseline, limits), True,
+                      previous.get("schema_drift"), rows=profiled),
+        drift_outcome("volume_anomaly", drift.volume_anomalies(series, first_arrival, as_of, limits, plan_keys), True,
+                      previous.get("volume_anomaly"), rows=last_day),
+        drift_outcome("late_arrivals", drift.late_findings(total, scan.late, scan.late_samples, limits), evaluated,
                       previous.get("late_arrivals")),
         drift_outcome("duplicate_burst", drift.duplicate_findings(lines_read, loader_dups, scan.comparable, scan.repeats,
-                                                        scan.repeat_samples, thresholds),
-                      evaluated or bool(fresh_loads), previous.get("duplicate_burst")),
+                                                        scan.repeat_samples, limits),
+                      evaluated or bool(fresh_loads), previous.get("duplicate_burst"),
+                      rows=scan.comparable or lines_read),
+        unattributed_outcome(scan.attributable, scan.unattributed, scan.unattributed_samples,
+                             scan.unattributed_by_event, previous.get(UNATTRIBUTED_CHECK)),
     ]
     late_check = next(c for c in checks if c.name == "late_arrivals")
     if not late_check.carried:
@@ -168,7 +195,7 @@ def run_quality(
         late_check.summary += f" (late share {late:.1%} of {total})"
         late_check.rows = total
     run = QualityRun(as_of=as_of, checks=checks, batch_rows=total, new_load_ids=fresh_loads, chunks=scan.chunks,
-                     largest_frame=scan.largest_frame)
+                     largest_frame=scan.largest_frame, unattributed=scan.unattributed)
 
     con.execute("begin transaction")
     try:
@@ -179,11 +206,16 @@ def run_quality(
                 store.close_gate(con, c.name, c.gate, as_of)
             else:
                 run.released[c.name] = store.open_gate(con, c.name)
+        # An earlier version wrote '*' (everyone) for failing rows without an account: opened at once.
+        everyone = store.release_everyone(con, [c.name for c in checks])
+        run.released_everyone = sum(everyone.values())
         channel = data_channel()
         run.alerts = [
             alert_for(c, before, as_of, channel, released=run.released.get(c.name, 0))
             for c, before in status_changes(checks, previous)
         ]
+        if everyone:
+            run.alerts.append(release_alert(sorted(everyone), as_of, channel))
         store.insert_alerts(con, run.alerts, as_of)
         store.insert_results(con, _result_rows(checks), as_of)
         store.insert_profiles(con, _profile_rows(batch_profile, checks, specs), as_of)
@@ -201,8 +233,8 @@ def run_quality(
     finished = time.perf_counter()
     run.timings = {
         "fetch_seconds": round(fetched - started, 3),
-        "gx_startup_seconds": round(warmed - fetched, 3),
-        "validate_seconds": round(validated - warmed, 3),
+        "gx_startup_seconds": scan.gx_startup_seconds,
+        "validate_seconds": round(validated - fetched - scan.gx_startup_seconds, 3),
         "total_seconds": round(finished - started, 3),
     }
     run.report_path = report.write_report(
@@ -222,11 +254,15 @@ def _scan(
     """Aggregate the staged batch in SQL; validate each suite's rows with GX a chunk at a time."""
     scan = BatchScan(rows=total)
     if not total:
-        return scan
+        return scan  # an empty batch never imports or starts Great Expectations
     per_key = scan_sql.suite_rows(con)
     for spec in specs:
         rows = per_key.get(spec.key, 0)
         name = suite_check_name(spec.name)
+        if rows and not scan.chunks:
+            warm = time.perf_counter()
+            validate.warm_up()
+            scan.gx_startup_seconds = round(time.perf_counter() - warm, 3)
         for start in range(0, rows, size):
             frame = scan_sql.suite_frame(con, spec, as_of, start, size)
             outcomes = validate.validate_frame(spec, frame)
@@ -238,6 +274,9 @@ def _scan(
     scan.profile = scan_sql.profile(con)
     scan.late, scan.late_samples = scan_sql.late(con, thresholds.late_after)
     scan.comparable, scan.repeats, scan.repeat_samples = scan_sql.repeated_events(con)
+    scan.attributable, scan.unattributed, scan.unattributed_samples, scan.unattributed_by_event = (
+        scan_sql.unattributed(con)
+    )
     return scan
 
 

@@ -6,7 +6,8 @@
 - late arrivals: the share of the batch that reached Segment's server long after its own timestamp;
 - duplicate bursts: messageIds the loader had already seen, and the same event re-sent under new ids.
 
-Thresholds are the dataclass defaults below; the suites carry the blocking rules.
+Thresholds are the dataclass defaults below (`min_count` from ONBOARDING_QUALITY_MIN_COUNT); the suites
+carry the blocking rules.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class DriftThresholds:
     late_min_rows: int = 20
     duplicate_max_share: float = 0.05
     duplicate_min_rows: int = 5
+    # A share threshold trips only on at least this many rows over it (ONBOARDING_QUALITY_MIN_COUNT).
+    min_count: int = 3
 
 
 DEFAULTS = DriftThresholds()
@@ -213,7 +216,7 @@ def late_arrivals(messages: list[Message], t: DriftThresholds = DEFAULTS) -> lis
 def late_findings(total: int, late: int, samples: list[str], t: DriftThresholds = DEFAULTS) -> list[DriftFinding]:
     """The late-arrival verdict from counts (a batch validated in chunks sums them)."""
     share = late / total if total else 0.0
-    if total < t.late_min_rows or share <= t.late_max_share:
+    if total < t.late_min_rows or late < t.min_count or share <= t.late_max_share:
         return []
     hours = t.late_after.total_seconds() / 3600
     return [
@@ -264,7 +267,8 @@ def duplicate_findings(
 ) -> list[DriftFinding]:
     """The duplicate verdict from counts: `repeats` of `total` comparable messages repeated an earlier one."""
     findings = []
-    if lines_read >= t.duplicate_min_rows and loader_duplicates / lines_read > t.duplicate_max_share:
+    if (lines_read >= t.duplicate_min_rows and loader_duplicates >= t.min_count
+            and loader_duplicates / lines_read > t.duplicate_max_share):
         share = loader_duplicates / lines_read
         findings.append(
             DriftFinding(
@@ -274,7 +278,7 @@ def duplicate_findings(
                 loader_duplicates, share=share,
             )
         )
-    if total >= t.duplicate_min_rows and repeats and repeats / total > t.duplicate_max_share:
+    if total >= t.duplicate_min_rows and repeats >= max(t.min_count, 1) and repeats / total > t.duplicate_max_share:
         share = repeats / total
         findings.append(
             DriftFinding(

@@ -50,6 +50,8 @@ def merge_outcome(a: ExpectationOutcome, b: ExpectationOutcome) -> ExpectationOu
         unexpected_values=values[:SAMPLE_SIZE],
         error=error,
         missing_count=missing,
+        unattributed=a.unattributed + b.unattributed,
+        min_count=a.min_count,
     )
 
 

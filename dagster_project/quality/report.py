@@ -54,7 +54,10 @@ def render(checks: list[CheckOutcome], as_of: datetime, batch_rows: int, gate: l
             parts.append("<tr><th>expectation</th><th>column</th><th>severity</th><th>result</th>"
                          "<th>unexpected</th><th>why</th><th>sample messageIds</th></tr>")
             for e in c.expectations:
-                result = "passed" if e.success else "FAILED"
+                result = "FAILED" if not e.success else (
+                    "passed (under the minimum count)" if e.under_min_count else "passed")
+                if e.unattributed:
+                    result += f"; {e.unattributed} row(s) without an account (gate nobody)"
                 values = f"<br>values: {escape(', '.join(e.unexpected_values))}" if e.unexpected_values and not e.success else ""
                 parts.append(
                     f"<tr><td>{escape(e.expectation_type)}</td><td>{escape(e.column)}</td><td>{escape(e.severity)}</td>"

@@ -177,3 +177,19 @@ def repeated_events(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[
     finally:
         con.execute("drop table if exists _quality_repeats")
     return total, repeats, first
+
+
+def unattributed(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[int, int, list[str], dict[str, int]]:
+    """(track/page messages, those with no account, the first ones' ids, count per event) of the batch."""
+    where = "type in ('track', 'page')"
+    checked, missing = con.execute(
+        f"select count(*), count(*) filter (where account_id is null) from {STAGED} where {where}"
+    ).fetchone()
+    first = [r[0] for r in con.execute(
+        f"select message_id from {STAGED} where {where} and account_id is null "
+        f"order by arrived_at, message_id limit {int(samples)}"
+    ).fetchall()]
+    by_event = dict(con.execute(
+        f"select coalesce(event, type), count(*) from {STAGED} where {where} and account_id is null group by all"
+    ).fetchall())
+    return int(checked), int(missing), first, {str(k): int(v) for k, v in by_event.items()}

@@ -177,6 +177,21 @@ def open_gate(con: duckdb.DuckDBPyConnection, check_name: str) -> int:
     return before - warehouse.count(con, "ops.send_gate")
 
 
+def release_everyone(con: duckdb.DuckDBPyConnection, check_names: list[str]) -> dict[str, int]:
+    """Delete the `'*'` (every account) rows these checks wrote before the gate was scoped to accounts.
+
+    Returns {check: rows released}. A '*' row under any other check name (an operator's own stop) stays.
+    """
+    rows = con.execute(
+        "delete from ops.send_gate where account_id = '*' and list_contains(?, check_name) returning check_name",
+        [check_names],
+    ).fetchall()
+    released: dict[str, int] = {}
+    for (name,) in rows:
+        released[name] = released.get(name, 0) + 1
+    return released
+
+
 def insert_alerts(con: duckdb.DuckDBPyConnection, alerts: Iterable[dict], created_at: datetime) -> None:
     for a in alerts:
         con.execute(

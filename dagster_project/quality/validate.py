@@ -18,7 +18,6 @@ import pandas as pd
 from dagster_project.quality.suites import SuiteSpec
 
 SAMPLE_SIZE = 10
-UNNARROWED = "*"
 INDEX_COLUMNS = ["message_id", "account_id"]
 
 
@@ -41,6 +40,9 @@ class ExpectationOutcome:
     unexpected_values: list[str] = field(default_factory=list)
     error: str | None = None
     missing_count: int = 0  # rows GX left out of `unexpected_percent` (nulls, for most rules); merged chunks need it
+    unattributed: int = 0  # failing rows that belong to no account: they gate nobody
+    min_count: int | None = None  # the suite's `meta.min_count` for this expectation (else the setting)
+    under_min_count: bool = False  # over the share threshold, but on fewer rows than the minimum count
 
     @property
     def blocking(self) -> bool:
@@ -124,11 +126,15 @@ def _outcome(spec: SuiteSpec, r: Any) -> ExpectationOutcome:
     index_rows = res.get("unexpected_index_list") or []
     accounts: dict[str, int] = {}
     samples: list[str] = []
+    unattributed = 0
     for row in index_rows:
         if not isinstance(row, dict):
             continue
-        account = _clean(row.get("account_id")) or UNNARROWED
-        accounts[account] = accounts.get(account, 0) + 1
+        account = _clean(row.get("account_id"))
+        if account is None:
+            unattributed += 1
+        else:
+            accounts[account] = accounts.get(account, 0) + 1
         message_id = _clean(row.get("message_id"))
         if message_id and len(samples) < SAMPLE_SIZE:
             samples.append(message_id)
@@ -143,6 +149,7 @@ def _outcome(spec: SuiteSpec, r: Any) -> ExpectationOutcome:
     if info.get("raised_exception"):
         error = str(info.get("exception_message") or "expectation raised")[:300]
     severity = str(getattr(cfg.severity, "value", cfg.severity) or "critical")
+    min_count = (cfg.meta or {}).get("min_count")
     return ExpectationOutcome(
         suite=spec.name,
         expectation_type=cfg.type,
@@ -159,4 +166,6 @@ def _outcome(spec: SuiteSpec, r: Any) -> ExpectationOutcome:
         unexpected_values=values,
         error=error,
         missing_count=int(res.get("missing_count") or 0),
+        unattributed=unattributed,
+        min_count=int(min_count) if min_count is not None else None,
     )

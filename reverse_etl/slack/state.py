@@ -5,15 +5,22 @@ is inserted into ops.slack_alerts the first cycle it is seen and never again, so
 next hour, or the same as-of run twice, posts nothing new. ops.slack_digests has one row per UTC day,
 written in the same transaction that queues the digest: at most one digest a day.
 Delivery itself (pending / sent / parked, retries) is the shared outbox's job (reverse_etl/outbox.py,
-channel 'slack').
+channel 'slack'); ops.slack_posts is what makes it exactly once across a crash: a row is written before a
+request that may reach Slack and completed with the message's `ts` when Slack's answer is recorded. A
+pending item whose row has no `ts` had its outcome lost (killed, timed out): the transport looks for its
+id in the channel's history before posting it again (transport.py).
+Writes are set-based (one statement per cycle, not one per alert): a first cycle can hold 10^5 alerts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import duckdb
+import orjson
+import pyarrow as pa
 
 from dagster_project.warehouse import table_exists
 
@@ -81,6 +88,17 @@ SLACK_DDL: tuple[str, ...] = (
         written_local integer not null,
         parked integer not null,
         summary json
+    )
+    """,
+    """
+    create table if not exists ops.slack_posts (
+        item_id varchar primary key,
+        channel varchar not null,
+        channel_id varchar,
+        attempt_started_at timestamptz,
+        ts varchar,
+        confirmed_by varchar,
+        confirmed_at timestamptz
     )
     """,
 )
@@ -178,3 +196,114 @@ def drafts_for(con: duckdb.DuckDBPyConnection, alert_ids: list[str]) -> dict[str
         [alert_ids],
     )
     return {r["alert_id"]: r for r in rows}
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def remember_alerts(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert the cycle's new alerts into ops.slack_alerts in one statement (each row: the alert's columns,
+    `status`, `outbox_item_id`, `first_seen_as_of`; `context` is the whole alert as JSON)."""
+    if not rows:
+        return 0
+    table = pa.table({
+        "alert_id": pa.array([str(r["alert_id"]) for r in rows], pa.string()),
+        "account_id": pa.array([str(r["account_id"]) for r in rows], pa.string()),
+        "kind": pa.array([r["kind"] for r in rows], pa.string()),
+        "priority": pa.array([r["priority"] for r in rows], pa.string()),
+        "route": pa.array([r["route"] for r in rows], pa.string()),
+        "alert_rank": pa.array([r.get("alert_rank") for r in rows], pa.int64()),
+        "risk_score": pa.array([None if r.get("risk_score") is None else float(r["risk_score"]) for r in rows],
+                               pa.float64()),
+        "first_seen_as_of": pa.array([r["first_seen_as_of"] for r in rows], pa.timestamp("us", tz="UTC")),
+        "status": pa.array([r["status"] for r in rows], pa.string()),
+        "outbox_item_id": pa.array([r.get("outbox_item_id") for r in rows], pa.string()),
+        "context": pa.array([to_json(r["context"]) for r in rows], pa.string()),
+    })
+    con.register("_slack_new_alerts", table)
+    try:
+        con.execute(
+            """
+            insert into ops.slack_alerts (alert_id, account_id, kind, priority, route, alert_rank, risk_score,
+                first_seen_as_of, status, digest_date, outbox_item_id, context)
+            select alert_id, account_id, kind, priority, route, alert_rank, risk_score, first_seen_as_of, status,
+                   null, outbox_item_id, context::json
+            from _slack_new_alerts
+            """
+        )
+    finally:
+        con.unregister("_slack_new_alerts")
+    return len(rows)
+
+
+def store_drafts(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert recovery drafts (ops.slack_recovery_drafts columns) in one statement."""
+    if not rows:
+        return 0
+    columns = ("alert_id", "account_id", "kind", "stall_step", "source", "model", "subject", "body", "error")
+    table = pa.table({c: pa.array([None if r.get(c) is None else str(r[c]) for r in rows], pa.string())
+                      for c in columns}
+                     | {"created_as_of": pa.array([r["created_as_of"] for r in rows], pa.timestamp("us", tz="UTC"))})
+    con.register("_slack_new_drafts", table)
+    try:
+        con.execute(f"insert into ops.slack_recovery_drafts ({', '.join(columns)}, created_as_of) "
+                    f"select {', '.join(columns)}, created_as_of from _slack_new_drafts")
+    finally:
+        con.unregister("_slack_new_drafts")
+    return len(rows)
+
+
+# -- exactly once across a crash (see the module docstring) ----------------------------------------------
+
+
+def begin_attempt(con: duckdb.DuckDBPyConnection, item_id: str, channel: str, at: datetime) -> None:
+    """Written (and committed) before a request that may reach Slack: from now on the outcome is unknown."""
+    con.execute(
+        """
+        insert into ops.slack_posts (item_id, channel, attempt_started_at) values (?, ?, ?)
+        on conflict (item_id) do update set channel = excluded.channel,
+            attempt_started_at = excluded.attempt_started_at, ts = null, confirmed_by = null, confirmed_at = null
+        """,
+        [item_id, channel, at],
+    )
+
+
+def clear_attempt(con: duckdb.DuckDBPyConnection, item_id: str) -> None:
+    """Slack answered that it did not post the message: nothing to look for."""
+    con.execute("delete from ops.slack_posts where item_id = ? and ts is null", [item_id])
+
+
+def record_posted(
+    con: duckdb.DuckDBPyConnection, item_id: str, channel: str, channel_id: str | None, ts: str | None,
+    confirmed_by: str, at: datetime,
+) -> None:
+    con.execute(
+        """
+        insert into ops.slack_posts values (?, ?, ?, null, ?, ?, ?)
+        on conflict (item_id) do update set channel = excluded.channel,
+            channel_id = coalesce(excluded.channel_id, ops.slack_posts.channel_id), attempt_started_at = null,
+            ts = excluded.ts, confirmed_by = excluded.confirmed_by, confirmed_at = excluded.confirmed_at
+        """,
+        [item_id, channel, channel_id, ts, confirmed_by, at],
+    )
+
+
+def unknown_outcomes(con: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+    """{item_id: (channel, attempt started)} of the given items whose last request was never answered."""
+    if not item_ids:
+        return {}
+    rows = con.execute(
+        "select item_id, channel, attempt_started_at from ops.slack_posts "
+        "where ts is null and attempt_started_at is not null and list_contains(?, item_id)",
+        [list(item_ids)],
+    ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def known_channel_ids(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """{channel as the payload names it: Slack's conversation id}, learnt from earlier answers."""
+    rows = con.execute(
+        "select channel, arg_max(channel_id, confirmed_at) from ops.slack_posts where channel_id is not null group by 1"
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}

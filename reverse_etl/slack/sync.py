@@ -17,8 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from reverse_etl import outbox
 from reverse_etl.slack import state
 from reverse_etl.slack.blocks import alert_payload
@@ -34,10 +32,6 @@ Drafter = Callable[[Mapping[str, Any], SlackSettings], Draft]
 
 def default_drafter(alert: Mapping[str, Any], settings: SlackSettings) -> Draft:
     return llm_draft(alert, api_key=settings.anthropic_api_key or "", model=settings.llm_model)
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
 def digest_due(as_of: datetime, digest_hour: int) -> bool:
@@ -115,7 +109,11 @@ def run_slack_cycle(
     gated = {a["alert_id"]: state.gate_reason(blocked, a["account_id"]) for a in alerts}
     gated = {k: v for k, v in gated.items() if v}
     new = [a for a in alerts if a["alert_id"] not in known and a["alert_id"] not in gated]
-    new, realtime_overflow = cap_realtime(new, cfg.max_realtime_per_cycle)
+    # The cap is a dbt var (alert_max_realtime_per_cycle) carried on the ranking's rows; settings only
+    # stand in for a ranking built without it.
+    cap = next((int(a["realtime_cap"]) for a in alerts if a.get("realtime_cap") is not None),
+               cfg.max_realtime_per_cycle)
+    new, realtime_overflow = cap_realtime(new, cap)
     drafts = make_drafts(new, cfg, drafter)
 
     realtime_queued = 0
@@ -124,42 +122,33 @@ def run_slack_cycle(
         con.execute("begin transaction")
         try:
             realtime_items: list[outbox.NewItem] = []
+            remembered: list[dict[str, Any]] = []
+            draft_rows: list[dict[str, Any]] = []
             for alert in new:
                 realtime = alert.get("route") == "realtime"
                 item_id = f"alert:{alert['alert_id']}" if realtime else None
-                con.execute(
-                    """
-                    insert into ops.slack_alerts (alert_id, account_id, kind, priority, route, alert_rank,
-                        risk_score, first_seen_as_of, status, digest_date, outbox_item_id, context)
-                    values (?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?, ?::json)
-                    """,
-                    [
-                        alert["alert_id"], alert["account_id"], alert["kind"], alert["priority"],
-                        alert["route"], alert.get("alert_rank"), alert.get("risk_score"), as_of,
-                        state.REALTIME if realtime
-                        else state.NOT_ROUTED if alert.get("route") == "none"
-                        else state.DIGEST_PENDING,
-                        item_id, _json(alert),
-                    ],
-                )
+                remembered.append({
+                    **alert, "first_seen_as_of": as_of, "outbox_item_id": item_id, "context": alert,
+                    "status": state.REALTIME if realtime
+                    else state.NOT_ROUTED if alert.get("route") == "none"
+                    else state.DIGEST_PENDING,
+                })
                 draft = drafts.get(str(alert["alert_id"]))
                 if draft is not None:
-                    con.execute(
-                        """
-                        insert into ops.slack_recovery_drafts (alert_id, account_id, kind, stall_step, source,
-                            model, subject, body, error, created_as_of)
-                        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                        [alert["alert_id"], alert["account_id"], alert["kind"],
-                         alert.get("stall_step") or alert.get("current_step"), draft.source, draft.model,
-                         draft.subject, draft.body, draft.error, as_of],
-                    )
+                    draft_rows.append({
+                        "alert_id": alert["alert_id"], "account_id": alert["account_id"], "kind": alert["kind"],
+                        "stall_step": alert.get("stall_step") or alert.get("current_step"), "source": draft.source,
+                        "model": draft.model, "subject": draft.subject, "body": draft.body, "error": draft.error,
+                        "created_as_of": as_of,
+                    })
                 if realtime and item_id:
                     payload = alert_payload(alert, cfg.channel_alerts, draft.as_dict() if draft else None)
                     # outbox order = ranking order: the most urgent P0 is posted first
                     realtime_items.append(outbox.NewItem(item_id=item_id, kind=f"alert_{alert['kind']}",
                                                          payload=payload, account_id=alert["account_id"],
                                                          priority=int(alert.get("alert_rank") or 0)))
+            state.remember_alerts(con, remembered)  # one statement each, not one per alert
+            state.store_drafts(con, draft_rows)
             realtime_queued = outbox.enqueue(con, state.CHANNEL, realtime_items, now=as_of, run_id=run_id)
 
             day = as_of.date()
@@ -207,7 +196,7 @@ def run_slack_cycle(
             [run_id, as_of, started, len(alerts), len(new), realtime_queued,
              as_of.date() if digest_info.get("queued") else None, digest_info.get("alerts_total"),
              len(gated), report.posted, report.failed, report.written_local, len(report.parked),
-             _json(summary)],
+             state.to_json(summary)],
         )
         summary["outbox"] = outbox.status_counts(con, state.CHANNEL)
     return summary

@@ -117,6 +117,29 @@ def test_activation_by_path_agrees_with_the_lift(analytics_workspace: AnalyticsW
         assert totals.loc[track, "eligible_accounts"] == row["treated_accounts"] + row["holdout_accounts"]
 
 
+def test_activation_by_path_counts_the_population_of_its_rate(analytics_workspace: AnalyticsWorkspace,
+                                                              joined: pd.DataFrame) -> None:
+    """Issue 14: activated_within_14d counted accounts whose window was still open (191 of 143 eligible).
+    Per track and week it is now the ground truth's activations within 14 days among closed windows."""
+    by_path = analytics_workspace.df("select * from marts.activation_by_path")
+    frame = joined.assign(signup_week=joined["signup_at"].dt.tz_convert(None).dt.to_period("W-SUN").dt.start_time)
+    truth = frame.groupby(["track", "signup_week"]).agg(
+        accounts=("account_id", "size"), eligible=("eligible", "sum"),
+        activated=("activated_14d", lambda a: int((a & frame.loc[a.index, "eligible"]).sum())))
+    mart = by_path.assign(signup_week=pd.to_datetime(by_path["signup_week"])).set_index(["track", "signup_week"])
+    assert sorted(mart.index) == sorted(truth.index)
+    for key, row in truth.iterrows():
+        assert mart.loc[key, "accounts"] == row["accounts"], key
+        assert mart.loc[key, "eligible_accounts"] == row["eligible"], key
+        assert mart.loc[key, "activated_within_14d"] == row["activated"], key
+    assert (mart["activated_within_14d"] <= mart["eligible_accounts"]).all()
+    # Some weeks are still open at the clock and say so, with counts that add up: no count beside a blank rate.
+    open_weeks = mart[mart["window_status"] == "open"]
+    assert len(open_weeks) and (open_weeks["activated_within_14d"] == 0).all()
+    assert open_weeks["activation_rate"].isna().all()
+    assert set(mart["window_status"]) == {"closed", "partial", "open"}
+
+
 def test_path_distribution_shares_sum_to_one_per_week(analytics_workspace: AnalyticsWorkspace) -> None:
     dist = analytics_workspace.df("select * from marts.path_distribution")
     assert dist.groupby("signup_week")["share"].sum().round(9).eq(1).all()
@@ -177,11 +200,39 @@ def test_roi_is_the_seed_formula_on_the_measured_lift(analytics_workspace: Analy
     roi = analytics_workspace.df("select * from marts.onboarding_roi").set_index("track")
     for track, row in roi.iterrows():
         assert row["activation_lift"] == pytest.approx(lift.loc[track, "lift"])
-        assert row["activation_value"] == pytest.approx(row["new_customers_per_year"] * row["activation_lift"] * row["arpu"])
-        assert row["csm_value"] == pytest.approx(row["csm_hours_saved_per_year"] * 75)
-        assert row["net_value"] == pytest.approx(row["activation_value"] + row["csm_value"] - row["tooling_cost_per_year"])
-    # Vars: 2.5 h x 52 cohorts for all signups; tooling on the 'all' row only.
+        excludes_zero = lift.loc[track, "lift_ci_low"] > 0 or lift.loc[track, "lift_ci_high"] < 0
+        assert row["is_lift_significant"] == excludes_zero, track
+        assert row["csm_value"] == pytest.approx(row["csm_hours_saved_per_year"] * 75, abs=0.01)  # cents
+        if excludes_zero:
+            assert row["activation_value"] == pytest.approx(
+                row["new_customers_per_year"] * row["activation_lift"] * row["arpu"], abs=0.01)
+            assert row["net_value"] == pytest.approx(
+                row["activation_value"] + row["csm_value"] - row["tooling_cost_per_year"], abs=0.01)
+        else:  # no dollars for a lift that may be zero
+            assert pd.isna(row["activation_value"]) and pd.isna(row["net_value"]), track
+            assert row["lift_status"] == "not significant"
+    # Vars: 2.5 h x 52 cohorts, over the tracks a CSM works (self_serve has none); tooling on 'all' only.
     assert roi.loc["all", "csm_hours_saved_per_year"] == pytest.approx(2.5 * 52)
+    assert roi.loc["self_serve", "csm_hours_saved_per_year"] == 0
     assert roi.loc["all", "tooling_cost_per_year"] == 4200 and roi.loc["standard", "tooling_cost_per_year"] == 0
     # New customers per year: this warehouse's signup rate (about ACCOUNTS per 35 days).
     assert roi.loc["all", "new_customers_per_year"] == pytest.approx(1200 / 35 * 365, rel=0.05)
+
+
+def test_roi_customers_and_arpu_come_from_one_population(analytics_workspace: AnalyticsWorkspace) -> None:
+    """Issue 14: signups/yr x the ARR of paying accounts only inflated self-serve 14x. ARPU is now the ARR per
+    signup of the same accounts the customers are counted over, so customers x ARPU is their ARR per year."""
+    roi = analytics_workspace.df("select * from marts.onboarding_roi").set_index("track")
+    state = analytics_workspace.df("select track, arr, lifecycle_stage from marts.customer_onboarding_state")
+    state["retained_arr"] = state["arr"].fillna(0).where(state["lifecycle_stage"] != "suppressed", 0)
+    days = roi.loc["all", "observed_days"]
+    for track in ("high_touch", "standard", "self_serve"):
+        rows = state[state["track"] == track]
+        assert roi.loc[track, "accounts"] == len(rows)
+        assert roi.loc[track, "arpu"] == pytest.approx(rows["retained_arr"].mean())
+        assert roi.loc[track, "new_customers_per_year"] * roi.loc[track, "arpu"] == pytest.approx(
+            rows["retained_arr"].sum() / days * 365)
+    free = state[(state["track"] == "self_serve") & (state["arr"].fillna(0) == 0)]
+    assert len(free) > 0  # free plans are in the population, so the per-signup ARPU is below the paying mean
+    paying = state[(state["track"] == "self_serve") & (state["arr"] > 0)]
+    assert roi.loc["self_serve", "arpu"] < paying["arr"].mean()

@@ -59,3 +59,54 @@ def test_text_from_the_warehouse_is_escaped() -> None:
     page = render_html(Figures(tables={"activation_by_path": by_path}, as_of=AS_OF))
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def _rows(page: str, mart: str) -> list[list[str]]:
+    """The body cells of one table of the page (the renderer writes one <tr> per row, no nesting)."""
+    table = page.split(f"<table data-mart='{mart}'>", 1)[1].split("</table>", 1)[0]
+    body = table.split("<tbody>", 1)[1]
+    return [[cell.split("</td>", 1)[0] for cell in row.split("<td>")[1:]] for row in body.split("<tr>")[1:]]
+
+
+def test_activation_rows_read_by_week_then_track_dates_as_dates_partial_weeks_marked() -> None:
+    def row(week: str, track: str, partial: bool, status: str, eligible: int, rate: float | None) -> dict:
+        return {"track": track, "signup_week": pd.Timestamp(week), "is_partial_week": partial,
+                "window_status": status, "accounts": 10, "eligible_accounts": eligible,
+                "activated_within_14d": 0 if rate is None else round(rate * eligible), "activation_rate": rate,
+                "median_hours_to_activation": None, "stalled": 1, "stall_rate": 0.1, "recovered": 0}
+
+    by_path = pd.DataFrame([  # as a SQL client may return them: unordered, weeks as timestamps
+        row("2026-11-23", "standard", True, "open", 0, None),
+        row("2026-11-02", "self_serve", False, "closed", 10, 0.3),
+        row("2026-10-26", "standard", True, "closed", 10, 0.5),
+        row("2026-11-02", "high_touch", False, "partial", 5, 0.4),
+        row("2026-11-02", "standard", False, "closed", 10, 0.6),
+    ])
+    page = render_html(Figures(tables={"activation_by_path": by_path}, as_of=AS_OF))
+    rows = _rows(page, "activation_by_path")
+    assert [(r[0], r[1]) for r in rows] == [
+        ("2026-10-26 (partial)", "standard"), ("2026-11-02", "high_touch"), ("2026-11-02", "standard"),
+        ("2026-11-02", "self_serve"), ("2026-11-23 (partial)", "standard")]
+    assert "00:00:00" not in page
+    rates = [r[6] for r in rows]
+    assert rates == ["50.0%", "40.0% (so far)", "60.0%", "30.0%", "window open"]
+
+
+def test_roi_gives_dollars_only_for_a_significant_lift() -> None:
+    def row(track: str, lift: float, low: float, high: float, significant: bool) -> dict:
+        value = 1000 * lift * 500 if significant else None
+        return {"track": track, "accounts": 100, "new_customers_per_year": 1000, "arpu": 500,
+                "activation_lift": lift, "activation_lift_ci_low": low, "activation_lift_ci_high": high,
+                "lift_status": ("positive" if low > 0 else "negative") if significant else "not significant",
+                "is_lift_significant": significant, "activation_value": value,
+                "activation_value_ci_low": value and 1000 * low * 500, "activation_value_ci_high": value and 1000 * high * 500,
+                "csm_value": 9750.0, "tooling_cost_per_year": 0.0, "net_value": value and value + 9750.0}
+
+    roi = pd.DataFrame([row("all", 0.05, -0.01, 0.11, False), row("standard", 0.08, 0.02, 0.14, True)])
+    rows = _rows(render_html(Figures(tables={"onboarding_roi": roi}, as_of=AS_OF)), "onboarding_roi")
+    assert [r[0] for r in rows] == ["standard", "all"]
+    standard, overall = rows
+    assert standard[4] == "+8.0% (+2.0% to +14.0%)"
+    assert standard[5] == "$40.0K ($10.0K to $70.0K)" and standard[8] == "$49.8K"
+    assert overall[4] == "+5.0% (-1.0% to +11.0%)"
+    assert overall[5] == "not significant" and overall[8] == "not significant"

@@ -10,6 +10,7 @@ import pytest
 from dagster_project.quality import drift
 from dagster_project.quality.checks import (
     alert_for,
+    apply_min_count,
     drift_outcome,
     escape_slack,
     status_changes,
@@ -73,9 +74,15 @@ def test_only_critical_failures_gate_and_a_quiet_hour_keeps_the_status() -> None
 
 
 def test_alert_text_is_escaped_and_states_the_gate() -> None:
-    check = suite_outcome("tracking_plan_x", 30, [_outcome("critical", False, {"*": 3})], "pass")
+    check = suite_outcome("tracking_plan_x", 30, [_outcome("critical", False, {"a1": 2, "a2": 1})], "pass")
     alert = alert_for(check, "pass", NOW, "#data-alerts")
-    assert "sends gated for all accounts" in alert["title"]
+    assert "sends gated for 2 account(s)" in alert["title"]
+    nobody = _outcome("critical", False, {})
+    nobody.unexpected_count, nobody.unattributed = 4, 4
+    orphan = suite_outcome("tracking_plan_x", 30, [nobody], "pass")
+    assert orphan.status == "fail" and orphan.gate == {}  # rows without an account gate nobody, never '*'
+    text = alert_for(orphan, "pass", NOW, "#data-alerts")
+    assert "belong to no account, nobody gated" in text["title"] and "4 of them belong to no account" in text["text"]
     assert escape_slack("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
     again = alert_for(check, "pass", NOW, "#data-alerts")
     assert again["alert_id"] == alert["alert_id"]
@@ -118,6 +125,19 @@ def test_volume_drop_against_the_same_window_in_earlier_weeks() -> None:
     small = [100] * 29
     small[0] = 92
     assert drift.volume_anomalies(_series(small), first, NOW) == []
+
+
+def test_a_share_threshold_trips_only_on_the_minimum_count() -> None:
+    one_odd = _outcome("critical", False, {"a1": 1})  # 1 of 3 = 33 %, mostly 0.95
+    strict_rule = _outcome("critical", False, {"a2": 1})
+    strict_rule.mostly = 1.0  # no share threshold: one row fails it
+    own_floor = _outcome("critical", False, {"a3": 1})
+    own_floor.min_count = 1  # the suite's meta.min_count wins over the setting
+    apply_min_count([one_odd, strict_rule, own_floor], 3)
+    assert (one_odd.success, one_odd.under_min_count) == (True, True)
+    assert strict_rule.success is False and own_floor.success is False
+    assert drift.duplicate_findings(5, 1, 5, 1, ["m1"]) == []  # 1 of 5 repeated: 20 %, but one message
+    assert len(drift.duplicate_findings(5, 3, 5, 0, [])) == 1
 
 
 def test_drift_outcome_carries_over_when_nothing_was_evaluated() -> None:

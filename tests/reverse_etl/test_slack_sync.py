@@ -4,6 +4,7 @@ the send gate, retries, the outbox, and the no-token path. marts.csm_alerts is p
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -335,3 +336,138 @@ def test_self_serve_changes_are_counted_not_listed(slack: SlackServer, open_con:
     with open_con() as con:
         assert con.execute("select status from ops.slack_alerts where alert_id = 'a0002'").fetchall() == [
             ("not_routed",)]
+
+
+# -- exactly once across a crash ----------------------------------------------------------------------------
+
+KILLED_CYCLE = """
+import sys
+from datetime import datetime
+from dagster_project import warehouse
+from reverse_etl.retry import RetryPolicy
+from reverse_etl.slack import run_slack_cycle
+from reverse_etl.slack.settings import SlackSettings
+from reverse_etl.slack.transport import SlackTransport
+db, url, token, as_of = sys.argv[1:5]
+cfg = SlackSettings(token=token, base_url=url, digest_hour=9, per_channel_rate=4.0)
+transport = SlackTransport(token, url, per_channel_rate=4.0, policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+run_slack_cycle(lambda: warehouse.connect(db), datetime.fromisoformat(as_of), cfg, run_id="killed", transport=transport)
+print("the cycle was not killed")
+"""
+
+
+def item_ids(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["metadata"]["event_payload"]["item_id"] for m in messages]
+
+
+def test_a_cycle_killed_right_after_slack_accepted_a_post_reposts_nothing_when_rerun(
+    slack: SlackServer, tmp_path: Path, open_con: Opener
+) -> None:
+    import subprocess
+    import sys
+
+    cfg = settings_for(slack)
+    as_of = DAY + timedelta(hours=8)
+    rows = [alert_row(i, DAY, priority="P0") for i in (1, 2, 3)]
+    with open_con() as con:
+        plant_alerts(con, rows)
+    killed = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CYCLE, str(tmp_path / "warehouse.duckdb"), slack.url, TOKEN, as_of.isoformat()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    slack.accept_then("kill", killed.pid)  # Slack keeps the first message; the client dies before the answer
+    out, err = killed.communicate(timeout=300)
+    assert killed.returncode == -9, (out, err[-2000:])
+    assert item_ids(slack.messages("cs-alerts")) == ["alert:a0001"]
+    with open_con() as con:
+        assert outbox.status_counts(con, "slack")["pending"] == 3  # the kill came before the record
+        assert con.execute("select item_id, ts from ops.slack_posts").fetchall() == [("alert:a0001", None)]
+
+    rerun = cycle(open_con, as_of, rows, cfg)
+    assert rerun["alerts_new"] == 0  # remembered by the killed run's committed transaction
+    delivery = rerun["delivery"]
+    assert (delivery["found_in_history"], delivery["posted"], delivery["unverified"]) == (1, 2, 0)
+    assert item_ids(slack.messages("cs-alerts")) == ["alert:a0001", "alert:a0002", "alert:a0003"]  # each once
+    history = [r for r in slack.requests if r["method"] == "conversations.history"]
+    assert len(history) == 1 and history[0]["channel"] == slack.channels["cs-alerts"]
+    with open_con() as con:
+        assert outbox.status_counts(con, "slack") == {"pending": 0, "sent": 3, "parked": 0}
+        confirmed = dict(con.execute("select item_id, confirmed_by from ops.slack_posts").fetchall())
+    assert confirmed == {"alert:a0001": "history", "alert:a0002": "response", "alert:a0003": "response"}
+    again = cycle(open_con, as_of + timedelta(hours=1), rows, cfg)
+    assert again["delivery"]["requests"] == 0 and len(slack.messages("cs-alerts")) == 3
+
+
+def test_a_post_whose_answer_never_came_is_found_in_history_not_posted_twice(open_con: Opener) -> None:
+    with SlackServer(token=TOKEN, min_interval=0.1, non_marketplace=True, history_interval=0.3) as slack:
+        cfg = settings_for(slack)
+        with open_con() as con:
+            plant_alerts(con, [alert_row(1, DAY, priority="P0")])
+        for n in range(40):  # a busy channel: two full 15-message pages newer than ours
+            slack.post_as_someone_else("cs-alerts", f"chatter {n}", later=5 + n / 10)
+        slack.accept_then("hang", 3.0)  # Slack posts it and answers only after the client gave up
+        transport = SlackTransport(TOKEN, slack.url, per_channel_rate=4.0, timeout=1,
+                                   policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
+        result = run_slack_cycle(open_con, DAY + timedelta(hours=8), cfg, transport=transport)
+        ours = [m for m in slack.messages("cs-alerts") if m.get("metadata")]
+    assert result["delivery"]["found_in_history"] == 1 and result["delivery"]["posted"] == 0
+    assert result["delivery"]["history_requests"] == 3  # 15 + 15 + (10 and ours)
+    assert item_ids(ours) == ["alert:a0001"]
+    with open_con() as con:
+        assert outbox.status_counts(con, "slack")["sent"] == 1
+
+
+def test_without_the_history_scope_an_unknown_outcome_is_posted_again_and_reported(open_con: Opener) -> None:
+    with SlackServer(token=TOKEN, min_interval=0.1, scopes=("chat:write", "channels:read")) as slack:
+        cfg = settings_for(slack)
+        with open_con() as con:
+            plant_alerts(con, [alert_row(1, DAY, priority="P0")])
+        slack.accept_then("hang", 3.0)
+        transport = SlackTransport(TOKEN, slack.url, per_channel_rate=4.0, timeout=1,
+                                   policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
+        result = run_slack_cycle(open_con, DAY + timedelta(hours=8), cfg, transport=transport)
+        posted = item_ids(slack.messages("cs-alerts"))
+    delivery = result["delivery"]
+    assert delivery["unverified"] == 1 and delivery["posted"] == 1  # a duplicate rather than a lost alert
+    assert posted == ["alert:a0001", "alert:a0001"]
+    assert any("missing_scope" in e for e in delivery["errors"])
+
+
+def test_the_local_slack_server_answers_history_and_metadata_as_slack_documents() -> None:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    with SlackServer(token=TOKEN, min_interval=0.0, non_marketplace=True, history_interval=0.5) as slack:
+        client = WebClient(token=TOKEN, base_url=slack.url, retry_handlers=[])
+        meta = {"event_type": "onboarding_outbox_item", "event_payload": {"item_id": "x1"}}
+        sent = client.chat_postMessage(channel="#data-alerts", text="hello", metadata=meta)
+        bad = client.chat_postMessage(channel="#data-alerts", text="odd type",
+                                      metadata={"event_type": "has.dots", "event_payload": {}})
+        assert bad["response_metadata"]["warnings"] == ["invalid_metadata_schema"]  # posted, metadata ignored
+        with pytest.raises(SlackApiError, match="invalid_metadata_format"):
+            client.chat_postMessage(channel="#data-alerts", text="x", metadata={"event_type": "t"})
+        with pytest.raises(SlackApiError, match="channel_not_found"):
+            client.conversations_history(channel="#data-alerts")  # history takes the id, not the name
+        channel = sent["channel"]
+        time.sleep(0.6)  # every call counts against the method's rate limit, a refused one too
+        plain = client.conversations_history(channel=channel, limit=500)
+        assert [m.get("metadata") for m in plain["messages"]] == [None, None]  # only with include_all_metadata
+        with pytest.raises(SlackApiError, match="ratelimited") as limited:
+            client.conversations_history(channel=channel, include_all_metadata=True)  # within the minute
+        assert int(limited.value.response.headers["Retry-After"]) >= 1
+        time.sleep(0.6)
+        full = client.conversations_history(channel=channel, include_all_metadata=True, limit=500)
+        assert [m.get("metadata") for m in full["messages"]] == [None, meta]  # newest first
+        for n in range(20):
+            slack.post_as_someone_else("data-alerts", f"n{n}")
+        time.sleep(0.6)
+        page = client.conversations_history(channel=channel, limit=500)
+        assert len(page["messages"]) == 15 and page["has_more"]  # the non-Marketplace page is 15 at most
+        time.sleep(0.6)
+        rest = client.conversations_history(channel=channel, cursor=page["response_metadata"]["next_cursor"])
+        assert len(rest["messages"]) == 7 and not rest["has_more"]
+    with SlackServer(token=TOKEN, scopes=("chat:write",)) as narrow:
+        client = WebClient(token=TOKEN, base_url=narrow.url, retry_handlers=[])
+        with pytest.raises(SlackApiError, match="missing_scope") as missing:
+            client.conversations_history(channel=narrow.channels["cs-alerts"])
+        assert missing.value.response["needed"] == "channels:history"

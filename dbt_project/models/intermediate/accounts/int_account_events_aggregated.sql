@@ -6,12 +6,14 @@
     )
 }}
 -- One row per account and product event: first and last time, who did it first, how often.
--- Incremental: each cycle folds only the new batch of events into the existing rows.
+-- Incremental: each cycle folds only the new batch of events into the existing rows. Events without
+-- context.groupId count for the account their user joined (macros/attributed_tracks.sql).
 
-with batch as (
-    select * from {{ ref('stg_segment__tracks') }}
+with {{ attributed_tracks() }},
+
+batch as (
+    select * from attributed
     where account_id is not null
-    {{ incremental_batch_filter() }}
 ),
 
 aggregated as (

@@ -6,12 +6,17 @@
     )
 }}
 -- Who opted out of e-mail, per account and person (only the primary contact's opt-out matters
--- for sends; a teammate's is kept for the record).
+-- for sends; a teammate's is kept for the record). The e-mail-scope rows of
+-- seeds/suppression_events.csv name the events: a new one is one seed row.
 
-with batch as (
-    select * from {{ ref('stg_segment__tracks') }}
-    where event_name = 'email_unsubscribed' and account_id is not null and user_id is not null
-    {{ incremental_batch_filter() }}
+{%- set email_scope -%}
+    event_name in (select event from {{ ref('suppression_events') }} where scope = 'email') and user_id is not null
+{%- endset %}
+with {{ attributed_tracks(email_scope) }},
+
+batch as (
+    select * from attributed
+    where account_id is not null
 ),
 
 aggregated as (

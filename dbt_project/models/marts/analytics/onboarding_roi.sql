@@ -1,49 +1,88 @@
 -- ROI of the onboarding automation per track (and 'all'), by the seed's formula:
---   (new customers per year x activation lift x ARPU) + (CSM hours saved per year x loaded hourly cost)
--- The lift is MEASURED (holdout_lift: treated minus holdout 14-day activation, with its interval),
--- never assumed. Assumptions are vars in dbt_project.yml (roi_*): new customers per year (null =
--- this warehouse's signup rate x 365), ARPU (null = the mean ARR of the track's paying accounts),
--- CSM hours saved per weekly cohort and the loaded hourly cost, and the tooling cost per year.
--- The 'all' row uses the pooled lift; tooling is charged on the 'all' row only.
+--   (new customers/yr x activation lift x ARPU) + (CSM hours saved/yr x loaded hourly cost) - tooling
+-- One population per row: the track's signups (every account, free plans included), the population
+-- the lift is measured on. new_customers_per_year is that population per year and arpu is the retained
+-- ARR per signup of that same population (an account suppressed at as_of - cancelled, deleted, payment
+-- failed, trial expired - counts with 0), so customers x ARPU is the population's retained ARR per
+-- year, never signups x the ARR of paying accounts only. The seed counts only "customers retained past
+-- month 3": once some of the track's signups are roi_arpu_retention_days old, ARPU is measured on them
+-- alone (arpu_basis says which); a younger warehouse uses every signup's state at as_of.
+-- The lift is MEASURED (holdout_lift: treated minus holdout 14-day activation, with its 95% interval),
+-- never assumed, and it is turned into dollars only where its interval excludes zero; otherwise the
+-- dollar columns are null and lift_status says 'not significant' (or 'not measured' while a track has no holdout
+-- account with a closed window).
+-- Assumptions are the roi_* vars of dbt_project.yml. CSM hours are split over the tracks a CSM works
+-- (not in alert_unrouted_tracks) by signup share; tooling is charged on the 'all' row only, which uses
+-- the pooled lift.
+
+{% set arpu_var = var('roi_arpu') %}
+{% set csm_hours_var = var('roi_csm_hours_saved_per_year') %}
+{% set unrouted = var('alert_unrouted_tracks') %}
 
 with lift as (
     select * from {{ ref('holdout_lift') }}
 ),
 
 states as (
-    select track, signup_at, arr, as_of from {{ ref('customer_onboarding_state') }}
+    select
+        track,
+        signup_at,
+        case when lifecycle_stage = 'suppressed' then 0 else coalesce(arr, 0) end as retained_arr,
+        signup_at + to_days({{ var('roi_arpu_retention_days') }}) <= as_of as is_mature,
+        as_of
+    from {{ ref('customer_onboarding_state') }}
 ),
 
 observed as (
     select
         coalesce(track, 'all') as track,
         count(*) as accounts,
-        avg(arr) filter (where arr > 0) as mean_paying_arr,
-        greatest(epoch(max(as_of) - min(signup_at)) / 86400.0, 1.0) as observed_days
+        avg(retained_arr) as retained_arr_per_signup,
+        count(*) filter (where is_mature) as mature_accounts,
+        avg(retained_arr) filter (where is_mature) as mature_arr_per_signup,
+        count(*) filter (where track not in {{ sql_list(unrouted) }}) as csm_accounts,
+        greatest(epoch(max(as_of) - min(signup_at)) / 86400.0, 1.0) as observed_days,
+        max(as_of) as as_of
     from states
     group by grouping sets ((track), ())
 ),
 
 totals as (
-    select accounts as all_accounts, observed_days from observed where track = 'all'
+    select accounts as all_accounts, csm_accounts as all_csm_accounts, observed_days
+    from observed
+    where track = 'all'
 ),
 
 assumptions as (
     select
         observed.track,
-        observed.accounts / totals.all_accounts as signup_share,
+        observed.accounts,
+        observed.as_of,
+        totals.observed_days,
         {% if var('roi_new_customers_per_year') is none %}
         observed.accounts / totals.observed_days * 365.0
         {% else %}
         {{ var('roi_new_customers_per_year') }} * observed.accounts / totals.all_accounts
         {% endif %} as new_customers_per_year,
-        {% if var('roi_arpu') is none %}
-        coalesce(observed.mean_paying_arr, 0)
+        {% if arpu_var is none %}
+        case when observed.mature_accounts > 0
+            then observed.mature_arr_per_signup else observed.retained_arr_per_signup end as arpu,
+        case when observed.mature_accounts > 0 then observed.mature_accounts else observed.accounts end
+            as arpu_accounts,
+        case when observed.mature_accounts > 0
+            then 'signups past day {{ var("roi_arpu_retention_days") }}' else 'all signups at as_of' end
+            as arpu_basis,
         {% else %}
-        {{ var('roi_arpu') }}
-        {% endif %} as arpu,
+        {{ arpu_var }} as arpu,
+        null as arpu_accounts,
+        'var roi_arpu' as arpu_basis,
+        {% endif %}
+        {% if csm_hours_var is none %}
         {{ var('roi_csm_hours_saved_per_cohort') }} * {{ var('roi_cohorts_per_year') }}
-            * observed.accounts / totals.all_accounts as csm_hours_saved_per_year,
+        {% else %}
+        {{ csm_hours_var }}
+        {% endif %} * coalesce(observed.csm_accounts / nullif(totals.all_csm_accounts, 0), 0)
+            as csm_hours_saved_per_year,
         {{ var('roi_loaded_hourly_cost') }} as loaded_hourly_cost,
         case when observed.track = 'all' then {{ var('roi_tooling_cost_per_year') }} else 0 end
             as tooling_cost_per_year
@@ -51,45 +90,60 @@ assumptions as (
     cross join totals
 ),
 
-final as (
+measured as (
     select
-        assumptions.track,
-        assumptions.new_customers_per_year,
-        lift.lift as activation_lift,
-        lift.lift_ci_low as activation_lift_ci_low,
-        lift.lift_ci_high as activation_lift_ci_high,
-        lift.is_significant as is_lift_significant,
-        assumptions.arpu,
-        assumptions.new_customers_per_year * lift.lift * assumptions.arpu as activation_value,
-        assumptions.new_customers_per_year * lift.lift_ci_low * assumptions.arpu as activation_value_ci_low,
-        assumptions.new_customers_per_year * lift.lift_ci_high * assumptions.arpu as activation_value_ci_high,
-        assumptions.csm_hours_saved_per_year,
-        assumptions.loaded_hourly_cost,
-        assumptions.csm_hours_saved_per_year * assumptions.loaded_hourly_cost as csm_value,
-        assumptions.tooling_cost_per_year,
-        lift.as_of
+        assumptions.*,
+        lift.lift,
+        lift.lift_ci_low,
+        lift.lift_ci_high,
+        case
+            when lift.lift is null then 'not measured'
+            when lift.lift_ci_low > 0 then 'positive'
+            when lift.lift_ci_high < 0 then 'negative'
+            else 'not significant'
+        end as lift_status
     from assumptions
-    inner join lift on assumptions.track = lift.track
+    left join lift on assumptions.track = lift.track
+),
+
+valued as (
+    select
+        *,
+        lift_status in ('positive', 'negative') as is_lift_significant,
+        case when lift_status in ('positive', 'negative') then new_customers_per_year * lift * arpu end
+            as activation_value,
+        case when lift_status in ('positive', 'negative') then new_customers_per_year * lift_ci_low * arpu end
+            as activation_value_ci_low,
+        case when lift_status in ('positive', 'negative') then new_customers_per_year * lift_ci_high * arpu end
+            as activation_value_ci_high,
+        csm_hours_saved_per_year * loaded_hourly_cost as csm_value
+    from measured
 )
 
 select
     cast(track as varchar) as track,
+    cast(accounts as bigint) as accounts,
+    cast(observed_days as double) as observed_days,
     cast(new_customers_per_year as double) as new_customers_per_year,
-    cast(activation_lift as double) as activation_lift,
-    cast(activation_lift_ci_low as double) as activation_lift_ci_low,
-    cast(activation_lift_ci_high as double) as activation_lift_ci_high,
-    is_lift_significant,
     cast(arpu as double) as arpu,
-    cast(activation_value as double) as activation_value,
-    cast(activation_value_ci_low as double) as activation_value_ci_low,
-    cast(activation_value_ci_high as double) as activation_value_ci_high,
+    cast(arpu_basis as varchar) as arpu_basis,
+    cast(arpu_accounts as bigint) as arpu_accounts,
+    cast(lift as double) as activation_lift,
+    cast(lift_ci_low as double) as activation_lift_ci_low,
+    cast(lift_ci_high as double) as activation_lift_ci_high,
+    cast(lift_status as varchar) as lift_status,
+    is_lift_significant,
+    cast(round(activation_value, 2) as double) as activation_value,
+    cast(round(activation_value_ci_low, 2) as double) as activation_value_ci_low,
+    cast(round(activation_value_ci_high, 2) as double) as activation_value_ci_high,
     cast(csm_hours_saved_per_year as double) as csm_hours_saved_per_year,
     cast(loaded_hourly_cost as double) as loaded_hourly_cost,
-    cast(csm_value as double) as csm_value,
+    cast(round(csm_value, 2) as double) as csm_value,
     cast(tooling_cost_per_year as double) as tooling_cost_per_year,
-    cast(activation_value + csm_value as double) as gross_value,
-    cast(activation_value + csm_value - tooling_cost_per_year as double) as net_value,
-    cast(activation_value_ci_low + csm_value - tooling_cost_per_year as double) as net_value_ci_low,
-    cast(activation_value_ci_high + csm_value - tooling_cost_per_year as double) as net_value_ci_high,
+    cast(round(activation_value + csm_value, 2) as double) as gross_value,
+    cast(round(activation_value + csm_value - tooling_cost_per_year, 2) as double) as net_value,
+    cast(round(activation_value_ci_low + csm_value - tooling_cost_per_year, 2) as double) as net_value_ci_low,
+    cast(round(activation_value_ci_high + csm_value - tooling_cost_per_year, 2) as double) as net_value_ci_high,
     as_of
-from final
+from valued
+order by case track when 'high_touch' then 1 when 'standard' then 2 when 'self_serve' then 3 else 4 end

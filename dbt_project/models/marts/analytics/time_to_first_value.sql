@@ -1,6 +1,9 @@
--- Time to first value per track: hours from signup to activation (the activation event of the
--- dbt project, var activation_events) and to the first project, with percentiles and the share
--- of accounts activated within 1 hour, 1 day, 7 days and 14 days (windows closed at as_of only).
+-- Time to first value per track (and 'all'): hours from signup to activation (the activation event of
+-- the dbt project, var activation_events). Population of a row: the track's accounts; the percentiles
+-- describe the part of it activated by as_of (activated); each within-N rate is over the accounts whose
+-- N-hour window has closed at as_of, so a young account never counts as "not activated within 7 days".
+-- The 14-day rate carries its counts (eligible_14d_accounts, activated_within_14d): the same figures
+-- as activation_by_path summed over weeks.
 
 with states as (
     select
@@ -17,6 +20,9 @@ final as (
         coalesce(track, 'all') as track,
         count(*) as accounts,
         count(activated_at) as activated,
+        count(*) filter (where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of) as eligible_14d_accounts,
+        count(*) filter (where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of
+            and hours_to_activation <= 24 * {{ var('checkpoint_day') }}) as activated_within_14d,
         quantile_cont(hours_to_activation, 0.25) as p25_hours_to_activation,
         median(hours_to_activation) as median_hours_to_activation,
         quantile_cont(hours_to_activation, 0.75) as p75_hours_to_activation,
@@ -35,6 +41,8 @@ select
     cast(track as varchar) as track,
     cast(accounts as bigint) as accounts,
     cast(activated as bigint) as activated,
+    cast(eligible_14d_accounts as bigint) as eligible_14d_accounts,
+    cast(activated_within_14d as bigint) as activated_within_14d,
     cast(p25_hours_to_activation as double) as p25_hours_to_activation,
     cast(median_hours_to_activation as double) as median_hours_to_activation,
     cast(p75_hours_to_activation as double) as p75_hours_to_activation,
@@ -45,3 +53,4 @@ select
     cast(activated_within_14d_rate as double) as activated_within_14d_rate,
     as_of
 from final
+order by case track when 'high_touch' then 1 when 'standard' then 2 when 'self_serve' then 3 else 4 end

@@ -1,6 +1,7 @@
 -- Win-back outcomes per track and arm: accounts that used up their recovery attempts without
--- activating reach win-back (win_back_at); what happened next at as_of: activated after all,
--- suppressed (cancelled, deleted, payment, trial), or still open. The holdout reaches the same
+-- activating reach win-back (win_back_at); what happened next at as_of, one outcome per account:
+-- activated after all (even if suppressed later), suppressed without activating (cancelled, deleted,
+-- payment, trial), or still open. The three add up to win_back_accounts. The holdout reaches the same
 -- calendar point without e-mails, so its row is the baseline.
 
 with states as (
@@ -21,7 +22,7 @@ final as (
         case when holdout then 'holdout' else 'treated' end as arm,
         count(*) as win_back_accounts,
         count(*) filter (where activated_at > win_back_at) as activated_after,
-        count(*) filter (where suppressed_at > win_back_at) as suppressed_after,
+        count(*) filter (where suppressed_at > win_back_at and activated_at is null) as suppressed_after,
         count(*) filter (where activated_at is null and (suppressed_at is null or suppressed_at <= win_back_at))
             as still_open,
         median(epoch(activated_at - win_back_at) / 86400.0) filter (where activated_at > win_back_at)

@@ -1,4 +1,5 @@
--- Accounts (Segment `group`): firmographic traits as the customer or the product sent them.
+-- Accounts (Segment `group`): firmographic traits as the customer or the product sent them, from
+-- `traits` or, field by field, `context.traits`.
 with messages as (
     select * from {{ ref('stg_segment__messages') }}
     where message_type = 'group'
@@ -9,16 +10,16 @@ renamed as (
         message_id,
         account_id,
         user_id,
-        payload ->> '$.traits.name' as company_name,
-        lower(payload ->> '$.traits.plan_tier') as plan_tier,
-        try_cast(payload ->> '$.traits.mrr' as double) as mrr,
-        try_cast(payload ->> '$.traits.employees' as integer) as employees,
-        payload ->> '$.traits.industry' as industry,
-        payload ->> '$.traits.country' as country,
-        payload ->> '$.traits.source' as source,
-        payload ->> '$.traits.utm_source' as utm_source,
-        payload ->> '$.traits.utm_campaign' as utm_campaign,
-        payload ->> '$.traits.use_case' as use_case,
+        {{ segment_trait('name') }} as company_name,
+        lower({{ segment_trait('plan_tier') }}) as plan_tier,
+        try_cast({{ segment_trait('mrr') }} as double) as mrr,
+        try_cast({{ segment_trait('employees') }} as integer) as employees,
+        {{ segment_trait('industry') }} as industry,
+        {{ segment_trait('country') }} as country,
+        {{ segment_trait('source') }} as source,
+        {{ segment_trait('utm_source') }} as utm_source,
+        {{ segment_trait('utm_campaign') }} as utm_campaign,
+        {{ segment_trait('use_case') }} as use_case,
         event_at,
         known_at,
         load_id

@@ -1,4 +1,5 @@
--- People (Segment `identify`): the traits Customer.io needs for the primary contact.
+-- People (Segment `identify`): the traits Customer.io needs for the primary contact, from `traits`
+-- or, field by field, `context.traits` (RudderStack and analytics.js put them there).
 with messages as (
     select * from {{ ref('stg_segment__messages') }}
     where message_type = 'identify'
@@ -8,9 +9,9 @@ renamed as (
     select
         message_id,
         user_id,
-        payload ->> '$.traits.email' as email,
-        payload ->> '$.traits.name' as person_name,
-        payload ->> '$.traits.title' as title,
+        {{ segment_trait('email') }} as email,
+        {{ segment_trait('name') }} as person_name,
+        {{ segment_trait('title') }} as title,
         event_at,
         known_at,
         load_id

@@ -1,20 +1,36 @@
--- Product events (Segment `track`), the account from context.groupId.
+-- Product events (Segment `track`). `event_name` is the name rules match: normalised (case, spaces,
+-- dashes) and mapped through the analysts' alias seed; `source_event_name` is the name as sent.
+-- `account_id` is the context.groupId the message carried (null from Segment's server libraries:
+-- intermediate/accounts attributes those through the user's group call).
 with messages as (
     select * from {{ ref('stg_segment__messages') }}
     where message_type = 'track'
 ),
 
+aliases as (
+    select * from {{ ref('event_aliases') }}
+),
+
+normalized as (
+    select
+        *,
+        {{ normalized_event_name('event_name') }} as normalized_event_name
+    from messages
+),
+
 renamed as (
     select
-        message_id,
-        account_id,
-        user_id,
-        event_name,
-        payload -> '$.properties' as properties,
-        event_at,
-        known_at,
-        load_id
-    from messages
+        normalized.message_id,
+        normalized.account_id,
+        normalized.user_id,
+        coalesce(aliases.event_name, normalized.normalized_event_name) as event_name,
+        normalized.event_name as source_event_name,
+        normalized.payload -> '$.properties' as properties,
+        normalized.event_at,
+        normalized.known_at,
+        normalized.load_id
+    from normalized
+    left join aliases on normalized.normalized_event_name = aliases.alias
 )
 
 select * from renamed

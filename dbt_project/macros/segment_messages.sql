@@ -1,0 +1,16 @@
+{#
+  How a Segment message is read, whatever client sent it (shared with the data-quality suites,
+  which implement the same rules in their own SQL).
+#}
+
+{#- An event name as rules match it: case, spaces, dashes and underscores folded
+    (`Signup Completed`, `signup-completed`, `SIGNUP_COMPLETED` -> `signup_completed`). -#}
+{% macro normalized_event_name(column) -%}
+    regexp_replace(lower(trim({{ column }})), '[\s_-]+', '_', 'g')
+{%- endmacro %}
+
+{#- A trait of an identify or group call: `traits`, else `context.traits` (RudderStack and
+    analytics.js put them there), field by field. -#}
+{% macro segment_trait(name, payload='payload') -%}
+    coalesce({{ payload }} ->> '$.traits.{{ name }}', {{ payload }} ->> '$.context.traits.{{ name }}')
+{%- endmacro %}
