@@ -101,13 +101,15 @@ def _newest_source_mtime(root: Path) -> float:
     return newest
 
 
+def manifest_is_stale() -> bool:
+    path = config.dbt_target_dir() / "manifest.json"
+    return not path.exists() or path.stat().st_mtime < _newest_source_mtime(config.dbt_project_dir())
+
+
 def prepare_if_stale() -> Path:
     """Prepare when the manifest is missing or older than a dbt file: for a test session or a
-    development checkout. The code location itself never calls it (it only reads the manifest)."""
-    path = config.dbt_target_dir() / "manifest.json"
-    if not path.exists() or path.stat().st_mtime < _newest_source_mtime(config.dbt_project_dir()):
-        return prepare()
-    return path
+    development checkout (`onboarding run`). The code location never calls it (it only reads the manifest)."""
+    return prepare() if manifest_is_stale() else manifest_path()
 
 
 PARSE_STATE = "partial_parse.msgpack"

@@ -31,6 +31,7 @@ from dagster_project.dbt import (
     JOURNEY_SELECTOR,
     OnboardingTranslator,
     keep_parse_state,
+    manifest_is_stale,
     manifest_path,
     run_target,
 )
@@ -74,6 +75,9 @@ def _invoke(
     warehouse (dagster-dbt's own fetch_row_counts keeps adapter connections open in this process,
     which would hold DuckDB's single-writer lock against the next dbt step).
     """
+    if manifest_is_stale():
+        raise dg.Failure(description="the dbt project changed since its manifest was prepared: run "
+                         "`.venv/bin/python -m dagster_project.dbt` (or `make install`) and reload the code location")
     target = run_target(f"{context.op.name}-{context.run_id[:8]}")
     # dbt's profile and the as_of() macro read these: hand them to the dbt subprocess
     # (DbtCliResource copies os.environ when it starts the process), without leaving them set here.
