@@ -149,7 +149,7 @@ def dbt_journey(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehous
     yield from _build(context, dbt, warehouse, full_refresh=False)
 
 
-@dg.op(name="dbt_daily_tests", description="Every dbt data test over the whole history (selectors.yml: daily_tests).")
+@dg.op(name="dbt_daily_tests", out={}, description="Every dbt data test over the whole history (selectors.yml: daily_tests).")
 def dbt_daily_tests(context: dg.OpExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
     events = _invoke(context, dbt, ["test", "--selector", DAILY_TESTS_SELECTOR], warehouse, as_of_for(context),
                      manifest=MANIFEST, dagster_dbt_translator=TRANSLATOR)

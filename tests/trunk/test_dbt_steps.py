@@ -176,4 +176,4 @@ def test_daily_job_runs_the_whole_history_tests_and_names_a_failure(warehouse_co
     assert not failed.success
     failure = next(e for e in failed.all_events if e.is_step_failure)
     description = failure.step_failure_data.user_failure_data.description
-    assert description.startswith("dbt test failed at ") and "source_unique_raw_segment_messages_message_id" in description
+    assert description.startswith("dbt test failed at ") and "message_id" in description
