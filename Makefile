@@ -39,6 +39,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 dev: install
+	@mkdir -p "$(DAGSTER_HOME)"; cmp -s .dagster.yaml "$(DAGSTER_HOME)/dagster.yaml" || { cp .dagster.yaml \
+		"$(DAGSTER_HOME)/dagster.yaml" && echo "instance config: .dagster.yaml -> $(DAGSTER_HOME)/dagster.yaml"; }
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install

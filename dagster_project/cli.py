@@ -1,7 +1,8 @@
 """`onboarding`: the command line of ../shared/CONTRACT.md (generate, run, replay, report).
 
 Each subcommand is a thin shell over a module that does the work, so the same code runs from
-Dagster, from tests and from here. Any failure prints one line on stderr and exits non-zero.
+Dagster, from tests and from here. Any failure prints one line on stderr and exits non-zero;
+a workspace held by another cycle exits with EXIT_BUSY, so a scheduler can tell "try later" apart.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+
+# EX_TEMPFAIL of sysexits.h: another cycle holds the workspace; nothing was done, try again later.
+EXIT_BUSY = 75
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -31,20 +35,34 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dagster_project import config
-    from dagster_project.cycle import run_cycle
+    import uuid
+
+    from dagster_project import config, lock
 
     as_of = config.parse_as_of(args.as_of)
-    result = run_cycle(as_of)
+    run_id = str(uuid.uuid4())  # the Dagster run's id (its own format), known before Dagster is imported
+    # The lock before the heavy imports: a refused second cycle answers in well under a second.
+    with lock.hold(run_id, f"onboarding run --as-of {config.iso(as_of)}"):
+        from dagster_project.cycle import run_cycle
+        from dagster_project.progress import StepProgress
+
+        progress = None if os.environ.get("ONBOARDING_PROGRESS", "1") == "0" else StepProgress(sys.stderr)
+        result = run_cycle(as_of, run_id=run_id, progress=progress)
     print(result.describe())
     return 0
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from dagster_project import config
+    import uuid
+
+    from dagster_project import config, lock
     from dagster_project.replay import replay
 
-    report = replay(config.parse_as_of(args.from_), config.parse_as_of(args.to), every=args.every)
+    start, end = config.parse_as_of(args.from_), config.parse_as_of(args.to)
+    # The replay reads the production warehouse and rewrites its scratch folder: one at a time, and
+    # never beside a running cycle.
+    with lock.hold(f"replay-{uuid.uuid4().hex}", f"onboarding replay --from {config.iso(start)}"):
+        report = replay(start, end, every=args.every)
     print(report.describe())
     return 0
 
@@ -87,10 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from dagster_project.lock import WorkspaceBusy
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except WorkspaceBusy as exc:
+        print(f"onboarding {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except KeyboardInterrupt:
         print("onboarding: interrupted", file=sys.stderr)
         return 130

@@ -9,11 +9,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
-from dagster_project import config, warehouse
+from dagster_project import config, lock, warehouse
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.reconstruct import ReconstructableJob
+    from dagster._core.events import DagsterEvent
+    from dagster._utils.error import SerializableErrorInfo
+
+    from dagster_project.progress import Progress
 
 AS_OF_TAG = "onboarding/as_of"
 
@@ -61,6 +70,16 @@ class CycleResult:
             f"  triggers emitted this cycle: {sum(triggers.values())}"
             + (" (" + ", ".join(f"{k} {v}" for k, v in triggers.items()) + ")" if triggers else "")
         )
+        decisions = s.get("decisions") or {}
+        if decisions:
+            reasons = decisions.get("by_reason", {})
+            lines.append(
+                "  decisions this cycle: "
+                + ("adopted the history (go-live or after a gap), " if decisions.get("adopted_history") else "")
+                + f"sent {decisions.get('sent', 0)} ({decisions.get('sent_nudges', 0)} nudges, at most one per "
+                f"account), backfilled {reasons.get('backfilled', 0)}, superseded {reasons.get('superseded', 0)}, "
+                f"paced {reasons.get('paced', 0)}, gated {reasons.get('gated', 0)}, holdout {reasons.get('holdout', 0)}"
+            )
         for name, detail in s.get("sends", {}).items():
             lines.append(f"  {name}: {detail}")
         for note in s.get("notes", []):
@@ -74,28 +93,88 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
-def run_cycle(as_of: datetime) -> CycleResult:
+JOB_NAME = "onboarding_hourly"
+
+
+def run_cycle(as_of: datetime, *, run_id: str | None = None, progress: Progress | None = None) -> CycleResult:
     """Run the `onboarding_hourly` job in this process for the given clock; raise on failure.
 
-    dbt's and Dagster's step-by-step output goes to $ONBOARDING_HOME/logs/ (or to the terminal
-    with ONBOARDING_DEBUG=1), so the command prints only its summary or one line of error.
+    In order: the workspace lock (a second cycle is refused here, before it writes anything, even
+    its log file; the CLI takes it earlier for the same run id), this run's own log file, the
+    Dagster run (created with the code location's origin, so the UI lists it on the job's page as
+    if launched there), its steps one by one (reported to `progress`), then the summary the last
+    asset wrote. dbt's and Dagster's step output goes to that log (to the terminal with
+    ONBOARDING_DEBUG=1). The job's executor takes the same lock, re-entrantly for this run id.
     """
+    from dagster._core.utils import make_new_run_id
+
+    run_id = run_id or make_new_run_id()
+    with lock.hold(run_id, f"onboarding run --as-of {config.iso(as_of)}"):
+        log_dir = config.home() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"cycle-{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}.log"
+        with _instance() as instance, _captured(log_path):
+            run = _create_run(instance, run_id, as_of)
+            events = _execute(instance, run, progress)
+            status = instance.get_run_by_id(run_id).status
+        if status != DagsterRunStatus.SUCCESS:
+            raise RuntimeError(f"{_first_failure(events)} (log: {log_path})")
+        return CycleResult(as_of=as_of, run_id=run_id, summary=read_summary(run_id))
+
+
+def _create_run(instance: dg.DagsterInstance, run_id: str, as_of: datetime) -> DagsterRun:
+    """The run as the UI would create it: the job's snapshot plus the origin of workspace.yaml's code
+    location (its `.dagster/repository` tag is what the job's page filters on), and the Python origin
+    that lets the UI re-execute it."""
     from dagster_project.definitions import defs
 
-    job = defs.resolve_job_def("onboarding_hourly")
-    log_dir = config.home() / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"cycle-{as_of:%Y%m%dT%H%M%S}.log"
-    with _instance() as instance, _captured(log_path):
-        result = job.execute_in_process(
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": _log_level()}}}},
-            tags={AS_OF_TAG: config.iso(as_of)},
-            raise_on_error=False,
-        )
-    if not result.success:
-        raise RuntimeError(f"{_first_failure(result)} (log: {log_path})")
-    return CycleResult(as_of=as_of, run_id=result.run_id, summary=read_summary(result.run_id))
+    job = defs.resolve_job_def(JOB_NAME)
+    return instance.create_run_for_job(
+        job_def=job,
+        run_id=run_id,
+        run_config={"loggers": {"console": {"config": {"log_level": _log_level()}}}},
+        tags={**job.tags, AS_OF_TAG: config.iso(as_of)},
+        remote_job_origin=_remote_job_origin(defs.get_repository_def().name),
+        job_code_origin=_reconstructable_job().get_python_origin(),
+    )
+
+
+def _remote_job_origin(repository_name: str) -> RemoteJobOrigin:
+    """The job's origin in the code location that `dagster dev` loads from workspace.yaml (its name is
+    read from that file, so the two never disagree); building it starts no server."""
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    origins = location_origins_from_yaml_paths([str(config.project_root() / "workspace.yaml")])
+    repository = RemoteRepositoryOrigin(code_location_origin=origins[0], repository_name=repository_name)
+    return repository.get_job_origin(JOB_NAME)
+
+
+def _reconstructable_job() -> ReconstructableJob:
+    """The job as Dagster reloads it from its module (the same `defs` object once imported)."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    repository = ReconstructableRepository.for_module(
+        "dagster_project.definitions", "defs", working_directory=str(config.project_root())
+    )
+    return repository.get_reconstructable_job(JOB_NAME)
+
+
+def _execute(instance: dg.DagsterInstance, run: DagsterRun, progress: Progress | None) -> list[DagsterEvent]:
+    """Execute the created run here, step after step, handing each event to `progress` as it happens."""
+    from dagster._core.execution.api import execute_run_iterator
+
+    events: list[DagsterEvent] = []
+    if progress is not None:
+        progress.start(run, instance)
+    try:
+        for event in execute_run_iterator(_reconstructable_job(), run, instance):
+            events.append(event)
+            if progress is not None:
+                progress.event(event)
+    finally:
+        if progress is not None:
+            progress.close()
+    return events
 
 
 @contextlib.contextmanager
@@ -111,19 +190,27 @@ def _log_level() -> str:
     return "DEBUG" if os.environ.get("ONBOARDING_DEBUG") else "WARNING"
 
 
-def _first_failure(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
+def _first_failure(events: list[DagsterEvent]) -> str:
+    for event in events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             data = event.step_failure_data
             if data.user_failure_data and data.user_failure_data.description:
                 message = data.user_failure_data.description
             else:
-                error = data.error
-                while error.cause is not None:
-                    error = error.cause
-                message = (error.message or error.cls_name or "step failed").strip().splitlines()[0]
+                message = _root_message(data.error)
             return f"step {event.step_key} failed: {message}"
+    for event in events:
+        if event.is_run_failure:
+            data = event.event_specific_data
+            error = getattr(data, "error", None)
+            return f"the cycle failed: {_root_message(error) if error else event.message or 'run failed'}"
     return "the cycle failed (see the Dagster run log)"
+
+
+def _root_message(error: SerializableErrorInfo) -> str:
+    while error.cause is not None:
+        error = error.cause
+    return (error.message or error.cls_name or "step failed").strip().splitlines()[0]
 
 
 def read_summary(run_id: str) -> dict[str, Any]:

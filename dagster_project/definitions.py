@@ -7,6 +7,7 @@ from dagster_dbt import DbtCliResource
 
 from dagster_project.assets.customerio import CustomerIOResource, customerio_sync
 from dagster_project.assets.dbt import dbt_core, dbt_journey
+from dagster_project.assets.hubspot import HubSpotResource, hubspot_sync
 from dagster_project.assets.landing import landed_events
 from dagster_project.assets.quality import raw_segment_messages_quality
 from dagster_project.assets.report import activation_report, onboarding_report, onboarding_report_schedule
@@ -22,7 +23,7 @@ from dagster_project.jobs import onboarding_hourly, onboarding_hourly_schedule
 from dagster_project.resources import LandingResource, WarehouseResource
 
 # Assets that send things out: the cycle summary runs after them.
-SYNC_ASSETS: list[dg.AssetsDefinition] = [customerio_sync, slack_alerts]
+SYNC_ASSETS: list[dg.AssetsDefinition] = [customerio_sync, slack_alerts, hubspot_sync]
 
 cycle_summary = build_summary_asset([key for a in SYNC_ASSETS for key in a.keys])
 
@@ -36,6 +37,7 @@ defs = dg.Definitions(
         "warehouse": WarehouseResource(),
         "customerio": CustomerIOResource(),
         "slack": SlackResource(),
+        "hubspot": HubSpotResource(),
         "landing_dir": LandingResource(),
         # The venv's dbt, found beside this interpreter, so no PATH set-up is needed.
         "dbt": DbtCliResource(project_dir=project(), dbt_executable=dbt_executable()),

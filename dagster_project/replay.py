@@ -1,7 +1,9 @@
 """`onboarding replay`: the journey's hourly cycle at each step of a past window, as a backtest.
 
-What it answers before go-live: "had this been running, what would it have triggered, per track
-and per day?" It runs the real dbt models of the journey (from `int_onboarding_triggers_due`
+What it answers before go-live: "had this been running, what would it have sent, per track and
+per day?" Its first clock is a go-live (the history before it is adopted, see int_journey_cycles),
+and every clock after it decides exactly as the hourly cycle does: at most one nudge per account
+per cycle, paced per person (marts.onboarding_triggers.send_decision). It runs the real dbt models of the journey (from `int_onboarding_triggers_due`
 back to the landed events, and `onboarding_triggers`) at every clock of the window, in a scratch
 copy of the warehouse, so the production warehouse, its sync state and its outbox are never
 touched and nothing is sent.
@@ -63,8 +65,10 @@ class ReplayReport:
     every: str
     steps: int
     seconds: float
-    by_day: list[tuple[str, str, str, int]] = field(default_factory=list)  # day, track, kind, triggers
+    by_day: list[tuple[str, str, str, int]] = field(default_factory=list)  # day, track, kind, sends
     final_stages: dict[str, int] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)  # decision_reason -> triggers
+    max_nudges_per_person_cycle: int = 0
     csv_path: Path | None = None
 
     def totals(self) -> dict[str, int]:
@@ -87,7 +91,10 @@ class ReplayReport:
         for (day, track), counts in sorted(table.items()):
             lines.append(f"  {day:<10} {track:<11} " + " ".join(f"{counts.get(k, 0):>9}" for k in kinds))
         totals = self.totals()
-        lines.append("  total: " + (", ".join(f"{k} {totals[k]}" for k in kinds) or "no triggers"))
+        lines.append("  sent: " + (", ".join(f"{k} {totals[k]}" for k in kinds) or "nothing"))
+        if self.decisions:
+            lines.append("  decisions: " + ", ".join(f"{k} {v}" for k, v in self.decisions.items())
+                         + f"; at most {self.max_nudges_per_person_cycle} nudge(s) per person and cycle")
         if self.final_stages:
             lines.append("  stages at the end: " + ", ".join(f"{k} {v}" for k, v in self.final_stages.items()))
         if self.csv_path:
@@ -230,10 +237,21 @@ def replay(
                 progress(f"replay: {index}/{len(steps)} cycles, clock {stamp}")
         by_day = con.execute(
             """
-            select strftime(emitted_as_of, '%Y-%m-%d') as day, coalesce(track, '-') as track, kind, count(*)
-            from marts.onboarding_triggers group by all order by all
+            select strftime(decided_as_of, '%Y-%m-%d') as day, coalesce(track, '-') as track, kind, count(*)
+            from marts.onboarding_triggers where send_decision = 'send' group by all order by all
             """
         ).fetchall()
+        decisions = dict(con.execute(
+            "select decision_reason, count(*) from marts.onboarding_triggers group by 1 order by 2 desc"
+        ).fetchall())
+        (most,) = con.execute(
+            """
+            select coalesce(max(n), 0) from (
+                select count(*) as n from marts.onboarding_triggers
+                where send_decision = 'send' and kind in ('step_due', 'stalled', 'recovery', 'win_back')
+                group by person_id, decided_as_of)
+            """
+        ).fetchone()
         stages = dict(
             con.execute(
                 "select lifecycle_stage, count(*) from marts.customer_onboarding_state group by 1 order by 2 desc"
@@ -243,7 +261,8 @@ def replay(
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         con.execute(
             f"""
-            copy (select strftime(emitted_as_of, '%Y-%m-%d') as day, track, kind, count(*) as triggers
+            copy (select strftime(coalesce(decided_as_of, emitted_as_of), '%Y-%m-%d') as day, track, kind,
+                         send_decision, decision_reason, count(*) as triggers
                   from marts.onboarding_triggers group by all order by all) to '{csv_path}' (header)
             """
         )
@@ -255,5 +274,7 @@ def replay(
         seconds=time.perf_counter() - began,
         by_day=[(d, t, k, int(n)) for d, t, k, n in by_day],
         final_stages={str(k): int(v) for k, v in stages.items()},
+        decisions={str(k): int(v) for k, v in decisions.items()},
+        max_nudges_per_person_cycle=int(most),
         csv_path=csv_path,
     )

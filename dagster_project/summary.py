@@ -58,7 +58,34 @@ def cycle_summary(con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: lis
         summary["triggers_emitted"] = {
             kind: n - before.get(kind, 0) for kind, n in totals.items() if n - before.get(kind, 0) > 0
         }
+        summary["decisions"] = _decisions(con, as_of)
     return summary
+
+
+def _decisions(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, Any]:
+    """What this cycle decided (marts.onboarding_triggers rows decided at its clock): whether it adopted
+    the history (go-live or after a gap) and, per reason, how many triggers were sent or held."""
+    columns = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'marts' "
+        "and table_name = 'onboarding_triggers'").fetchall()}
+    if "decision_reason" not in columns:
+        return {}
+    reasons = _pairs(
+        con,
+        "select decision_reason, count(*) from marts.onboarding_triggers where decided_as_of = ? "
+        "group by 1 order by 2 desc",
+        [as_of],
+    )
+    adopted = None
+    if warehouse.table_exists(con, "intermediate", "int_journey_cycles"):
+        row = con.execute("select is_adoption from intermediate.int_journey_cycles where as_of = ?", [as_of]).fetchone()
+        adopted = bool(row[0]) if row else None
+    return {
+        "adopted_history": adopted,
+        "sent": reasons.get("current_state", 0) + reasons.get("lifecycle", 0),
+        "sent_nudges": reasons.get("current_state", 0),
+        "by_reason": reasons,
+    }
 
 
 def _previous_totals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -139,7 +139,11 @@ def connect(path: Path | None = None, *, read_only: bool = False, wait_seconds: 
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in DDL:
+    # The sync log (reverse_etl/synclog.py owns its DDL) exists before dbt runs: marts.csm_alerts reads
+    # what the syncs actually sent from it.
+    from reverse_etl.synclog import SYNC_DDL
+
+    for statement in (*DDL, *SYNC_DDL):
         con.execute(statement)
 
 

@@ -40,7 +40,8 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
             }
             con.execute(
                 "insert into ops.run_log values (?, ?, ?, ?, 'success', false, ?)",
-                [context.run.run_id, as_of, datetime.now(UTC), datetime.now(UTC), json.dumps(summary, default=str)],
+                [context.run.run_id, as_of, _run_started_at(context), datetime.now(UTC),
+                 json.dumps(summary, default=str)],
             )
         return dg.MaterializeResult(
             metadata={
@@ -49,10 +50,18 @@ def build_summary_asset(extra_deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 "by_stage": dg.MetadataValue.json(summary.get("by_stage", {})),
                 "activation_rate_14d": summary.get("activation_rate_14d") or 0.0,
                 "triggers_emitted": dg.MetadataValue.json(summary.get("triggers_emitted", {})),
+                "decisions": dg.MetadataValue.json(summary.get("decisions", {})),
             }
         )
 
     return cycle_summary_asset
+
+
+def _run_started_at(context: dg.AssetExecutionContext) -> datetime:
+    """When the run started (Dagster's record of it), not when this last step wrote the row."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = record.start_time if record and record.start_time else None
+    return datetime.fromtimestamp(started, UTC) if started else datetime.now(UTC)
 
 
 # What the summary quotes from each sync asset's materialization (the rest stays in the UI).
@@ -64,6 +73,8 @@ SEND_FIELDS = {
                         "pending_left"),
     "slack_alerts": ("mode", "alerts_new", "realtime_queued", "digest_posted", "posted", "written_local",
                      "queued", "gated"),
+    "hubspot_sync": ("mode", "planned_companies", "planned_contacts", "planned_associations", "sent", "created",
+                     "updated", "failed", "skipped_by_gate", "pending_left"),
 }
 
 

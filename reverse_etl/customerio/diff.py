@@ -5,16 +5,16 @@ The diff runs in DuckDB (a hash per row, an anti-join on the snapshot and on the
 to Python to be shaped into operations.
 - People: marts.customerio_people rows whose hash (all columns but `as_of`, which moves every
   cycle) differs from the snapshot of what was last delivered.
-- Events: marts.onboarding_triggers rows visible at the cycle clock (`emitted_as_of <= as_of`)
-  that were never queued (the outbox keeps every trigger it ever saw, sent or not), for
-  people that are primary contacts (in marts.customerio_people); anyone else is counted, never sent.
+- Events: marts.onboarding_triggers rows the journey decided to send (`send_decision = 'send'`:
+  dbt picks at most one nudge per account per cycle and paces them; waiting and skipped rows are
+  its record, never sent), visible at the cycle clock (`decided_as_of <= as_of`), that were never
+  queued (the outbox keeps every trigger it ever saw, sent or not), for people that are primary
+  contacts (in marts.customerio_people); anyone else is counted, never sent.
 - Gate: ops.send_gate rows (`*` = everyone) hold back an account's operations, with the reason.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,54 +22,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reverse_etl.gate import Gate, read_gate, table_exists
+
 CHANNEL = "customerio"
 PEOPLE = "marts.customerio_people"
 TRIGGERS = "marts.onboarding_triggers"
 HASH_EXCLUDED = frozenset({"as_of"})
 
-
-@dataclass
-class Gate:
-    """Accounts whose sends are blocked, and why (check names)."""
-
-    everyone: list[str] = field(default_factory=list)
-    accounts: dict[str, list[str]] = field(default_factory=dict)
-
-    def reason(self, account_id: str | None) -> str | None:
-        reasons = list(self.everyone)
-        if account_id is not None:
-            reasons += self.accounts.get(account_id, [])
-        return "; ".join(sorted(set(reasons))) if reasons else None
-
-    @property
-    def closed_for_all(self) -> bool:
-        return bool(self.everyone)
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Fully fetched (DuckDB 2 refuses new relations while a result is half-read)."""
-    rows = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return bool(rows and rows[0][0])
-
-
-def read_gate(con: duckdb.DuckDBPyConnection) -> Gate:
-    gate = Gate()
-    if not table_exists(con, "ops", "send_gate"):
-        return gate
-    accounts: dict[str, list[str]] = defaultdict(list)
-    for account_id, check_name, reason in con.execute(
-        "select account_id, check_name, reason from ops.send_gate order by check_name"
-    ).fetchall():
-        label = f"{check_name}: {reason}" if reason else str(check_name)
-        if account_id == "*":
-            gate.everyone.append(label)
-        else:
-            accounts[str(account_id)].append(label)
-    gate.accounts = dict(accounts)
-    return gate
+__all__ = ["CHANNEL", "Gate", "changed_people", "new_triggers", "read_gate", "row_hash_sql", "table_exists"]
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
@@ -115,7 +75,9 @@ def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tupl
     if not table_exists(con, "marts", "onboarding_triggers"):
         return None, 0
     has_people = table_exists(con, "marts", "customerio_people")
-    visible = "and t.emitted_as_of <= ?" if as_of is not None else ""
+    # Rows written before decisions existed carry none: they were all sends, at their emission.
+    decided = "coalesce(t.send_decision, 'send') = 'send'"
+    visible = "and coalesce(t.decided_as_of, t.emitted_as_of) <= ?" if as_of is not None else ""
     params: list[Any] = [CHANNEL]
     if as_of is not None:
         params.append(as_of)
@@ -129,7 +91,7 @@ def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tupl
         select t.*, p.csm_owner as _csm_owner, p.person_id is not null as _primary
         from {TRIGGERS} t
         {people_join}
-        where not exists (
+        where {decided} and not exists (
             select 1 from ops.outbox o where o.channel = ? and o.item_id = 'event:' || t.trigger_id
         ) {visible}
         order by t.due_at, t.trigger_id

@@ -8,7 +8,8 @@ activated. So every operation is shaped here, before it is queued:
   (strings are cut on a UTF-8 boundary), timestamps as Unix seconds;
 - events: name at most 100 bytes, a deterministic ULID `id` (a resend is a no-op), `timestamp`
   in Unix seconds; one operation at most 32 KB serialised.
-Event `timestamp` is the cycle clock that emitted the trigger (`emitted_as_of`), not `due_at`:
+Event `timestamp` is the cycle clock that decided to send the trigger (`decided_as_of`, else
+`emitted_as_of`), not `due_at`:
 Customer.io only lets events from the last 72 hours trigger campaigns, and a trigger the engine
 decided this cycle is a "now" (its `due_at`, possibly days back when events arrived late, travels
 as the `due_at` attribute). The same rule is a staleness guard: an event held back by the gate or
@@ -229,7 +230,7 @@ def event_op(trigger: Mapping[str, Any], csm_owner: str | None = None) -> Shaped
         "action": "event",
         "name": name,
         "id": trigger_ulid(trigger_id, due),
-        "timestamp": unix_seconds(trigger.get("emitted_as_of") or due_at),
+        "timestamp": unix_seconds(trigger.get("decided_as_of") or trigger.get("emitted_as_of") or due_at),
         "attributes": data,
     }
     check_size(op)

@@ -17,7 +17,7 @@ logged as `skipped_gate` with the failing check, until the check passes again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -27,18 +27,15 @@ from typing import Any
 from ulid import ULID
 
 from dagster_project import warehouse
-from reverse_etl import outbox
+from reverse_etl import outbox, runs
 from reverse_etl.customerio import payloads
 from reverse_etl.customerio.batching import pack
-from reverse_etl.customerio.diff import CHANNEL, Gate, changed_people, new_triggers, read_gate
+from reverse_etl.customerio.diff import CHANNEL, Gate, changed_people, new_triggers
 from reverse_etl.customerio.settings import CustomerIOSettings
 from reverse_etl.customerio.transport import Outcome, Transport, scrub
 from reverse_etl.synclog import (
     ChangeRow,
-    ensure_sync_tables,
-    finish_run,
     log_changes,
-    start_run,
     upsert_snapshot,
 )
 
@@ -321,28 +318,13 @@ class _Deliverer:
                     now=now,
                 )
                 changes += [_change(i, result_label, attempt=i.attempts + 1) for i in sent]
-            by_error: dict[str, list[outbox.OutboxItem]] = {}
-            for item, error in failed:
-                by_error.setdefault(error, []).append(item)
-            for error, items in by_error.items():
-                parked = set(
-                    outbox.mark_failed(
-                        con,
-                        CHANNEL,
-                        [i.item_id for i in items],
-                        error,
-                        now=now,
-                        run_id=self.run_id,
-                        max_attempts=self.settings.max_item_attempts,
-                    )
-                )
-                self.result.parked_ids.extend(sorted(parked))
-                self.result.parked += len(parked)
-                self.result.failed += len(items) - len(parked)
-                changes += [
-                    _change(i, "parked" if i.item_id in parked else "failed", error, i.attempts + 1)
-                    for i in items
-                ]
+            counted = runs.record_failures(
+                con, CHANNEL, failed, now=now, run_id=self.run_id,
+                max_attempts=self.settings.max_item_attempts, result=self.result,
+            )
+            changes += [
+                _change(i, "parked" if parked else "failed", error, i.attempts + 1) for i, error, parked in counted
+            ]
             for item, error in invalid:
                 parked = outbox.mark_failed(
                     con, CHANNEL, [item.item_id], f"invalid: {error}", now=now, run_id=self.run_id, park=True
@@ -507,25 +489,6 @@ def sync_customerio(
     return result
 
 
-def _deliverable(
-    con: Any, gate: Gate, *, run_id: str, clock: Callable[[], datetime], result: SyncResult
-) -> Iterator[outbox.OutboxItem]:
-    """Pending outbox items, page by page; a gated account's items stay pending and are logged."""
-    after = None
-    while page := outbox.pending(con, CHANNEL, limit=PAGE_SIZE, after=after):
-        after = outbox.page_key(page[-1])
-        held: list[ChangeRow] = []
-        for item in page:
-            reason = gate.reason(item.account_id)
-            if reason:
-                held.append(_change(item, "skipped_gate", reason))
-                result.gate_reasons[reason] = result.gate_reasons.get(reason, 0) + 1
-            else:
-                yield item
-        result.skipped_gate += len(held)
-        log_changes(con, run_id, CHANNEL, held, now=clock())
-
-
 def _run(
     con: Any,
     settings: CustomerIOSettings,
@@ -540,20 +503,15 @@ def _run(
     transport: Transport | None,
     clock: Callable[[], datetime],
 ) -> None:
-    warehouse.ensure_schema(con)
-    outbox.ensure_outbox(con)
-    ensure_sync_tables(con)
-    start_run(con, run_id, CHANNEL, as_of=as_of, mode=mode, started_at=started_wall)
-    gate = read_gate(con)
-    con.begin()
-    try:
-        _plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+    gate = runs.open_run(
+        con, CHANNEL, run_id, as_of=as_of, mode=mode, started_at=started_wall,
+        plan=lambda gate: _plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result),
+    )
     own_transport = transport is None and mode == "api"
-    deliverable = _deliverable(con, gate, run_id=run_id, clock=clock, result=result)
+    deliverable = runs.deliverable(
+        con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
+        hold=lambda item, reason: _change(item, "skipped_gate", reason),
+    )
     try:
         if mode == "outbox":
             deliverer = _Deliverer(settings, None, run_id=run_id, con=con, clock=clock, result=result)
@@ -571,25 +529,9 @@ def _run(
         result.status = "failed"
         raise
     finally:
-        if transport is not None:
-            stats = transport.stats
-            result.requests, result.retries = stats.requests, stats.retries
-            result.rate_limited, result.bytes_sent = stats.rate_limited, stats.bytes_sent
-            if own_transport:
-                transport.close()
-        result.duration_seconds = time.perf_counter() - started
-        result.pending_left = outbox.status_counts(con, CHANNEL)[outbox.PENDING]
-        if result.status != "failed" and (result.failed or result.parked or result.error or result.invalid):
-            result.status = "partial"
-        finish_run(
-            con,
-            run_id,
-            CHANNEL,
-            status=result.status,
-            counters=result.counters(),
-            diff_seconds=result.diff_seconds,
-            duration_seconds=result.duration_seconds,
-            error=result.error,
-            summary=result.summary(),
-            finished_at=clock(),
+        if own_transport and transport is not None:
+            transport.close()
+        runs.close_run(
+            con, CHANNEL, run_id, result, stats=transport.stats if transport is not None else None,
+            started=started, clock=clock,
         )

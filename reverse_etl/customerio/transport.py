@@ -21,7 +21,6 @@ v2 endpoint is missing (404/405) at the configured host.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,14 +33,10 @@ from urllib3.util.retry import Retry
 
 from reverse_etl.customerio.settings import CustomerIOSettings
 from reverse_etl.ratelimit import TokenBucket
+from reverse_etl.redact import scrub
 from reverse_etl.retry import is_retryable_status, parse_retry_after
 
-_EMAIL = re.compile(r"[^\s\"'<>@,;:]+@[^\s\"'<>@,;:]+\.[A-Za-z]{2,}")
-
-
-def scrub(text: str, limit: int = 300) -> str:
-    """An error text safe to store: e-mail addresses masked, cut short."""
-    return _EMAIL.sub("<email>", text)[:limit]
+__all__ = ["Outcome", "Transport", "TransportStats", "build_client", "scrub"]
 
 
 class _SyncClient(CustomerIO):

@@ -1,10 +1,12 @@
 """Recovery e-mail drafts for stalled accounts: Claude writes one, a template stands in when it cannot.
 
 The CSM reviews and sends it; the draft saves the blank page, so it is short and specific to the step the
-account stalled on. What goes to the model: plan, track, step names and descriptions, days stuck, what the
-automation already sent, the CSM's first name. What never does: e-mail addresses (none are selected, and any
-in free text are redacted) and instructions from the customer: the company name and other customer-typed
-text are passed inside <customer_data> tags as data the model is told not to follow.
+account stalled on. The customer reads it, so steps appear only by their customer-facing title (seed column
+`customer_title`, via marts.csm_alerts), never by an internal step key or the team's description. What goes
+to the model: plan, step titles, days stuck, how many e-mails the automation already sent, the CSM's first
+name. What never does: e-mail addresses (none are selected, and any in free text are redacted), internal
+keys, and instructions from the customer: the company name and other customer-typed text are passed inside
+<customer_data> tags as data the model is told not to follow.
 Any failure (no key, network, refusal, malformed answer) falls back to the template and says why.
 """
 
@@ -42,14 +44,6 @@ TOOL = {
     },
 }
 
-STEP_HELP = {
-    "project_created": "create their first project",
-    "teammate_invited": "invite a teammate",
-    "integration_connected": "connect an integration",
-    "kickoff_booked": "book the kickoff call",
-}
-
-
 @dataclass(frozen=True)
 class Draft:
     subject: str
@@ -68,10 +62,10 @@ def _first_name(name: object) -> str:
     return text.split(" ")[0] if text else "your CSM"
 
 
-def _step_goal(alert: Mapping[str, Any]) -> str:
-    description = alert.get("current_step_description")
-    step = alert.get("stall_step") or alert.get("current_step") or "the next step"
-    return str(description or step)
+def _step_title(alert: Mapping[str, Any]) -> str:
+    """The stall step as the customer knows it; a neutral phrase when the seed has no title."""
+    title = alert.get("current_step_title")
+    return clip(title, 80) if title else "the next setup step"
 
 
 def build_prompt(alert: Mapping[str, Any]) -> str:
@@ -79,14 +73,12 @@ def build_prompt(alert: Mapping[str, Any]) -> str:
     days = (alert.get("severity_hours") or 0) / 24
     facts = {
         "plan_tier": alert.get("plan_tier"),
-        "track": alert.get("track"),
-        "stalled_on_step": alert.get("stall_step") or alert.get("current_step"),
-        "what_that_step_asks": _step_goal(alert),
+        "stalled_on_step": _step_title(alert),
         "days_without_progress": round(float(days), 1),
-        "steps_done": list(alert.get("steps_done") or []),
-        "steps_not_done": list(alert.get("steps_todo") or []),
+        "steps_done": list(alert.get("steps_done_titles") or []),
+        "steps_not_done": list(alert.get("steps_todo_titles") or []),
         "recovery_attempts_so_far": alert.get("recovery_attempts") or 0,
-        "automation_already_sent": list(alert.get("triggers_sent") or [])[-8:],
+        "emails_automation_already_sent": int(alert.get("triggers_sent_count") or 0),
         "csm_first_name": _first_name(alert.get("csm_name")),
     }
     company = redact_emails(clip(alert.get("company_name"), 120)).replace("<", "(").replace(">", ")")
@@ -98,20 +90,19 @@ def build_prompt(alert: Mapping[str, Any]) -> str:
 
 
 def template_draft(alert: Mapping[str, Any], error: str | None = None) -> Draft:
-    """The fallback: plain, specific to the stall step, no customer text beyond the company name."""
-    step = str(alert.get("stall_step") or alert.get("current_step") or "the next step")
-    goal = _step_goal(alert)
+    """The fallback: plain, specific to the stall step by its customer title, no internal names."""
+    title = _step_title(alert)
     company = clip(alert.get("company_name"), 80) or "your team"
     csm = _first_name(alert.get("csm_name"))
     body = (
-        f"Hi,\n\nI noticed {company} got started but hasn't finished the \"{step}\" step yet "
-        f"({goal}). That's usually the point where a quick walkthrough helps most.\n\n"
+        f"Hi,\n\nI noticed {company} got started, and the next step is to {title}. "
+        "That's usually the point where a quick walkthrough helps most.\n\n"
         "Would a 15-minute call this week work? I can set it up with you live, or send a short guide "
         "if you prefer.\n\n"
         f"Best,\n{csm}"
     )
     return Draft(
-        subject=f"A hand with {step.replace('_', ' ')} at {company}",
+        subject=f"A hand to {title} at {company}",
         body=redact_emails(body),
         source="template",
         model=None,

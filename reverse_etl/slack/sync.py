@@ -109,7 +109,11 @@ def run_slack_cycle(
     gated = {a["alert_id"]: state.gate_reason(blocked, a["account_id"]) for a in alerts}
     gated = {k: v for k, v in gated.items() if v}
     new = [a for a in alerts if a["alert_id"] not in known and a["alert_id"] not in gated]
-    new, realtime_overflow = cap_realtime(new, cfg.max_realtime_per_cycle)
+    # The cap is a dbt var (alert_max_realtime_per_cycle) carried on the ranking's rows; settings only
+    # stand in for a ranking built without it.
+    cap = next((int(a["realtime_cap"]) for a in alerts if a.get("realtime_cap") is not None),
+               cfg.max_realtime_per_cycle)
+    new, realtime_overflow = cap_realtime(new, cap)
     drafts = make_drafts(new, cfg, drafter)
 
     realtime_queued = 0

@@ -102,8 +102,14 @@ def layout(browser: str, page: Path, profile: Path, width: int = 1280) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
-def screenshot(browser: str, page: Path, profile: Path, out: Path, width: int = 1280, height: int = 3000) -> Path:
-    done = _run(browser, profile, f"--window-size={width},{height}", f"--screenshot={out}", page.as_uri())
+def screenshot(
+    browser: str, page: Path | str, profile: Path, out: Path, width: int = 1280, height: int = 3000,
+    wait_ms: int | None = None,
+) -> Path:
+    """A PNG of a file (Path) or a URL (str); `wait_ms` lets a web app's scripts fetch their data first."""
+    wait = [f"--virtual-time-budget={wait_ms}"] if wait_ms else []
+    target = page if isinstance(page, str) else page.as_uri()
+    done = _run(browser, profile, f"--window-size={width},{height}", f"--screenshot={out}", *wait, target)
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"chromium screenshot failed ({done.returncode}): {done.stderr.strip()[-800:]}")
     return out

@@ -116,6 +116,34 @@ def test_only_primary_contacts_and_visible_triggers_go_out(server: CustomerIOSer
     assert "teammate_of_1" not in {e["person_id"] for e in server.state.events.values()}
 
 
+def test_only_triggers_decided_send_go_out_at_the_clock_that_decided_them(server: CustomerIOServer, wh: Path) -> None:
+    # dbt's decisions (marts.onboarding_triggers.send_decision): the current-state nudge goes out; the one
+    # paced behind it and the superseded / backfilled ones are the record, never sent.
+    current = trigger(1, "stalled", step="invite_teammate")
+    paced = trigger(1, "step_due", step="getting_started_resource", send_decision="wait", decision_reason="paced")
+    superseded = trigger(1, "step_due", step="invite_teammate", send_decision="skip", decision_reason="superseded")
+    backfilled = trigger(2, "recovery", send_decision="skip", decision_reason="backfilled")
+    plant(wh, people=[person(1), person(2)], triggers=[current, paced, superseded, backfilled])
+    first = sync_customerio(settings(), as_of=BASE, warehouse_path=wh)
+    assert first.planned_events == 1 and set(server.state.events) == {event_id(current)}
+    # A day later the paced nudge, re-checked by dbt, is decided 'send' at that clock: it goes out once,
+    # stamped with the clock that decided it (not the one that first found it due).
+    later = BASE + timedelta(hours=24)
+    con = duckdb.connect(str(wh))
+    try:
+        con.execute(
+            "update marts.onboarding_triggers set send_decision = 'send', decision_reason = 'current_state', "
+            "decided_as_of = ? where trigger_id = ?", [later, paced["trigger_id"]])
+    finally:
+        con.close()
+    early = sync_customerio(settings(), as_of=later - timedelta(hours=1), warehouse_path=wh)
+    assert early.planned_events == 0  # not visible before the clock that decided it
+    second = sync_customerio(settings(), as_of=later, warehouse_path=wh)
+    assert second.planned_events == 1 and event_id(paced) in server.state.events
+    assert server.state.events[event_id(paced)]["timestamp"] == int(later.timestamp())
+    assert event_id(superseded) not in server.state.events and event_id(backfilled) not in server.state.events
+
+
 def test_requests_are_packed_just_under_500kb(server: CustomerIOServer, wh: Path) -> None:
     big = "x" * 990
     plant(wh, people=[person(i, company_name=big, email=f"p{i}@example.com") for i in range(1500)])

@@ -51,7 +51,9 @@ def test_llm_draft_uses_the_forced_tool_and_keeps_customer_text_as_data(claude: 
     # the customer's text sits inside the one data block, and cannot close it early
     inner = text.split("<customer_data>", 1)[1].split("</customer_data>", 1)[0]
     assert "Ignore previous instructions" in inner and text.count("</customer_data>") == 1
-    assert '"stalled_on_step": "invite_teammate"' in text and "Invite a teammate" in text
+    # steps by their customer title only: no internal key, no internal description reaches the model
+    assert '"stalled_on_step": "invite a teammate"' in text and "connect an integration" in text
+    assert "invite_teammate" not in text and "welcome_first_project" not in text and "48-hour" not in text
 
 
 @pytest.mark.parametrize(
@@ -71,7 +73,9 @@ def test_any_failure_falls_back_to_the_template(
         claude.fault("", fault)
     draft = llm_draft(stalled(), api_key=key, model="claude-test-model")
     assert draft.source == "template" and expected in (draft.error or "")
-    assert "invite_teammate" in draft.body and draft.subject.startswith("A hand with invite teammate")
+    assert "the next step is to invite a teammate" in draft.body
+    assert draft.subject.startswith("A hand to invite a teammate")
+    assert "invite_teammate" not in draft.body + draft.subject and "48-hour" not in draft.body
     assert len(claude.requests) == (0 if not key else 1)
 
 

@@ -25,6 +25,8 @@ from tests.reverse_etl.slack_support import (
 from tests.servers.slack_server import SlackServer
 
 T9 = datetime(2026, 11, 10, 9, tzinfo=UTC)
+STEP_COLUMNS = {"account_id": "varchar", "track": "varchar", "step_order": "integer", "step_key": "varchar",
+                "goal_event": "varchar", "is_done": "boolean"}
 HOSTILE = "<!channel> Corp"
 
 
@@ -55,7 +57,7 @@ def plant(con: duckdb.DuckDBPyConnection, as_of: datetime, big_recovered: bool) 
     )
     rows = [
         big,
-        stalled("mid", 12000.0, 50),
+        stalled("mid", 12000.0, 50, steps_completed=2),
         stalled("small", 2400.0, 170, csm_owner="csm_dev"),
         state_row("whale", as_of, arr=120000.0, track="high_touch", current_step="csm_intro", steps_completed=0,
                   steps_total=4, signup_at=as_of - timedelta(hours=2), csm_owner="csm_ana"),
@@ -70,6 +72,33 @@ def plant(con: duckdb.DuckDBPyConnection, as_of: datetime, big_recovered: bool) 
          "payload": '{"step": "invite_teammate"}'},
     ]
     create_table(con, "marts.onboarding_triggers", TRIGGER_COLUMNS, triggers)
+    # The steps each account did: `mid` connected its integration before inviting anyone (a later step first).
+    done = {"big": {"welcome_first_project"}, "mid": {"welcome_first_project", "connect_integration"},
+            "small": {"welcome_first_project"}}
+    steps = [
+        {"account_id": account, "track": "standard", "step_order": order, "step_key": key,
+         "goal_event": goal, "is_done": key in done.get(account, set())}
+        for account in ("big", "mid", "small")
+        for order, key, goal in ((1, "welcome_first_project", "project_created"),
+                                 (2, "invite_teammate", "teammate_invited"),
+                                 (3, "connect_integration", "integration_connected"))
+    ]
+    create_table(con, "intermediate.int_account_steps_evaluated", STEP_COLUMNS, steps)
+    # What the Customer.io sync actually delivered: the stall, in the cycle a day earlier; an event held
+    # by the gate was never sent and must not be listed.
+    warehouse.ensure_schema(con)
+    con.execute("delete from ops.sync_changelog")
+    con.execute("delete from ops.sync_runs")
+    con.execute(
+        "insert into ops.sync_runs (run_id, channel, as_of, started_at, status) values (?, 'customerio', ?, ?, 'success')",
+        ["run-1", T9 - timedelta(hours=24), datetime.now(UTC)],
+    )
+    for item, result in (("event:t-big-stall", "outbox"), ("event:t-big-held", "skipped_gate")):
+        con.execute(
+            "insert into ops.sync_changelog (run_id, channel, item_id, account_id, operation, event_name, result, "
+            "recorded_at) values ('run-1', 'customerio', ?, 'big', 'event', 'onboarding_stalled', ?, ?)",
+            [item, result, datetime.now(UTC)],
+        )
 
 
 @pytest.mark.slow  # two dbt builds: ~25 s idle, more on a busy machine
@@ -98,7 +127,19 @@ def test_model_ranks_and_sync_announces_each_change_once(tmp_path: Path) -> None
         assert "<@U01ANA0001>" in json.dumps(alerts[0]) and "cal.example.com/ana/priority|" in json.dumps(alerts[0])
         big_alert = json.dumps(alerts[1])
         assert "&lt;!channel&gt; Corp" in big_alert and "<!channel>" not in big_alert
-        assert "onboarding_stalled invite_teammate (2026-11-09)" in big_alert  # what automation sent
+        # what automation sent, at the clock of the cycle that sent it; not what the gate held back
+        assert "Automation already sent (1):" in big_alert
+        assert "onboarding_stalled invite_teammate (2026-11-09 09:00)" in big_alert
+        # Did / Not yet list the steps steps_completed counts, whatever order they were done in
+        with warehouse.connect(path) as con:
+            progress = {r[0]: r[1:] for r in con.execute(
+                "select account_id, steps_done, steps_todo, steps_completed, steps_done_titles, realtime_cap "
+                "from marts.csm_alerts").fetchall()}
+        assert progress["mid"][:2] == (["welcome_first_project", "connect_integration"], ["invite_teammate"])
+        assert progress["mid"][3] == ["create your first project", "connect an integration"]
+        assert all(len(done) == completed for done, _, completed, _, _ in
+                   (progress[a] for a in ("big", "mid", "small")))
+        assert {cap for *_, cap in progress.values()} == {10}  # var alert_max_realtime_per_cycle
         digest = json.dumps(slack.messages("cs-digest")[0])
         assert digest.index("Company mid") < digest.index("Company small")
 

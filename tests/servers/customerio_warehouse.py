@@ -47,6 +47,9 @@ TRIGGER_COLUMNS: dict[str, str] = {
     "due_at": "timestamptz",
     "emitted_as_of": "timestamptz",
     "payload": "json",
+    "send_decision": "varchar",
+    "decision_reason": "varchar",
+    "decided_as_of": "timestamptz",
 }
 BASE = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -104,6 +107,9 @@ def trigger(
         "due_at": due_at,
         "emitted_as_of": emitted_as_of,
         "payload": json.dumps(payload),
+        "send_decision": "send",
+        "decision_reason": "current_state" if kind in ("step_due", "stalled", "recovery", "win_back") else "lifecycle",
+        "decided_as_of": emitted_as_of,
     }
     row.update(overrides)
     return row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -132,14 +134,19 @@ def test_trigger_invariants_hold_over_the_whole_workspace(workspace):
         """
     )[0][0]
     assert late_nudges == 0
-    # Holdout and unsubscribed accounts never get nudges.
+    # Holdout and unsubscribed accounts never get nudges (the holdout's are recorded, decided 'holdout').
     assert workspace.query(
         """
         select count(*) from marts.onboarding_triggers t join marts.customer_onboarding_state s using (account_id)
-        where t.kind in ('step_due', 'stalled', 'recovery', 'win_back')
-          and (s.holdout or (s.unsubscribed_at is not null and s.unsubscribed_at <= t.emitted_as_of))
+        where t.kind in ('step_due', 'stalled', 'recovery', 'win_back') and t.send_decision = 'send'
+          and (s.holdout or (s.unsubscribed_at is not null and s.unsubscribed_at <= t.decided_as_of))
         """
     )[0][0] == 0
+    assert workspace.query(
+        "select count(*) from marts.onboarding_triggers t join marts.customer_onboarding_state s using (account_id) "
+        "where s.holdout and t.kind = 'stalled'")[0][0] == workspace.query(
+        "select count(*) from marts.onboarding_triggers t join marts.customer_onboarding_state s using (account_id) "
+        "where s.holdout and t.kind = 'stalled' and t.decision_reason = 'holdout'")[0][0]
     kinds = {r[0] for r in workspace.query("select distinct kind from marts.onboarding_triggers")}
     assert kinds == {"step_due", "stalled", "recovery", "win_back", "activated", "handoff"}
 
@@ -160,3 +167,50 @@ def test_each_cycle_reports_what_it_did(workspace):
     assert first.summary["accounts"] > 0
     text = workspace.results[-1].describe()
     assert "by track" in text and "activation within 14 days" in text
+
+
+NUDGES = ("onboarding_step_due", "onboarding_stalled", "onboarding_recovery", "onboarding_win_back")
+
+
+def _outbox_events(workspace) -> list[dict]:
+    lines = (workspace.root / "outbox" / "customerio.jsonl").read_text().splitlines()
+    return [row for row in map(json.loads, lines) if row["operation"].get("action") == "event"]
+
+
+def test_each_person_gets_at_most_one_nudge_per_cycle_the_one_that_fits_its_stage(workspace):
+    """What actually went out (the outbox), cycle by cycle, against what dbt decided at that clock."""
+    events = _outbox_events(workspace)
+    per_cycle = Counter((e["operation"]["identifiers"]["id"], e["as_of"]) for e in events
+                        if e["operation"]["name"] in NUDGES)
+    assert per_cycle and max(per_cycle.values()) == 1
+    # every event that went out is a trigger decided 'send' (the sync never picks another)
+    decided = dict(workspace.query("select trigger_id, send_decision from marts.onboarding_triggers"))
+    assert {decided[e["item_id"].removeprefix("event:")] for e in events} == {"send"}
+    # each sent nudge fitted the account's lifecycle stage when it was decided
+    fits = {"step_due": "onboarding", "stalled": "stalled", "recovery": "recovery", "win_back": "win_back"}
+    sent = workspace.query(
+        "select kind, lifecycle_stage from marts.onboarding_triggers "
+        "where send_decision = 'send' and kind in ('step_due', 'stalled', 'recovery', 'win_back')")
+    assert sent and all(stage == fits[kind] for kind, stage in sent)
+    # a hand-off always names its owner (self-serve: the pooled digital-CS row)
+    handoffs = [e for e in events if e["operation"]["name"] == "onboarding_handoff"]
+    assert handoffs and all(e["operation"]["attributes"]["csm_owner"] for e in handoffs)
+    owners = dict(workspace.query(
+        "select track, count(*) filter (where csm_owner is null) from marts.customer_onboarding_state group by 1"))
+    assert owners.get("self_serve") == 0
+
+
+def test_go_live_adopts_the_history_and_the_summary_says_so(workspace):
+    first = workspace.results[0].summary["decisions"]
+    assert first["adopted_history"] is True and first["by_reason"].get("backfilled", 0) > 0
+    sent, accounts = workspace.query(
+        "select count(*), count(distinct account_id) from marts.onboarding_triggers where decided_as_of = ? "
+        "and send_decision = 'send' and kind in ('step_due', 'stalled', 'recovery', 'win_back')", [CLOCKS[0]])[0]
+    assert first["sent_nudges"] == sent == accounts > 0
+    text = workspace.results[0].describe()
+    assert "adopted the history" in text and "backfilled" in text and "superseded" in text and "paced" in text
+    # backfilled triggers were due before the first clock and never went out
+    backfilled = workspace.query(
+        "select count(*), count(*) filter (where due_at > ?) from marts.onboarding_triggers "
+        "where decision_reason = 'backfilled' and decided_as_of = ?", [CLOCKS[0], CLOCKS[0]])[0]
+    assert backfilled[0] > 0 and backfilled[1] == 0

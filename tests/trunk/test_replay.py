@@ -32,6 +32,11 @@ def test_replay_ends_in_the_same_state_as_the_cycle_and_keeps_the_invariants(wor
     assert report.final_stages == stages
     totals = report.totals()
     assert totals["step_due"] > 0 and totals["stalled"] > 0 and totals["activated"] > 0
+    # current-state sending at every clock of the window: one nudge per person and cycle at most, the
+    # rest recorded with their reason (a step overtaken by its stall is superseded, never sent)
+    assert report.max_nudges_per_person_cycle == 1
+    assert report.decisions.get("superseded", 0) > 0 and report.decisions.get("holdout", 0) > 0
+    assert "at most 1 nudge(s) per person and cycle" in report.describe()
     text = report.describe()
     assert "nothing sent" in text and report.csv_path.exists()
     # The replay ran in its own scratch warehouse: the cycle's trigger history is untouched.

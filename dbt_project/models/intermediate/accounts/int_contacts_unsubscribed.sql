@@ -6,9 +6,13 @@
     )
 }}
 -- Who opted out of e-mail, per account and person (only the primary contact's opt-out matters
--- for sends; a teammate's is kept for the record).
+-- for sends; a teammate's is kept for the record). The e-mail-scope rows of
+-- seeds/suppression_events.csv name the events: a new one is one seed row.
 
-with {{ attributed_tracks("event_name = 'email_unsubscribed' and user_id is not null") }},
+{%- set email_scope -%}
+    event_name in (select event from {{ ref('suppression_events') }} where scope = 'email') and user_id is not null
+{%- endset %}
+with {{ attributed_tracks(email_scope) }},
 
 batch as (
     select * from attributed

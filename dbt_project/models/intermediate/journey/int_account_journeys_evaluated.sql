@@ -272,8 +272,12 @@ final as (
         recovery_attempts,
         last_recovery_at,
         win_back_at,
-        coalesce(account_suppression_reason, case when unsubscribed_at is not null then 'unsubscribed' end)
-            as suppression_reason,
+        coalesce(
+            account_suppression_reason,
+            case when unsubscribed_at is not null then (
+                select arg_min(suppression_reason, priority) from suppression_rules where scope = 'email'
+            ) end
+        ) as suppression_reason,
         coalesce(account_suppressed_at, unsubscribed_at) as suppressed_at,
         account_suppression_known_at,
         account_suppression_reason is not null as is_account_suppressed,

@@ -1,11 +1,18 @@
--- Every trigger that is due and still relevant at the cycle's clock, with a deterministic id
--- derived from what it means (account, kind, track, step, attempt): the same trigger computed in
--- two cycles is the same row, so it is emitted, and sent, once.
+-- Every trigger that is due at the cycle's clock, with a deterministic id derived from what it means
+-- (account, kind, track, step, attempt): the same trigger computed in two cycles is the same row, so it
+-- is decided, and sent, once (marts.onboarding_triggers decides).
 --
--- Still relevant? Nudges (step_due, stalled, recovery, win_back) need an account that is not
--- activated, not suppressed, not unsubscribed and not in the holdout; lifecycle signals
--- (activated, handoff) need an account that is not suppressed. Only the current step and the
--- latest recovery attempt are ever due: a step whose goal is already done is skipped.
+-- Nudges (step_due, stalled, recovery, win_back) are due for an account that is not activated, not
+-- suppressed and not unsubscribed (the holdout's are due too, flagged, so they are recorded, never
+-- sent); lifecycle signals (activated, handoff) for an account that is not suppressed. Only the current
+-- step, a reached resource step, the current stall and the latest recovery attempt are ever due.
+--
+-- fits_state: does the nudge match the account's lifecycle stage at this clock? win_back in win_back,
+-- the latest recovery attempt in recovery, the stall on the stall step while stalled, and a step while
+-- onboarding: the current step, or a resource step whose next goal step is the current one. A nudge
+-- that does not fit was superseded by a later state (a stall by the day-14 recovery, a step by its
+-- stall) and is never sent. state_priority orders the nudges that fit (the stage's own nudge first,
+-- a resource last), so the decision model can pick one per account and cycle.
 
 with journeys as (
     select * from {{ ref('int_account_journeys_evaluated') }}
@@ -18,7 +25,17 @@ steps as (
 
 nudgeable as (
     select * from journeys
-    where activated_at is null and not email_suppressed and not holdout
+    where activated_at is null and not email_suppressed
+),
+
+step_next_goal as (
+    -- For a resource step (no goal), the first goal step after it: the resource fits while that is current.
+    select
+        *,
+        first_value(case when goal_event is not null then step_key end ignore nulls) over (
+            partition by account_id order by step_order rows between 1 following and unbounded following
+        ) as next_goal_step
+    from steps
 ),
 
 step_due as (
@@ -31,13 +48,18 @@ step_due as (
         steps.step_key as step,
         cast(null as integer) as attempt,
         steps.reached_at as due_at,
-        json_object('track', steps.track, 'step', steps.step_key, 'message', steps.message) as payload
+        json_object('track', steps.track, 'step', steps.step_key, 'message', steps.message) as payload,
+        nudgeable.lifecycle_stage = 'onboarding' and (
+            steps.step_status = 'current'
+            or (steps.step_status = 'sent' and steps.next_goal_step = nudgeable.current_step)
+        ) as fits_state,
+        case when steps.step_status = 'current' then 1 else 2 end as state_priority,
+        nudgeable.holdout
     from nudgeable
-    inner join steps
+    inner join step_next_goal as steps
         on nudgeable.account_id = steps.account_id
         and nudgeable.track = steps.track
     where steps.step_status in ('current', 'sent')
-        and nudgeable.win_back_at is null
 ),
 
 stalled as (
@@ -54,9 +76,12 @@ stalled as (
              where steps.account_id = nudgeable.account_id and steps.step_key = nudgeable.stall_step
                and steps.track = nudgeable.track)
         ) as due_at,
-        json_object('track', track, 'step', stall_step) as payload
+        json_object('track', track, 'step', stall_step) as payload,
+        lifecycle_stage = 'stalled' as fits_state,
+        1 as state_priority,
+        holdout
     from nudgeable
-    where stall_step is not null and win_back_at is null
+    where stall_step is not null
 ),
 
 recovery as (
@@ -69,9 +94,12 @@ recovery as (
         cast(null as varchar) as step,
         recovery_attempts as attempt,
         last_recovery_at as due_at,
-        json_object('attempt', recovery_attempts, 'track', track) as payload
+        json_object('attempt', recovery_attempts, 'track', track) as payload,
+        lifecycle_stage = 'recovery' as fits_state,
+        1 as state_priority,
+        holdout
     from nudgeable
-    where recovery_attempts > 0 and win_back_at is null
+    where recovery_attempts > 0
 ),
 
 win_back as (
@@ -84,7 +112,10 @@ win_back as (
         cast(null as varchar) as step,
         cast(null as integer) as attempt,
         win_back_at as due_at,
-        json_object('track', track, 'recovery_attempts', recovery_attempts) as payload
+        json_object('track', track, 'recovery_attempts', recovery_attempts) as payload,
+        lifecycle_stage = 'win_back' as fits_state,
+        1 as state_priority,
+        holdout
     from nudgeable
     where win_back_at is not null
 ),
@@ -99,7 +130,10 @@ activated as (
         cast(null as varchar) as step,
         cast(null as integer) as attempt,
         activated_at as due_at,
-        json_object('track', track, 'activated_at', epoch(activated_at)::bigint) as payload
+        json_object('track', track, 'activated_at', epoch(activated_at)::bigint) as payload,
+        true as fits_state,
+        1 as state_priority,
+        false as holdout
     from journeys
     where activated_at is not null
 ),
@@ -113,7 +147,7 @@ handoff_milestones as (
         'activation' as milestone,
         journeys.activated_at as due_at
     from journeys
-    where journeys.activated_at is not null
+    where journeys.activated_at is not null and journeys.csm_owner is not null
     {% for day in var('handoff_days') %}
     union all
     select
@@ -125,6 +159,7 @@ handoff_milestones as (
         signup_at + to_days({{ day }}) as due_at
     from journeys
     where activated_at is not null
+        and csm_owner is not null
         and activated_at <= signup_at + to_days({{ day }})
         and signup_at + to_days({{ day }}) <= {{ as_of() }}
     {% endfor %}
@@ -140,7 +175,10 @@ handoff as (
         milestone as step,
         cast(null as integer) as attempt,
         due_at,
-        json_object('csm_owner', csm_owner, 'milestone', milestone, 'track', track) as payload
+        json_object('csm_owner', csm_owner, 'milestone', milestone, 'track', track) as payload,
+        true as fits_state,
+        1 as state_priority,
+        false as holdout
     from handoff_milestones
 ),
 
@@ -166,8 +204,14 @@ final as (
         step,
         attempt,
         due_at,
-        payload
+        payload,
+        kind in ('step_due', 'stalled', 'recovery', 'win_back') as is_nudge,
+        fits_state,
+        state_priority,
+        holdout,
+        stages.lifecycle_stage
     from unioned
+    inner join (select account_id, lifecycle_stage from journeys) as stages using (account_id)
 )
 
 select * from final

@@ -37,6 +37,10 @@ steps as (
     select * from {{ ref('sequence_steps') }}
 ),
 
+account_steps as (
+    select * from {{ ref('int_account_steps_evaluated') }}
+),
+
 account_suppressions as (
     -- Suppressions that end all work on the account; an unsubscribe stops e-mail only, the CSM still acts.
     select distinct suppression_reason from {{ ref('suppression_events') }}
@@ -48,21 +52,40 @@ alertable as (
     where coalesce(suppression_reason, '') not in (select suppression_reason from account_suppressions)
 ),
 
-sent as (
-    -- What the automation already sent, for the alert's context.
+delivered as (
+    -- What the automation actually sent: the Customer.io sync's own record (one row per operation it
+    -- delivered, or wrote to the local outbox), at the clock of the cycle that sent it.
     select
-        account_id,
+        substr(changelog.item_id, 7) as trigger_id,
+        any_value(changelog.account_id) as account_id,
+        any_value(changelog.event_name) as event_name,
+        min(coalesce(runs.as_of, changelog.recorded_at)) as sent_at
+    from {{ source('sync_log', 'sync_changelog') }} as changelog
+    left join {{ source('sync_log', 'sync_runs') }} as runs
+        on changelog.run_id = runs.run_id and changelog.channel = runs.channel
+    where changelog.channel = 'customerio'
+        and changelog.operation = 'event'
+        and changelog.result in ('sent', 'outbox')
+        and changelog.item_id like 'event:%'
+    group by 1
+),
+
+sent as (
+    select
+        delivered.account_id,
         count(*) as triggers_sent_count,
-        max(due_at) as last_trigger_at,
+        max(delivered.sent_at) as last_trigger_at,
         list(
-            event_name
-            || coalesce(' ' || step, '')
-            || case when attempt is not null and attempt > 0 then ' #' || attempt else '' end
-            || ' (' || strftime(due_at, '%Y-%m-%d') || ')'
-            order by due_at, trigger_id
+            delivered.event_name
+            || coalesce(' ' || triggers.step, '')
+            || case when triggers.attempt is not null and triggers.attempt > 0 then ' #' || triggers.attempt else '' end
+            || ' (' || strftime(delivered.sent_at, '%Y-%m-%d %H:%M') || ')'
+            order by delivered.sent_at, delivered.trigger_id
         ) as triggers_sent
-    from triggers
-    group by account_id
+    from delivered
+    left join triggers on delivered.trigger_id = triggers.trigger_id
+    where delivered.sent_at <= {{ as_of() }}
+    group by delivered.account_id
 ),
 
 ever_stalled as (
@@ -73,17 +96,23 @@ ever_stalled as (
 ),
 
 step_progress as (
-    -- Done = the track's steps before the current one; to do = the current step and those after it.
+    -- Did = the track's goal steps whose goal event happened (in any order), Not yet = the others: the
+    -- same steps steps_completed / steps_total count. Titles are the customer-facing names (seed column
+    -- customer_title), for anything a customer may read.
     select
         alertable.account_id,
-        list(steps.step_key order by steps.step_order)
-            filter (where alertable.current_step is null or steps.step_order < cur.step_order) as steps_done,
-        list(steps.step_key order by steps.step_order)
-            filter (where alertable.current_step is not null and steps.step_order >= cur.step_order) as steps_todo,
-        max(cur.description) as current_step_description
+        list(account_steps.step_key order by account_steps.step_order)
+            filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done,
+        list(account_steps.step_key order by account_steps.step_order)
+            filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo,
+        list(titles.customer_title order by account_steps.step_order)
+            filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done_titles,
+        list(titles.customer_title order by account_steps.step_order)
+            filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo_titles
     from alertable
-    inner join steps on alertable.track = steps.track
-    left join steps as cur on alertable.track = cur.track and alertable.current_step = cur.step_key
+    inner join account_steps
+        on alertable.account_id = account_steps.account_id and alertable.track = account_steps.track
+    left join steps as titles on account_steps.track = titles.track and account_steps.step_key = titles.step_key
     group by alertable.account_id
 ),
 
@@ -215,11 +244,14 @@ final as (
         roster.booking_url as csm_booking_url,
         -- what they did and did not do
         prioritised.current_step,
-        step_progress.current_step_description,
+        cur.description as current_step_description,
+        cur.customer_title as current_step_title,
         prioritised.steps_completed,
         prioritised.steps_total,
         coalesce(step_progress.steps_done, []) as steps_done,
         coalesce(step_progress.steps_todo, []) as steps_todo,
+        coalesce(step_progress.steps_done_titles, []) as steps_done_titles,
+        coalesce(step_progress.steps_todo_titles, []) as steps_todo_titles,
         prioritised.stall_step,
         prioritised.hours_stalled,
         prioritised.recovery_attempts,
@@ -235,10 +267,15 @@ final as (
         prioritised.win_back_at,
         prioritised.last_activity_at,
         sent.last_trigger_at,
+        -- the Slack sync's real-time cap per cycle (a var, like every other routing rule)
+        {{ var('alert_max_realtime_per_cycle') }} as realtime_cap,
         {{ as_of() }} as as_of
     from prioritised
     left join roster on prioritised.csm_owner = roster.csm_id
     left join step_progress on prioritised.account_id = step_progress.account_id
+    left join steps as cur
+        on prioritised.track = cur.track
+        and coalesce(prioritised.stall_step, prioritised.current_step) = cur.step_key
     left join sent on prioritised.account_id = sent.account_id
 )
 

@@ -1,0 +1,61 @@
+-- One row per account: what the CRM (HubSpot) keeps about it and its primary contact.
+-- The company's domain is the one the enrichment file knows, else the primary contact's e-mail
+-- domain unless it is a free-mail provider (seeds/free_email_domains.csv): a gmail.com "company"
+-- would match every other gmail user's record.
+
+with states as (
+    select * from {{ ref('customer_onboarding_state') }}
+),
+
+enriched as (
+    select account_id, domain from {{ ref('int_accounts_enriched') }}
+),
+
+people as (
+    select user_id, email, person_name, title from {{ ref('int_users_identified') }}
+),
+
+free_mail as (
+    select lower(domain) as domain from {{ ref('free_email_domains') }}
+),
+
+contacts as (
+    select
+        user_id,
+        nullif(lower(trim(email)), '') as email,
+        nullif(trim(person_name), '') as person_name,
+        nullif(trim(title), '') as job_title,
+        nullif(split_part(lower(trim(email)), '@', 2), '') as email_domain
+    from people
+),
+
+final as (
+    select
+        states.account_id,
+        states.company_name,
+        coalesce(
+            nullif(lower(trim(enriched.domain)), ''),
+            case when contacts.email_domain not in (select domain from free_mail) then contacts.email_domain end
+        ) as domain,
+        states.primary_user_id as person_id,
+        contacts.email,
+        case when contacts.person_name like '% %'
+            then split_part(contacts.person_name, ' ', 1) else contacts.person_name end as first_name,
+        case when contacts.person_name like '% %'
+            then trim(substr(contacts.person_name, strpos(contacts.person_name, ' ') + 1)) end as last_name,
+        contacts.job_title,
+        states.track,
+        states.lifecycle_stage,
+        states.current_step,
+        states.csm_owner,
+        states.recovery_attempts,
+        states.plan_tier,
+        states.signup_at,
+        states.activated_at,
+        states.as_of
+    from states
+    left join enriched on enriched.account_id = states.account_id
+    left join contacts on contacts.user_id = states.primary_user_id
+)
+
+select * from final

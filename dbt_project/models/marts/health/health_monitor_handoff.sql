@@ -1,0 +1,58 @@
+-- The hand-off to the customer-health monitor: one row per activated account that is not suppressed,
+-- with what a health-score system needs: owner, activation, usage since activation, and the next
+-- check-in, NPS and renewal dates (the retention hand-offs of var handoff_days: check-in, NPS, renewal).
+{%- set days = var('handoff_days') %}
+
+with states as (
+    select * from {{ ref('customer_onboarding_state') }}
+    where activated_at is not null and lifecycle_stage <> 'suppressed'
+),
+
+usage as (
+    -- from the incremental per-event aggregates: no rescan of the events
+    select
+        events.account_id,
+        count(*) filter (where events.last_at >= states.activated_at) as event_types_used_since_activation,
+        count(*) as event_types_used,
+        sum(events.event_count) as events_total
+    from {{ ref('int_account_events_aggregated') }} as events
+    inner join states on states.account_id = events.account_id
+    group by events.account_id
+),
+
+final as (
+    select
+        states.account_id,
+        states.company_name,
+        states.csm_owner,
+        states.track,
+        states.plan_tier,
+        states.arr,
+        states.lifecycle_stage,
+        states.signup_at,
+        states.activated_at,
+        date_diff('day', states.activated_at, states.as_of) as days_since_activation,
+        coalesce(usage.event_types_used_since_activation, 0) as event_types_used_since_activation,
+        coalesce(usage.event_types_used, 0) as event_types_used,
+        cast(coalesce(usage.events_total, 0) as bigint) as events_total,
+        states.last_activity_at,
+        date_diff('day', states.last_activity_at, states.as_of) as days_since_last_activity,
+        states.signup_at + to_days({{ days[0] }}) as check_in_at,
+        states.signup_at + to_days({{ days[1] }}) as nps_at,
+        states.signup_at + to_days({{ days[2] }}) as renewal_at,
+        case
+            when states.signup_at + to_days({{ days[0] }}) > states.as_of then 'check_in'
+            when states.signup_at + to_days({{ days[1] }}) > states.as_of then 'nps'
+            when states.signup_at + to_days({{ days[2] }}) > states.as_of then 'renewal'
+        end as next_touchpoint,
+        case
+            when states.signup_at + to_days({{ days[0] }}) > states.as_of then states.signup_at + to_days({{ days[0] }})
+            when states.signup_at + to_days({{ days[1] }}) > states.as_of then states.signup_at + to_days({{ days[1] }})
+            when states.signup_at + to_days({{ days[2] }}) > states.as_of then states.signup_at + to_days({{ days[2] }})
+        end as next_touchpoint_at,
+        states.as_of
+    from states
+    left join usage on usage.account_id = states.account_id
+)
+
+select * from final

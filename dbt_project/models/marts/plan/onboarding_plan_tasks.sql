@@ -1,0 +1,80 @@
+-- The custom 30-day plan of each account as tasks: one row per account and milestone of
+-- seeds/onboarding_plan_milestones.csv, with its due date, whether the product event that completes
+-- it happened, and its status at the cycle's clock. A high-touch plan starts at the kickoff booking
+-- (no kickoff, no plan yet); the other tracks' plans start at signup. A use case category
+-- (seeds/use_case_keywords.csv) adds its own milestones to the track's '*' ones.
+
+with states as (
+    select account_id, track, csm_owner, signup_at, lifecycle_stage, as_of
+    from {{ ref('customer_onboarding_state') }}
+    where lifecycle_stage <> 'suppressed'
+),
+
+profiles as (
+    select account_id, lower(coalesce(use_case, '')) as use_case_text from {{ ref('int_accounts_profiled') }}
+),
+
+keywords as (
+    select * from {{ ref('use_case_keywords') }}
+),
+
+categories as (
+    select
+        profiles.account_id,
+        arg_min(keywords.use_case, keywords.priority * 1000 - length(keywords.keyword)) as use_case
+    from profiles
+    inner join keywords on strpos(profiles.use_case_text, lower(keywords.keyword)) > 0
+    group by profiles.account_id
+),
+
+events as (
+    select account_id, event_name, first_at from {{ ref('int_account_events_aggregated') }}
+),
+
+kickoffs as (
+    select account_id, first_at as kickoff_at from events where event_name = 'kickoff_booked'
+),
+
+plans as (
+    select
+        states.*,
+        coalesce(categories.use_case, '*') as use_case,
+        case when states.track = 'high_touch' then kickoffs.kickoff_at else states.signup_at end as plan_start_at
+    from states
+    left join categories on categories.account_id = states.account_id
+    left join kickoffs on kickoffs.account_id = states.account_id
+),
+
+milestones as (
+    select * from {{ ref('onboarding_plan_milestones') }}
+),
+
+final as (
+    select
+        plans.account_id || ':' || milestones.milestone_key as task_id,
+        plans.account_id,
+        plans.track,
+        plans.use_case,
+        plans.csm_owner,
+        milestones.milestone_key,
+        milestones.milestone,
+        milestones.goal_event,
+        plans.plan_start_at,
+        plans.plan_start_at + to_days(milestones.day) as due_at,
+        milestones.follow_up_every_days,
+        events.first_at as completed_at,
+        case
+            when events.first_at is not null then 'done'
+            when plans.plan_start_at + to_days(milestones.day) < plans.as_of then 'overdue'
+            else 'open'
+        end as status,
+        plans.as_of
+    from plans
+    inner join milestones
+        on milestones.track = plans.track and milestones.use_case in ('*', plans.use_case)
+    left join events
+        on events.account_id = plans.account_id and events.event_name = milestones.goal_event
+    where plans.plan_start_at is not null
+)
+
+select * from final

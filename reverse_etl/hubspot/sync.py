@@ -1,0 +1,670 @@
+"""One HubSpot sync run: diff -> outbox -> batches of 100 -> CRM v3 (or the local outbox file).
+
+Three kinds of outbox items, delivered in this order (their priority), each in batches of at
+most 100 inputs (HubSpot's batch limit):
+- `company:<account_id>`: the company, upserted by `onboarding_account_id` (a unique property the
+  sync creates), so a resend can never create a second record. A company not yet linked is first
+  looked for by its domain (CRM search); a match is updated by its id and linked, not duplicated;
+- `contact:<person_id>`: the primary contact, upserted by e-mail (HubSpot's contact identity);
+- `association:<account_id>`: contact -> company (the default association, v4 batch API), sent
+  once both HubSpot ids are known (ops.hubspot_objects); until then it waits, untouched.
+Order of durability, as in the Customer.io sync: the plan is written to ops.outbox before any
+request; each batch HubSpot accepted is marked sent, snapshotted (ops.sync_snapshot) and logged
+(ops.sync_changelog) in one short transaction before the next request, so a batch that succeeded
+is never sent again and a killed run resumes where it stopped (at most the batch in flight is
+resent, and every operation is an upsert or an association: a repeat changes nothing).
+Failures count one attempt per row; after `max_item_attempts` rows are parked. A 400 is halved
+until the offending row is alone, then it is parked as invalid. A 429 of the DAILY policy stops
+the run (everything stays pending for tomorrow); 401/403 stop it with HubSpotAuthError.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from ulid import ULID
+
+from dagster_project import warehouse
+from reverse_etl import outbox, runs
+from reverse_etl.gate import Gate
+from reverse_etl.hubspot import properties as props
+from reverse_etl.hubspot.diff import CHANNEL, changed_associations, changed_companies, changed_contacts
+from reverse_etl.hubspot.settings import HubSpotSettings
+from reverse_etl.redact import scrub
+from reverse_etl.synclog import (
+    ChangeRow,
+    log_changes,
+    upsert_snapshot,
+)
+
+PRIORITY = {"company": 0, "contact": 1, "association": 2}
+PLAN_CHUNK = 10_000
+ENDPOINTS = {
+    ("company", "upsert"): "/crm/v3/objects/companies/batch/upsert",
+    ("company", "update"): "/crm/v3/objects/companies/batch/update",
+    ("contact", "upsert"): "/crm/v3/objects/contacts/batch/upsert",
+    ("association", "associate"): "/crm/v4/associations/contacts/companies/batch/associate/default",
+}
+
+OBJECTS_DDL = """
+    create table if not exists ops.hubspot_objects (
+        object_type varchar not null,   -- 'company' (key: account_id) | 'contact' (key: person_id)
+        key varchar not null,
+        hubspot_id varchar not null,
+        matched_by varchar,             -- 'onboarding_account_id' | 'domain' | 'email'
+        updated_at timestamptz not null,
+        primary key (object_type, key)
+    )
+"""
+
+
+class HubSpotAuthError(RuntimeError):
+    """HubSpot refused the token (401/403): nothing more can be sent this run."""
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    mode: str  # 'api' | 'outbox'
+    status: str = "success"  # 'success' | 'partial' | 'failed'
+    planned: dict[str, int] = field(default_factory=lambda: {"company": 0, "contact": 0, "association": 0})
+    sent: int = 0
+    failed: int = 0
+    parked: int = 0
+    invalid: int = 0
+    skipped_gate: int = 0
+    waiting: int = 0  # associations whose company or contact is not in HubSpot yet
+    created: int = 0
+    updated: int = 0
+    matched_by_domain: int = 0
+    properties_created: int = 0
+    pending_left: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    bytes_sent: int = 0
+    requests_by_endpoint: dict[str, int] = field(default_factory=dict)
+    announced_limit: str | None = None
+    diff_seconds: float = 0.0
+    duration_seconds: float = 0.0
+    gate_reasons: dict[str, int] = field(default_factory=dict)
+    parked_ids: list[str] = field(default_factory=list)
+    outbox_file: str | None = None
+    error: str | None = None
+
+    @property
+    def planned_changes(self) -> int:
+        return sum(self.planned.values())
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "planned_changes": self.planned_changes,
+            "sent": self.sent,
+            "failed": self.failed,
+            "parked": self.parked,
+            "invalid": self.invalid,
+            "skipped_gate": self.skipped_gate,
+            "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "bytes_sent": self.bytes_sent,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "status": self.status,
+            "planned": self.planned,
+            "created": self.created,
+            "updated": self.updated,
+            "matched_by_domain": self.matched_by_domain,
+            "waiting": self.waiting,
+            "properties_created": self.properties_created,
+            "pending_left": self.pending_left,
+            "requests_by_endpoint": self.requests_by_endpoint,
+            "announced_limit": self.announced_limit,
+            "gate_reasons": self.gate_reasons,
+            "parked_ids": self.parked_ids[:50],
+            "outbox_file": self.outbox_file,
+        }
+
+
+# -- plan -------------------------------------------------------------------------------------------
+
+
+def _delivered(row: dict[str, Any]) -> dict[str, Any] | None:
+    raw = row.get("_delivered")
+    return orjson.loads(raw) if raw else None
+
+
+def _shape(kind: str, row: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+    """(item_id, account_id, payload) of one changed row; raises InvalidRecord."""
+    if kind == "company":
+        full = props.company_properties(row)
+        send = props.changed(full, _delivered(row), always=(props.ACCOUNT_ID_PROPERTY,))
+        payload = {"key": row["account_id"], "properties": send, "full": full, "row_hash": row["_row_hash"]}
+        return f"company:{row['account_id']}", row["account_id"], payload
+    if kind == "contact":
+        full = props.contact_properties(row)
+        send = props.changed(full, _delivered(row), always=("email",))
+        payload = {"key": row["person_id"], "properties": send, "full": full, "row_hash": row["_row_hash"]}
+        return f"contact:{row['person_id']}", row["account_id"], payload
+    payload = {"key": row["account_id"], "person_id": row["person_id"], "row_hash": row["_row_hash"]}
+    return f"association:{row['account_id']}", row["account_id"], payload
+
+
+def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResult) -> None:
+    """Diff the mart, queue what changed (gated accounts excepted), park what can never be sent."""
+    started = time.perf_counter()
+    tables = {
+        "company": changed_companies(con),
+        "contact": changed_contacts(con),
+        "association": changed_associations(con),
+    }
+    result.diff_seconds = time.perf_counter() - started
+    for kind, table in tables.items():
+        if table is None:
+            continue
+        for chunk in table.to_batches(max_chunksize=PLAN_CHUNK):
+            queued: list[outbox.NewItem] = []
+            invalid: list[tuple[outbox.NewItem, str]] = []
+            held: list[ChangeRow] = []
+            for row in chunk.to_pylist():
+                account_id = row.get("account_id")
+                key = row.get("person_id") if kind == "contact" else account_id
+                item_id = f"{kind}:{key}"
+                reason = gate.reason(account_id)
+                if reason:
+                    held.append(ChangeRow(item_id, kind, "skipped_gate", account_id, key, error=reason))
+                    continue
+                try:
+                    item_id, account_id, payload = _shape(kind, row)
+                except (props.InvalidRecord, ValueError, TypeError) as exc:
+                    bad = {"key": key, "invalid": str(exc), "row_hash": row["_row_hash"]}
+                    invalid.append((outbox.NewItem(item_id, kind, bad, account_id, PRIORITY[kind]), str(exc)))
+                    continue
+                queued.append(outbox.NewItem(item_id, kind, payload, account_id, PRIORITY[kind]))
+                result.planned[kind] += 1
+            outbox.enqueue(con, CHANNEL, queued + [bad for bad, _ in invalid], now=now, run_id=run_id)
+            for bad, error in invalid:
+                if outbox.mark_failed(con, CHANNEL, [bad.item_id], f"invalid: {error}", now=now, run_id=run_id,
+                                      park=True):
+                    result.invalid += 1
+                    result.parked_ids.append(bad.item_id)
+                    log_changes(con, run_id, CHANNEL, [ChangeRow(bad.item_id, kind, "invalid", bad.account_id,
+                                                                 bad.payload.get("key"), error=error)], now=now)
+            runs.count_held(result, held)
+            log_changes(con, run_id, CHANNEL, held, now=now)
+
+
+def _change(item: outbox.OutboxItem, result: str, *, mode: str | None = None, hubspot_id: str | None = None,
+            error: str | None = None) -> ChangeRow:
+    """One changelog row: operation = kind, event_name = the HubSpot operation, event_id = its record id."""
+    return ChangeRow(item.item_id, item.kind, result, item.account_id, item.payload.get("key"),
+                     event_name=mode, event_id=hubspot_id, error=error, attempt=item.attempts + 1)
+
+
+# -- deliver ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivered:
+    item: outbox.OutboxItem
+    mode: str
+    hubspot_id: str
+    new: bool | None = None
+
+
+class _Deliverer:
+    """Sends pending items batch by batch and records each result as it happens."""
+
+    def __init__(self, settings: HubSpotSettings, transport: Any, *, con: Any, run_id: str,
+                 clock: Callable[[], datetime], result: SyncResult) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.con = con
+        self.run_id = run_id
+        self.clock = clock
+        self.result = result
+        self.consecutive_failures = 0
+        self.stopped = False
+        self._model_config: dict[str, Any] = {}
+
+    # - bookkeeping -
+    def record(self, sent: Sequence[Delivered], failed: Sequence[tuple[outbox.OutboxItem, str]] = (),
+               invalid: Sequence[tuple[outbox.OutboxItem, str]] = (), label: str = "sent") -> None:
+        now, con = self.clock(), self.con
+        con.begin()  # what HubSpot accepted is on record before the next request
+        try:
+            changes: list[ChangeRow] = []
+            if sent:
+                outbox.mark_sent(con, CHANNEL, [d.item.item_id for d in sent], now=now, run_id=self.run_id)
+                snapshot = []
+                for d in sent:
+                    payload = d.item.payload
+                    kept = payload.get("full") if d.item.kind != "association" else {"person_id": payload["person_id"]}
+                    snapshot.append((d.item.item_id, d.item.account_id, payload["row_hash"], kept))
+                upsert_snapshot(con, self.run_id, CHANNEL, snapshot, now=now)
+                if label == "sent":
+                    self._remember(con, [d for d in sent if d.item.kind != "association"], now)
+                changes += [_change(d.item, label, mode=d.mode, hubspot_id=d.hubspot_id or None) for d in sent]
+                self.result.created += sum(1 for d in sent if d.new is True)
+                self.result.updated += sum(1 for d in sent if d.new is False)
+            counted = runs.record_failures(con, CHANNEL, failed, now=now, run_id=self.run_id,
+                                           max_attempts=self.settings.max_item_attempts, result=self.result)
+            changes += [_change(i, "parked" if parked else "failed", error=error) for i, error, parked in counted]
+            for item, error in invalid:
+                self.result.parked_ids.extend(outbox.mark_failed(con, CHANNEL, [item.item_id], f"invalid: {error}",
+                                                                 now=now, run_id=self.run_id, park=True))
+                self.result.invalid += 1
+                changes.append(_change(item, "invalid", error=error))
+            log_changes(con, self.run_id, CHANNEL, changes, now=now)
+            con.commit()
+        except BaseException:
+            con.rollback()  # leave the rows pending, as if this batch had never been answered
+            raise
+        self.result.sent += len(sent)
+
+    def _remember(self, con: Any, sent: Sequence[Delivered], now: datetime) -> None:
+        """The HubSpot id of each company/contact, so associations and later runs can use it."""
+        if not sent:
+            return
+        matched = {"update": "domain", "upsert": props.ACCOUNT_ID_PROPERTY}
+        con.register("_hubspot_ids", pa.table({
+            "object_type": [d.item.kind for d in sent],
+            "key": [str(d.item.payload["key"]) for d in sent],
+            "hubspot_id": [d.hubspot_id for d in sent],
+            "matched_by": ["email" if d.item.kind == "contact" else matched[d.mode] for d in sent],
+        }))
+        try:
+            con.execute(
+                """
+                insert into ops.hubspot_objects select object_type, key, hubspot_id, matched_by, ? from _hubspot_ids
+                on conflict (object_type, key) do update set hubspot_id = excluded.hubspot_id,
+                    matched_by = excluded.matched_by, updated_at = excluded.updated_at
+                """,
+                [now],
+            ).fetchall()
+        finally:
+            con.unregister("_hubspot_ids")
+
+    def known_ids(self, object_type: str, keys: Iterable[str]) -> dict[str, str]:
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        return dict(self.con.execute(
+            "select key, hubspot_id from ops.hubspot_objects where object_type = ? and key in (select unnest(?))",
+            [object_type, keys],
+        ).fetchall())
+
+    # - the flow -
+    def deliver(self, items: Iterable[outbox.OutboxItem]) -> None:
+        """Group the (lazy, priority-ordered) stream by kind into batches of at most `batch_size`."""
+        batch: list[outbox.OutboxItem] = []
+        for item in items:
+            if batch and (item.kind != batch[0].kind or len(batch) >= self.settings.batch_size):
+                self.send(batch)
+                batch = []
+            if self.stopped:
+                return
+            batch.append(item)
+        if batch and not self.stopped:
+            self.send(batch)
+
+    def send(self, batch: list[outbox.OutboxItem]) -> None:
+        if self.consecutive_failures >= self.settings.circuit_breaker_batches:
+            self.stop(f"stopped after {self.consecutive_failures} batches failed in a row; "
+                      "the rest stays pending for the next run")
+            return
+        kind = batch[0].kind
+        if kind == "company":
+            self._send_companies(batch)
+        elif kind == "contact":
+            self.request("contact", "upsert", batch)
+        else:
+            self._send_associations(batch)
+
+    def stop(self, reason: str) -> None:
+        self.stopped = True
+        self.result.error = reason
+
+    def _send_companies(self, batch: list[outbox.OutboxItem]) -> None:
+        known = self.known_ids("company", [i.payload["key"] for i in batch])
+        matches: dict[str, str] = {}
+        if self.settings.match_by_domain:
+            unknown = [i for i in batch if i.payload["key"] not in known and i.payload["full"].get("domain")]
+            matches = self._search_domains(unknown)
+            if self.stopped:
+                return
+        by_domain = [i for i in batch if i.item_id in matches]
+        if by_domain:
+            self.request("company", "update", by_domain, ids=matches)
+        rest = [i for i in batch if i.item_id not in matches]
+        if rest and not self.stopped:
+            self.request("company", "upsert", rest)
+
+    def _search_domains(self, items: list[outbox.OutboxItem]) -> dict[str, str]:
+        """{item_id: HubSpot id} of companies found by domain that no other account has claimed."""
+        from hubspot.crm.companies import Filter, FilterGroup, PublicObjectSearchRequest
+
+        by_domain: dict[str, list[outbox.OutboxItem]] = {}
+        for item in items:
+            by_domain.setdefault(item.payload["full"]["domain"], []).append(item)
+        if not by_domain:
+            return {}
+        found: dict[str, tuple[str, str]] = {}  # domain -> (id, onboarding_account_id)
+        after: str | None = None
+        while True:
+            request = PublicObjectSearchRequest(
+                filter_groups=[FilterGroup(filters=[Filter(property_name="domain", operator="IN",
+                                                           values=sorted(by_domain))])],
+                properties=["domain", props.ACCOUNT_ID_PROPERTY],
+                sorts=["hs_object_id"],
+                limit=200,
+                after=after,
+            )
+            outcome = self.transport.call(
+                "/crm/v3/objects/companies/search",
+                lambda request=request: self.transport.company_search.do_search_with_http_info(
+                    request, _request_timeout=self.settings.timeout_seconds, _preload_content=False),
+                search=True,
+            )
+            if not outcome.ok:
+                self._failed_request(items, outcome)
+                return {}
+            for record in outcome.data.get("results") or []:
+                values = record.get("properties") or {}
+                domain = (values.get("domain") or "").lower()
+                # the oldest record of a domain wins (results sorted by id); one claimed by another account is not ours
+                if domain in by_domain and domain not in found:
+                    found[domain] = (str(record["id"]), values.get(props.ACCOUNT_ID_PROPERTY) or "")
+            after = ((outcome.data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+        matches: dict[str, str] = {}
+        for domain, (hubspot_id, claimed_by) in found.items():
+            candidates = by_domain[domain]
+            if claimed_by:
+                continue  # linked to an account already: this account gets its own record
+            matches[candidates[0].item_id] = hubspot_id  # two new accounts of one domain: the first is linked
+        return matches
+
+    def _body(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str]) -> Any:
+        if kind == "association":
+            from hubspot.crm.associations.v4 import (
+                BatchInputPublicDefaultAssociationMultiPost,
+                Configuration,
+                PublicDefaultAssociationMultiPost,
+                PublicObjectId,
+            )
+
+            config = self._model_config.setdefault(kind, Configuration())
+            return BatchInputPublicDefaultAssociationMultiPost(inputs=[
+                PublicDefaultAssociationMultiPost(
+                    _from=PublicObjectId(id=ids[f"contact:{i.payload['person_id']}"], local_vars_configuration=config),
+                    to=PublicObjectId(id=ids[f"company:{i.payload['key']}"], local_vars_configuration=config),
+                    local_vars_configuration=config)
+                for i in items
+            ], local_vars_configuration=config)
+        module = __import__(f"hubspot.crm.{'companies' if kind == 'company' else 'contacts'}",
+                            fromlist=["SimplePublicObjectBatchInput"])
+        # One validation config for every input model: by default each model instance builds (and
+        # deep-copies) its own Configuration, which costs more than the HTTP request of its batch.
+        config = self._model_config.setdefault(kind, module.Configuration())
+        if mode == "update":
+            # A record found by domain is someone else's so far: send every value and link it.
+            return module.BatchInputSimplePublicObjectBatchInput(inputs=[
+                module.SimplePublicObjectBatchInput(id=ids[i.item_id], properties={
+                    k: v for k, v in i.payload["full"].items() if v != ""}, local_vars_configuration=config)
+                for i in items
+            ], local_vars_configuration=config)
+        id_property = props.ACCOUNT_ID_PROPERTY if kind == "company" else "email"
+        return module.BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
+            module.SimplePublicObjectBatchInputUpsert(
+                id=i.payload["full"][id_property], id_property=id_property, properties=i.payload["properties"],
+                local_vars_configuration=config)
+            for i in items
+        ], local_vars_configuration=config)
+
+    def request(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str] | None = None) -> None:
+        """One batch request and what it came to (halved on a 400 until the offending row is alone)."""
+        ids = ids or {}
+        body = self._body(kind, mode, items, ids)
+        api = {"company": self.transport.companies, "contact": self.transport.contacts}.get(kind)
+        timeout = self.settings.timeout_seconds
+        if kind == "association":
+            def send() -> Any:
+                return self.transport.associations.create_default_with_http_info(
+                    "contacts", "companies", body, _request_timeout=timeout, _preload_content=False)
+        elif mode == "update":
+            def send() -> Any:
+                return api.update_with_http_info(body, _request_timeout=timeout, _preload_content=False)
+        else:
+            def send() -> Any:
+                return api.upsert_with_http_info(body, _request_timeout=timeout, _preload_content=False)
+        size = len(orjson.dumps(self.transport.companies.api_client.sanitize_for_serialization(body)))
+        outcome = self.transport.call(ENDPOINTS[(kind, mode)], send, size=size)
+        if outcome.ok:
+            self.consecutive_failures = 0
+            self._settle(kind, mode, items, ids, outcome.data)
+        elif outcome.status in (401, 403):
+            raise HubSpotAuthError(f"HubSpot refused the access token (HTTP {outcome.status})")
+        elif outcome.status is not None and 400 <= outcome.status < 500 and outcome.status not in (408, 429):
+            if len(items) > 1:
+                middle = len(items) // 2
+                self.request(kind, mode, items[:middle], ids)
+                self.request(kind, mode, items[middle:], ids)
+            else:
+                self.record([], invalid=[(items[0], outcome.detail)])
+        else:
+            self._failed_request(items, outcome)
+
+    def _failed_request(self, items: list[outbox.OutboxItem], outcome: Any) -> None:
+        if outcome.status in (401, 403):
+            raise HubSpotAuthError(f"HubSpot refused the access token (HTTP {outcome.status})")
+        if outcome.policy == "DAILY":
+            self.stop("HubSpot's daily request limit is used up; everything stays pending for the next run")
+            return
+        self.consecutive_failures += 1
+        self.record([], failed=[(i, outcome.detail or "no response") for i in items])
+
+    def _settle(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str], data: Any) -> None:
+        """Match the answer's results to the items (HubSpot does not promise their order)."""
+        results = list(data.get("results") or [])
+        delivered: list[Delivered] = []
+        if kind == "association":
+            pairs = {(str(r["from"]["id"]), str(r["to"]["id"])) for r in results}
+            for item in items:
+                pair = (ids[f"contact:{item.payload['person_id']}"], ids[f"company:{item.payload['key']}"])
+                if pair in pairs:
+                    delivered.append(Delivered(item, mode, f"{pair[0]}->{pair[1]}"))
+        else:
+            if mode == "update":
+                by_key = {str(r["id"]): r for r in results}
+                lookup = {i.item_id: by_key.get(ids[i.item_id]) for i in items}
+            else:
+                id_property = props.ACCOUNT_ID_PROPERTY if kind == "company" else "email"
+                by_key = {str((r.get("properties") or {}).get(id_property) or "").lower(): r for r in results}
+                lookup = {i.item_id: by_key.get(str(i.payload["full"][id_property]).lower()) for i in items}
+            for item in items:
+                record = lookup.get(item.item_id)
+                if record is not None:
+                    new = record.get("new")
+                    delivered.append(Delivered(item, mode, str(record["id"]), new if mode == "upsert" else False))
+            if mode == "update":
+                self.result.matched_by_domain += len(delivered)
+        done = {d.item.item_id for d in delivered}
+        missing = [i for i in items if i.item_id not in done]
+        errors = list(data.get("errors") or [])
+        detail = "; ".join(f"{e.get('category')}: {e.get('message')}" for e in errors)[:300] or "not in HubSpot's answer"
+        detail = scrub(detail)
+        # 207: the named inputs were rejected. Validation errors will not heal; anything else is retried.
+        if any(e.get("category") == "VALIDATION_ERROR" for e in errors):
+            self.record(delivered, invalid=[(i, detail) for i in missing])
+        else:
+            self.record(delivered, failed=[(i, detail) for i in missing])
+
+    def _send_associations(self, batch: list[outbox.OutboxItem]) -> None:
+        companies = self.known_ids("company", [i.payload["key"] for i in batch])
+        contacts = self.known_ids("contact", [i.payload["person_id"] for i in batch])
+        ready, ids = [], {}
+        for item in batch:
+            company, contact = companies.get(item.payload["key"]), contacts.get(item.payload["person_id"])
+            if company and contact:
+                ids[f"company:{item.payload['key']}"], ids[f"contact:{item.payload['person_id']}"] = company, contact
+                ready.append(item)
+        self.result.waiting += len(batch) - len(ready)  # stays pending: no attempt counted
+        if ready:
+            self.request("association", "associate", ready, ids)
+
+
+def _ensure_properties(con: Any, transport: Any, settings: HubSpotSettings, result: SyncResult) -> None:
+    """Create the onboarding properties the portal lacks, once per definition set.
+
+    Done is remembered in ops.hubspot_objects (object_type 'properties', the definitions' hash), so
+    the hourly run makes no request for it; a changed definition (a new property) checks again.
+    """
+    for object_type in ("companies", "contacts"):
+        definitions = props.property_definitions(object_type)
+        version = outbox.payload_hash(definitions)
+        if con.execute("select 1 from ops.hubspot_objects where object_type = 'properties' and key = ? "
+                       "and hubspot_id = ?", [object_type, version]).fetchall():
+            continue
+        outcome = transport.call(
+            f"/crm/v3/properties/{object_type}",
+            lambda object_type=object_type: transport.properties.get_all_with_http_info(
+                object_type, _request_timeout=settings.timeout_seconds, _preload_content=False),
+        )
+        _require(outcome, f"read HubSpot's {object_type} properties")
+        have = {p.get("name") for p in outcome.data.get("results") or []}
+        missing = [d for d in definitions if d["name"] not in have]
+        if missing:
+            _require(_create_properties(transport, settings, object_type, missing),
+                     f"create HubSpot {object_type} properties")
+            result.properties_created += len(missing)
+        con.execute(
+            "insert or replace into ops.hubspot_objects values ('properties', ?, ?, 'definitions', ?)",
+            [object_type, version, datetime.now(UTC)],
+        ).fetchall()
+
+
+def _require(outcome: Any, what: str) -> None:
+    if outcome.status in (401, 403):
+        raise HubSpotAuthError(f"HubSpot refused the access token (HTTP {outcome.status})")
+    if not outcome.ok:
+        raise RuntimeError(f"could not {what}: {outcome.detail}")
+
+
+def _create_properties(transport: Any, settings: HubSpotSettings, object_type: str,
+                       missing: list[dict[str, Any]]) -> Any:
+    from hubspot.crm.properties import BatchInputPropertyCreate, PropertyCreate
+
+    body = BatchInputPropertyCreate(inputs=[
+        PropertyCreate(name=d["name"], label=d["label"], type=d["type"], field_type=d["fieldType"],
+                       group_name=d["groupName"], description=d["description"],
+                       has_unique_value=d.get("hasUniqueValue", False))
+        for d in missing
+    ])
+    return transport.call(
+        f"/crm/v3/properties/{object_type}/batch/create",
+        lambda: transport.property_batches.create_with_http_info(
+            object_type, body, _request_timeout=settings.timeout_seconds, _preload_content=False),
+    )
+
+
+# -- without a token --------------------------------------------------------------------------------
+
+
+def local_operation(item: outbox.OutboxItem) -> dict[str, Any]:
+    """The operation as it would be sent, for the local outbox (HubSpot ids are not known offline)."""
+    payload = item.payload
+    if item.kind == "association":
+        return {
+            "endpoint": ENDPOINTS[("association", "associate")],
+            "input": {"from": {"idProperty": "person_id", "id": payload["person_id"]},
+                      "to": {"idProperty": props.ACCOUNT_ID_PROPERTY, "id": payload["key"]}},
+        }
+    id_property = props.ACCOUNT_ID_PROPERTY if item.kind == "company" else "email"
+    return {
+        "endpoint": ENDPOINTS[(item.kind, "upsert")],
+        "input": {"id": payload["full"][id_property], "idProperty": id_property, "properties": payload["properties"]},
+    }
+
+
+def _write_local(items: Sequence[outbox.OutboxItem], *, run_id: str, as_of: datetime | None,
+                 directory: Path | None) -> str:
+    stamp = as_of.astimezone(UTC).isoformat() if as_of else None
+    path, _ = outbox.write_local(
+        CHANNEL,
+        ({"run_id": run_id, "as_of": stamp, "item_id": i.item_id, "object": i.kind, **local_operation(i)}
+         for i in items),
+        directory,
+    )
+    return str(path)
+
+
+# -- entry point ------------------------------------------------------------------------------------
+
+
+def sync_hubspot(
+    settings: HubSpotSettings | None = None,
+    *,
+    as_of: datetime | None = None,
+    run_id: str | None = None,
+    warehouse_path: Path | None = None,
+    outbox_directory: Path | None = None,
+    transport: Any | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> SyncResult:
+    """Run one sync: everything changed since the last delivery, nothing else, nothing twice."""
+    settings = settings or HubSpotSettings.from_env()
+    run_id = run_id or str(ULID())
+    mode = "api" if settings.has_credentials else "outbox"
+    result = SyncResult(run_id=run_id, mode=mode)
+    started_wall, started = clock(), time.perf_counter()
+    with warehouse.connect(warehouse_path) as con:
+        con.execute("create schema if not exists ops")
+        con.execute(OBJECTS_DDL)
+        gate = runs.open_run(con, CHANNEL, run_id, as_of=as_of, mode=mode, started_at=started_wall,
+                             plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result))
+        own_transport = transport is None and mode == "api"
+        deliverable = runs.deliverable(con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
+                                       hold=lambda item, reason: _change(item, "skipped_gate", error=reason))
+        try:
+            if mode == "outbox":
+                deliverer = _Deliverer(settings, None, con=con, run_id=run_id, clock=clock, result=result)
+                while page := list(islice(deliverable, runs.PAGE_SIZE)):
+                    result.outbox_file = _write_local(page, run_id=run_id, as_of=as_of, directory=outbox_directory)
+                    deliverer.record([Delivered(i, "upsert", "") for i in page], label="outbox")
+            elif outbox.status_counts(con, CHANNEL)[outbox.PENDING]:
+                transport = transport or _transport(settings)
+                _ensure_properties(con, transport, settings, result)
+                _Deliverer(settings, transport, con=con, run_id=run_id, clock=clock, result=result).deliver(deliverable)
+        except HubSpotAuthError as exc:
+            result.error, result.status = str(exc), "failed"
+            raise
+        except RuntimeError as exc:
+            result.error, result.status = str(exc), "failed"
+        finally:
+            if transport is not None:
+                result.requests_by_endpoint = dict(transport.stats.by_endpoint)
+                result.announced_limit = transport.stats.announced_limit
+                if own_transport:
+                    transport.close()
+            runs.close_run(con, CHANNEL, run_id, result, stats=transport.stats if transport else None,
+                           started=started, clock=clock)
+    return result
+
+
+def _transport(settings: HubSpotSettings) -> Any:
+    from reverse_etl.hubspot.transport import Transport  # the client is imported only when sending
+
+    return Transport(settings)

@@ -1,0 +1,95 @@
+"""The frame every reverse-ETL sync run shares: open the run, plan in one transaction, walk the
+pending outbox past the send gate, count failures, close the run with its figures.
+
+Customer.io and HubSpot differ in what they send and how; the order of durability around it is
+the same (see outbox.py and synclog.py), so it is written once, here. A run result is any object
+with the counters of `synclog.RUN_COUNTERS` plus `status`, `error`, `pending_left`, `parked_ids`,
+`skipped_gate`, `gate_reasons`, `diff_seconds`, `duration_seconds` and a `summary()` method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from dagster_project import warehouse
+from reverse_etl import outbox
+from reverse_etl.gate import Gate, read_gate
+from reverse_etl.synclog import ChangeRow, ensure_sync_tables, finish_run, log_changes, start_run
+
+PAGE_SIZE = 10_000
+
+
+def open_run(con: Any, channel: str, run_id: str, *, as_of: datetime | None, mode: str, started_at: datetime,
+             plan: Callable[[Gate], None]) -> Gate:
+    """Create the ops tables, record the run as running, and write its plan in one transaction."""
+    warehouse.ensure_schema(con)
+    outbox.ensure_outbox(con)
+    ensure_sync_tables(con)
+    start_run(con, run_id, channel, as_of=as_of, mode=mode, started_at=started_at)
+    gate = read_gate(con)
+    con.begin()
+    try:
+        plan(gate)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return gate
+
+
+def count_held(result: Any, held: Sequence[ChangeRow]) -> None:
+    result.skipped_gate += len(held)
+    for change in held:
+        result.gate_reasons[change.error or "?"] = result.gate_reasons.get(change.error or "?", 0) + 1
+
+
+def deliverable(con: Any, channel: str, gate: Gate, *, run_id: str, clock: Callable[[], datetime], result: Any,
+                hold: Callable[[outbox.OutboxItem, str], ChangeRow]) -> Iterator[outbox.OutboxItem]:
+    """Pending items in outbox order, page by page; a gated account's items stay pending, logged by `hold`."""
+    after = None
+    while page := outbox.pending(con, channel, limit=PAGE_SIZE, after=after):
+        after = outbox.page_key(page[-1])
+        held: list[ChangeRow] = []
+        for item in page:
+            reason = gate.reason(item.account_id)
+            if reason:
+                held.append(hold(item, reason))
+            else:
+                yield item
+        count_held(result, held)
+        log_changes(con, run_id, channel, held, now=clock())
+
+
+def record_failures(con: Any, channel: str, failed: Sequence[tuple[outbox.OutboxItem, str]], *, now: datetime,
+                    run_id: str, max_attempts: int, result: Any) -> list[tuple[outbox.OutboxItem, str, bool]]:
+    """Count one attempt on each failed item (parking those at the limit): [(item, error, parked)]."""
+    by_error: dict[str, list[outbox.OutboxItem]] = {}
+    for item, error in failed:
+        by_error.setdefault(error, []).append(item)
+    out: list[tuple[outbox.OutboxItem, str, bool]] = []
+    for error, items in by_error.items():
+        parked = set(outbox.mark_failed(con, channel, [i.item_id for i in items], error, now=now, run_id=run_id,
+                                        max_attempts=max_attempts))
+        result.parked_ids.extend(sorted(parked))
+        result.parked += len(parked)
+        result.failed += len(items) - len(parked)
+        out += [(i, error, i.item_id in parked) for i in items]
+    return out
+
+
+def close_run(con: Any, channel: str, run_id: str, result: Any, *, stats: Any | None, started: float,
+              clock: Callable[[], datetime]) -> None:
+    """The run's figures into ops.sync_runs; `partial` when anything failed, parked or stopped it."""
+    if stats is not None:
+        result.requests, result.retries = stats.requests, stats.retries
+        result.rate_limited, result.bytes_sent = stats.rate_limited, stats.bytes_sent
+    result.duration_seconds = time.perf_counter() - started
+    result.pending_left = outbox.status_counts(con, channel)[outbox.PENDING]
+    if result.status != "failed" and (result.failed or result.parked or result.error or result.invalid):
+        result.status = "partial"
+    finish_run(con, run_id, channel, status=result.status, counters=result.counters(),
+               diff_seconds=result.diff_seconds, duration_seconds=result.duration_seconds,
+               error=result.error, summary=result.summary(), finished_at=clock())

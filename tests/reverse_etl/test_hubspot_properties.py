@@ -1,0 +1,77 @@
+"""What HubSpot receives for a row of marts.crm_accounts: pure functions, no server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from reverse_etl.hubspot import properties as props
+from reverse_etl.hubspot.settings import HubSpotSettings, paced_rate
+from tests.servers.hubspot_warehouse import account
+
+
+def test_company_and_contact_carry_the_onboarding_properties_in_hubspot_form() -> None:
+    row = account(3, activated_at=datetime(2026, 11, 3, 10, 30, tzinfo=timezone(timedelta(hours=2))),
+                  recovery_attempts=2, domain="https://www.Company3.Example.com/about")
+    company = props.company_properties(row)
+    assert company["onboarding_account_id"] == "acct_000003"
+    assert company["domain"] == "company3.example.com"
+    assert company["onboarding_activated_at"] == "2026-11-03T08:30:00.000Z"  # UTC, milliseconds
+    assert company["onboarding_recovery_attempts"] == "2"
+    assert company["onboarding_csm_owner"] == "csm_ana"
+    for name in ("onboarding_track", "onboarding_lifecycle_stage", "onboarding_current_step"):
+        assert company[name]
+    contact = props.contact_properties(row)
+    assert contact["email"] == "person3@company3.example.com"  # HubSpot keeps e-mails lower case
+    assert (contact["firstname"], contact["lastname"], contact["jobtitle"]) == ("Ada", "Person 3", "CTO")
+    assert contact["onboarding_lifecycle_stage"] == company["onboarding_lifecycle_stage"]
+
+
+def test_a_null_clears_only_what_was_set_and_identity_always_travels() -> None:
+    delivered = {"onboarding_account_id": "a1", "onboarding_csm_owner": "csm_ana", "name": "Acme"}
+    current = {"onboarding_account_id": "a1", "onboarding_csm_owner": "", "name": "Acme",
+               "onboarding_activated_at": ""}
+    assert props.changed(current, delivered, always=("onboarding_account_id",)) == {
+        "onboarding_account_id": "a1",
+        "onboarding_csm_owner": "",  # was set: cleared with ""
+    }  # activated_at was never set and is empty: not sent; name unchanged: not sent
+    assert props.changed(current, None, always=("onboarding_account_id",)) == {
+        "onboarding_account_id": "a1", "name": "Acme"}
+
+
+@pytest.mark.parametrize("email", [None, "", "no-at-sign", "a@localhost", "two words@x.com"])
+def test_a_contact_without_a_usable_email_is_invalid(email: str | None) -> None:
+    with pytest.raises(props.InvalidRecord):
+        props.contact_properties(account(1, email=email))
+
+
+def test_the_account_id_property_is_unique_on_companies_only() -> None:
+    companies = {d["name"]: d for d in props.property_definitions("companies")}
+    contacts = {d["name"]: d for d in props.property_definitions("contacts")}
+    assert companies["onboarding_account_id"].get("hasUniqueValue") is True
+    assert "hasUniqueValue" not in contacts["onboarding_account_id"]
+    assert companies["onboarding_activated_at"]["type"] == "datetime"
+    assert companies["onboarding_recovery_attempts"]["type"] == "number"
+    assert set(companies) == set(contacts)
+
+
+def test_pacing_stays_under_the_rolling_ten_second_limit_and_settings_refuse_oversized_batches() -> None:
+    assert paced_rate(100, 10.0, 0.95) * 10 <= 98.5
+    assert paced_rate(190, 10.0, 0.95) * 10 < 190
+    with pytest.raises(ValueError, match="batch size"):
+        HubSpotSettings(batch_size=101)
+    with pytest.raises(ValueError, match="HUBSPOT_API_URL"):
+        HubSpotSettings(api_url="api.hubapi.com")
+    assert "pat-secret" not in repr(HubSpotSettings(access_token="pat-secret"))
+
+
+def test_from_env_reads_the_contract_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("HUBSPOT_API_URL", raising=False)
+    assert not HubSpotSettings.from_env().has_credentials
+    assert HubSpotSettings.from_env().api_url == "https://api.hubapi.com"
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-x")
+    monkeypatch.setenv("HUBSPOT_API_URL", "http://127.0.0.1:9/")
+    settings = HubSpotSettings.from_env()
+    assert settings.has_credentials and settings.host == "http://127.0.0.1:9"

@@ -1,0 +1,182 @@
+"""The HubSpot sync against the local CRM server, through the real hubspot-api-client.
+
+Every assertion about delivery is measured on the receiving side: the records the server holds,
+how many times each input was processed, and the requests it saw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reverse_etl.hubspot import HubSpotAuthError, HubSpotSettings, sync_hubspot
+from reverse_etl.retry import RetryPolicy
+from tests.servers.hubspot_server import HubSpotServer
+from tests.servers.hubspot_warehouse import BASE, account, plant, rows
+
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, max_retry_after=2.0)
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSpotServer]:
+    with HubSpotServer(rate_limit=1000) as srv:
+        for key, value in srv.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
+        yield srv
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Path:
+    return tmp_path / "warehouse.duckdb"
+
+
+def settings(**overrides: object) -> HubSpotSettings:
+    values: dict[str, object] = {"retry": FAST_RETRY, "requests_per_10s": 1000}
+    values.update(overrides)
+    return HubSpotSettings.from_env(**values)
+
+
+def test_first_sync_creates_each_company_contact_and_association_once(server: HubSpotServer, wh: Path) -> None:
+    plant(wh, [account(i) for i in range(230)])
+    result = sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
+    assert result.status == "success" and result.sent == 690 and result.created == 460
+    companies, contacts = server.companies_by_account(), server.contacts_by_email()
+    assert len(companies) == 230 and all(len(ids) == 1 for ids in companies.values())
+    assert len(contacts) == 230 and all(len(ids) == 1 for ids in contacts.values())
+    company_of = {ids[0]: acct for acct, ids in companies.items()}
+    contact_of = {ids[0]: email for email, ids in contacts.items()}
+    assert {(contact_of[c], company_of[k]) for c, k in server.state.associations} == {
+        (f"person{i}@company{i}.example.com", f"acct_{i:06d}") for i in range(230)
+    }
+    assert set(server.state.receipts.values()) == {1}  # nothing processed twice
+    record = server.state.records["companies"][companies["acct_000003"][0]]
+    assert record["onboarding_lifecycle_stage"] == "onboarding" and record["onboarding_csm_owner"] == "csm_ana"
+    assert record["name"] == "Company 3" and record["domain"] == "company3.example.com"
+    # batches within HubSpot's limit of 100 inputs: 230 rows -> 3 requests per kind
+    batch_requests = [r for r in server.state.requests if "/batch/" in r.path and "properties" not in r.path]
+    assert max(r.inputs for r in batch_requests) == 100 and len(batch_requests) == 9
+    # the onboarding properties were created once, the account id as a unique property
+    assert server.state.properties["companies"]["onboarding_account_id"]["hasUniqueValue"] is True
+    assert result.properties_created == 18
+    # the per-row log and the id map
+    assert rows(wh, "select operation, result, count(*) from ops.sync_changelog group by all order by 1") == [
+        ("association", "sent", 230), ("company", "sent", 230), ("contact", "sent", 230)]
+    assert rows(wh, "select object_type, count(*) from ops.hubspot_objects where object_type <> 'properties' "
+                    "group by 1 order by 1") == [
+        ("company", 230), ("contact", 230)]
+
+
+def test_an_unchanged_rerun_sends_nothing_and_a_change_sends_only_what_changed(
+    server: HubSpotServer, wh: Path
+) -> None:
+    plant(wh, [account(i) for i in range(20)])
+    sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
+    before = len(server.state.requests)
+    again = sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
+    assert (again.sent, again.requests, again.planned_changes) == (0, 0, 0)
+    assert len(server.state.requests) == before
+
+    moved = [account(i, lifecycle_stage="activated", activated_at=BASE) if i == 7 else account(i) for i in range(20)]
+    plant(wh, moved)
+    original = server.state.records["companies"]
+    changed = sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
+    assert changed.planned == {"company": 1, "contact": 1, "association": 0}
+    assert changed.sent == 2 and changed.created == 0 and changed.updated == 2
+    company = original[server.companies_by_account()["acct_000007"][0]]
+    assert company["onboarding_lifecycle_stage"] == "activated"
+    assert company["onboarding_activated_at"] == "2026-11-02T09:00:00.000Z"
+    payload = json.loads(rows(wh, "select payload::varchar from ops.outbox where item_id = 'company:acct_000007'")[0][0])
+    assert set(payload["properties"]) == {"onboarding_account_id", "onboarding_lifecycle_stage",
+                                          "onboarding_activated_at"}  # only what changed, plus identity
+    assert len(server.companies_by_account()) == 20  # still one record per account
+
+
+def test_a_company_the_sales_team_created_is_matched_by_domain_not_duplicated(
+    server: HubSpotServer, wh: Path
+) -> None:
+    existing = server.add_company(name="ACME (typed by sales)", domain="company4.example.com", lifecyclestage="lead")
+    claimed = server.add_company(name="Other", domain="company5.example.com", onboarding_account_id="acct_999999")
+    plant(wh, [account(i) for i in range(8)])
+    result = sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
+    assert result.matched_by_domain == 1
+    companies = server.companies_by_account()
+    assert companies["acct_000004"] == [existing]  # linked, not created
+    record = server.state.records["companies"][existing]
+    assert record["onboarding_account_id"] == "acct_000004" and record["lifecyclestage"] == "lead"
+    assert companies["acct_000005"] != [claimed]  # a record another account owns is never taken over
+    assert rows(wh, "select matched_by from ops.hubspot_objects where key = 'acct_000004'") == [("domain",)]
+    assert len(server.state.records["companies"]) == 9  # 2 existing + 7 created
+
+
+def test_the_send_gate_holds_an_account_back_until_its_check_passes(server: HubSpotServer, wh: Path) -> None:
+    plant(wh, [account(i) for i in range(6)], gate=[("acct_000002", "volume_anomaly", "spike")])
+    first = sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
+    assert first.skipped_gate == 3 and first.sent == 15
+    assert "acct_000002" not in server.companies_by_account()
+    assert rows(wh, "select count(*) from ops.sync_changelog where result = 'skipped_gate' "
+                    "and error like 'volume_anomaly%'") == [(3,)]
+    plant(wh, [account(i) for i in range(6)])
+    second = sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
+    assert second.sent == 3 and "acct_000002" in server.companies_by_account()
+
+
+def test_an_invalid_row_is_parked_alone_and_the_rest_of_its_batch_is_delivered(
+    server: HubSpotServer, wh: Path
+) -> None:
+    server.state.reject_values.add("Company 13")
+    plant(wh, [account(i) for i in range(30)])
+    result = sync_hubspot(settings(batch_size=10), as_of=BASE, warehouse_path=wh)
+    assert result.invalid == 1 and result.parked_ids == ["company:acct_000013"]
+    assert "acct_000013" not in server.companies_by_account() and len(server.companies_by_account()) == 29
+    assert result.waiting == 1  # its association waits for a company that is not there
+    assert rows(wh, "select status, last_error like '%Property values were not valid%' from ops.outbox "
+                    "where item_id = 'company:acct_000013'") == [("parked", True)]
+
+
+def test_a_refused_token_stops_the_run_and_keeps_everything_pending(server: HubSpotServer, wh: Path) -> None:
+    plant(wh, [account(i) for i in range(5)])
+    with pytest.raises(HubSpotAuthError, match="401"):
+        sync_hubspot(settings(access_token="pat-wrong"), as_of=BASE, warehouse_path=wh)
+    assert rows(wh, "select count(*) from ops.outbox where status = 'pending'") == [(15,)]
+    assert rows(wh, "select status from ops.sync_runs") == [("failed",)]
+    assert server.state.records["companies"] == {}
+
+
+def test_without_a_token_the_operations_go_to_the_local_outbox_with_the_cycle_clock(
+    tmp_path: Path, wh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
+    plant(wh, [account(i) for i in range(4)])
+    result = sync_hubspot(HubSpotSettings.from_env(), as_of=BASE, warehouse_path=wh)
+    assert result.mode == "outbox" and result.sent == 12 and result.requests == 0
+    lines = [json.loads(x) for x in (tmp_path / "home" / "outbox" / "hubspot.jsonl").read_text().splitlines()]
+    assert len(lines) == 12 and {line["as_of"] for line in lines} == {BASE.isoformat()}
+    company = next(x for x in lines if x["item_id"] == "company:acct_000001")
+    assert company["endpoint"] == "/crm/v3/objects/companies/batch/upsert"
+    assert company["input"]["idProperty"] == "onboarding_account_id" and company["input"]["id"] == "acct_000001"
+    assert company["input"]["properties"]["onboarding_track"] == "standard"
+    assert rows(wh, "select distinct result from ops.sync_changelog") == [("outbox",)]
+    again = sync_hubspot(HubSpotSettings.from_env(), as_of=BASE, warehouse_path=wh)
+    assert again.sent == 0  # the outbox mode diffs the same way
+
+
+def test_the_server_refuses_batches_over_100_inputs_through_the_official_client(server: HubSpotServer) -> None:
+    from hubspot.crm.companies import (
+        BatchInputSimplePublicObjectBatchInputForCreate,
+        SimplePublicObjectInputForCreate,
+    )
+
+    from reverse_etl.hubspot.transport import build_client
+
+    client = build_client(settings())
+    body = BatchInputSimplePublicObjectBatchInputForCreate(
+        inputs=[SimplePublicObjectInputForCreate(properties={"name": f"c{i}"}, associations=[]) for i in range(101)])
+    with pytest.raises(Exception) as refused:
+        client.crm.companies.batch_api.create(body)
+    assert refused.value.status == 400 and b"Batch input limit is 100" in refused.value.body.encode()
+    assert server.state.records["companies"] == {}
