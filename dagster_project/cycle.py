@@ -110,6 +110,11 @@ def run_cycle(as_of: datetime, *, run_id: str | None = None, progress: Progress 
 
     run_id = run_id or make_new_run_id()
     with lock.hold(run_id, f"onboarding run --as-of {config.iso(as_of)}"):
+        # A checkout whose dbt files changed since the manifest was prepared parses them again here,
+        # before the code location loads the manifest (a stat of the dbt files when nothing changed).
+        from dagster_project.dbt import prepare_if_stale
+
+        prepare_if_stale()
         log_dir = config.home() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"cycle-{as_of:%Y%m%dT%H%M%S}-{run_id[:8]}.log"

@@ -1,13 +1,20 @@
-"""The dbt project as Dagster sees it: one DbtProject, one translator, the manifest kept fresh.
+"""The dbt project as Dagster sees it: one DbtProject, one translator, a manifest prepared ahead.
 
 The translator is the only bridge between dbt and Dagster: every dbt node's asset key is
 [layer, name] (layer = the schema: staging, intermediate, marts; seeds are ["seeds", name]),
 so sources line up with the Python assets that write them (raw/*, ops/*), and the group is
-the layer. Nothing else in the code location special-cases a dbt node.
+the layer. Nothing else in the code location special-cases a dbt node: what each dbt step of
+the cycle builds and tests is a selector of dbt_project/selectors.yml.
+
+The manifest is prepared once, at install time (`make install`, or `python -m dagster_project.dbt`
+after editing the dbt project; `make` redoes it when a dbt file is newer), never at import:
+loading the code location reads that one file and starts no process.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -20,10 +27,13 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 
 from dagster_project import config
 
-# The model that reads the AI segmentation's decisions: everything from it on runs after the
-# segmentation asset, everything else before (two dbt steps in the hourly job).
-SEGMENTATION_BOUNDARY = "int_accounts_segmented"
-AFTER_SEGMENTATION = f"{SEGMENTATION_BOUNDARY}+"
+# dbt_project/selectors.yml: the two hourly steps around the AI segmentation (split by what reads
+# its decisions) and the whole-history data tests of the daily job.
+CORE_SELECTOR = "hourly_core"
+JOURNEY_SELECTOR = "hourly_journey"
+DAILY_TESTS_SELECTOR = "daily_tests"
+# The environment variable the as_of() macro reads the cycle's clock from (macros/as_of.sql).
+AS_OF_ENV = "ONBOARDING_AS_OF"
 
 
 class OnboardingTranslator(DagsterDbtTranslator):
@@ -53,6 +63,34 @@ def project() -> DbtProject:
     )
 
 
+def manifest_path() -> Path:
+    """The prepared manifest; a clear error (not a parse) when it was never prepared."""
+    path = config.dbt_target_dir() / "manifest.json"
+    if not path.exists():
+        raise RuntimeError(
+            f"no dbt manifest at {path}: prepare it with `make install` or `.venv/bin/python -m dagster_project.dbt`"
+        )
+    return path
+
+
+def prepare() -> Path:
+    """Parse the dbt project into its manifest and dbt's partial-parse state, as a deployment does
+    at build time (`dbt parse`, the venv's dbt, in a subprocess)."""
+    proj = project()
+    proj.target_path.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--target-path", str(proj.target_path),
+         "--project-dir", str(proj.project_dir), "--profiles-dir", str(proj.profiles_dir)],
+        capture_output=True,
+        text=True,
+        env=dbt_env(),
+    )
+    if completed.returncode != 0 or not proj.manifest_path.exists():
+        detail = (completed.stdout + completed.stderr).strip().splitlines()
+        raise RuntimeError("dbt parse failed: " + (detail[-1] if detail else "no output"))
+    return proj.manifest_path
+
+
 def _newest_source_mtime(root: Path) -> float:
     newest = 0.0
     for pattern in ("*.sql", "*.yml", "*.csv"):
@@ -63,28 +101,43 @@ def _newest_source_mtime(root: Path) -> float:
     return newest
 
 
-def ensure_manifest(force: bool = False) -> Path:
-    """Parse the dbt project when its manifest is missing or older than a model, seed or YAML file.
+def manifest_is_stale() -> bool:
+    path = config.dbt_target_dir() / "manifest.json"
+    return not path.exists() or path.stat().st_mtime < _newest_source_mtime(config.dbt_project_dir())
 
-    `make` prepares it at install time; this keeps `onboarding run` correct after an analyst edits
-    a model, at the cost of one `dbt parse` (partial parsing keeps it to seconds).
+
+def prepare_if_stale() -> Path:
+    """Prepare when the manifest is missing or older than a dbt file: for a test session or a
+    development checkout (`onboarding run`). The code location never calls it (it only reads the manifest)."""
+    return prepare() if manifest_is_stale() else manifest_path()
+
+
+PARSE_STATE = "partial_parse.msgpack"
+
+
+def run_target(name: str) -> Path:
+    """A fresh dbt target folder for one invocation, seeded with dbt's partial-parse state, so dbt
+    re-parses only what changed since (nothing, from one cycle to the next).
+
+    dbt also re-parses everything when the profile changed, and the profile holds the warehouse's
+    path: the state prepared at install time serves the warehouse it was prepared for, and each
+    invocation hands its state back (keep_parse_state), so a workspace pays one parse, once.
     """
-    proj = project()
-    manifest = proj.manifest_path
-    stale = force or not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(proj.project_dir)
-    if stale:
-        proj.target_path.mkdir(parents=True, exist_ok=True)
-        completed = subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--target-path", str(proj.target_path),
-             "--project-dir", str(proj.project_dir), "--profiles-dir", str(proj.profiles_dir)],
-            capture_output=True,
-            text=True,
-            env=dbt_env(),
-        )
-        if completed.returncode != 0 or not manifest.exists():
-            detail = (completed.stdout + completed.stderr).strip().splitlines()
-            raise RuntimeError("dbt parse failed: " + (detail[-1] if detail else "no output"))
-    return manifest
+    prepared = config.dbt_target_dir()
+    target = prepared / "runs" / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    state = prepared / PARSE_STATE
+    if state.exists():
+        shutil.copy(state, target / PARSE_STATE)
+    return target
+
+
+def keep_parse_state(target: Path) -> None:
+    """Hand an invocation's partial-parse state back to the next one (an atomic replace)."""
+    state = target / PARSE_STATE
+    if state.exists():
+        os.replace(state, config.dbt_target_dir() / PARSE_STATE)
 
 
 def dbt_executable() -> str:
@@ -93,9 +146,11 @@ def dbt_executable() -> str:
 
 def dbt_env(warehouse: Path | None = None) -> dict[str, str]:
     """The environment of a dbt subprocess: the profile reads the warehouse from ONBOARDING_WAREHOUSE."""
-    import os
-
     env = dict(os.environ)
     env["ONBOARDING_WAREHOUSE"] = str(warehouse or config.warehouse_path())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
+
+
+if __name__ == "__main__":
+    print(f"dbt manifest prepared: {prepare()}")

@@ -5,8 +5,14 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from dagster_project import config
 from dagster_project.assets.customerio import CustomerIOResource, customerio_sync
-from dagster_project.assets.dbt import dbt_core, dbt_journey
+from dagster_project.assets.dbt import (
+    dbt_core,
+    dbt_journey,
+    onboarding_daily_tests,
+    onboarding_daily_tests_schedule,
+)
 from dagster_project.assets.hubspot import HubSpotResource, hubspot_sync
 from dagster_project.assets.landing import landed_events
 from dagster_project.assets.quality import raw_segment_messages_quality
@@ -18,7 +24,7 @@ from dagster_project.assets.segmentation import (
 )
 from dagster_project.assets.slack import SlackResource, slack_alerts
 from dagster_project.assets.summary import build_summary_asset
-from dagster_project.dbt import dbt_executable, project
+from dagster_project.dbt import dbt_executable
 from dagster_project.jobs import onboarding_hourly, onboarding_hourly_schedule
 from dagster_project.resources import LandingResource, WarehouseResource
 
@@ -31,16 +37,21 @@ defs = dg.Definitions(
     assets=[landed_events, dbt_core, dbt_journey, *SEGMENTATION_ASSETS, *SYNC_ASSETS, cycle_summary,
             activation_report],
     asset_checks=[raw_segment_messages_quality, *SEGMENTATION_CHECKS],
-    jobs=[onboarding_hourly, onboarding_report],
-    schedules=[onboarding_hourly_schedule, onboarding_report_schedule],
+    jobs=[onboarding_hourly, onboarding_report, onboarding_daily_tests],
+    schedules=[onboarding_hourly_schedule, onboarding_report_schedule, onboarding_daily_tests_schedule],
     resources={
         "warehouse": WarehouseResource(),
         "customerio": CustomerIOResource(),
         "slack": SlackResource(),
         "hubspot": HubSpotResource(),
         "landing_dir": LandingResource(),
-        # The venv's dbt, found beside this interpreter, so no PATH set-up is needed.
-        "dbt": DbtCliResource(project_dir=project(), dbt_executable=dbt_executable()),
+        # The venv's dbt, found beside this interpreter, so no PATH set-up is needed. A path, not the
+        # DbtProject: loading the code location reads the prepared manifest and no other dbt file.
+        "dbt": DbtCliResource(
+            project_dir=str(config.dbt_project_dir()),
+            profiles_dir=str(config.dbt_project_dir()),
+            dbt_executable=dbt_executable(),
+        ),
         **SEGMENTATION_RESOURCES,
     },
 )

@@ -22,3 +22,9 @@ os.environ["ONBOARDING_HOME"] = str(_SESSION_ROOT / "default-home")
 os.environ["ONBOARDING_DBT_TARGET"] = str(_SESSION_ROOT / "dbt-target")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"
+
+# The code location reads a prepared manifest and never parses at import: prepare this session's
+# (one `dbt parse` of the files under test, as `make install` does for a checkout).
+from dagster_project.dbt import prepare  # noqa: E402
+
+prepare()

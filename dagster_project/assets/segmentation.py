@@ -12,7 +12,6 @@ from dagster_project.cycle import as_of_for
 from dagster_project.resources import WarehouseResource
 from dagster_project.segmentation import audit, enrichment, settings
 from dagster_project.segmentation.resource import SegmentationModelResource
-from dagster_project.segmentation.service import segment_accounts
 
 FIRMOGRAPHICS = dg.AssetKey(["raw", "firmographics"])
 ACCOUNT_SEGMENTATION = dg.AssetKey(["ops", "account_segmentation"])
@@ -59,6 +58,9 @@ def firmographics(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 def account_segmentation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, segmentation_model: SegmentationModelResource
 ) -> dg.MaterializeResult:
+    # Loaded here, not at import: the service brings in the anthropic SDK (~1.5 s of start-up).
+    from dagster_project.segmentation.service import segment_accounts
+
     as_of = as_of_for(context)
     with warehouse.connect() as con:
         summary = segment_accounts(

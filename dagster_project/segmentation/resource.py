@@ -7,12 +7,15 @@ the anthropic SDK itself and never stored in run config.
 
 from __future__ import annotations
 
-import anthropic
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from dagster_project import config
 from dagster_project.segmentation import settings
-from dagster_project.segmentation.client import make_client
+
+if TYPE_CHECKING:  # the SDK loads only when a key is set and a run asks the model (~1.5 s of start-up)
+    import anthropic
 
 
 class SegmentationModelResource(dg.ConfigurableResource):
@@ -38,4 +41,6 @@ class SegmentationModelResource(dg.ConfigurableResource):
         return self.max_accounts_per_run if self.max_accounts_per_run is not None else settings.max_accounts_per_run()
 
     def client(self) -> anthropic.Anthropic:
+        from dagster_project.segmentation.client import make_client
+
         return make_client(self.timeout_seconds or settings.timeout_seconds())
