@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from dagster_project.dbt import ensure_manifest
+from dagster_project.dbt import prepare_if_stale
 from tests.analytics.conftest import AnalyticsWorkspace
 
 pytestmark = pytest.mark.slow  # the session workspace: generation and two full cycles
 
 
 def test_every_column_of_every_model_source_and_seed_is_described(analytics_workspace: AnalyticsWorkspace) -> None:
-    manifest = json.loads(ensure_manifest().read_text())
+    manifest = json.loads(prepare_if_stale().read_text())
     built = analytics_workspace.df("select table_schema, table_name, column_name from information_schema.columns")
     columns = built.groupby(["table_schema", "table_name"])["column_name"].apply(list).to_dict()
     checked, undocumented, undescribed = 0, [], []
@@ -36,7 +36,7 @@ def test_every_column_of_every_model_source_and_seed_is_described(analytics_work
 
 
 def test_the_docs_home_page_is_the_project_overview() -> None:
-    manifest = json.loads(ensure_manifest().read_text())
+    manifest = json.loads(prepare_if_stale().read_text())
     overview = manifest["docs"]["doc.onboarding.__overview__"]["block_contents"]
     for part in ("staging", "intermediate", "marts", "as_of", "activation_events", "roi_"):
         assert part in overview, part
