@@ -31,7 +31,6 @@ def test_one_unattributable_event_in_a_small_hour_gates_nobody_and_alerts_the_da
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path))
-    monkeypatch.setenv("ONBOARDING_DBT_TARGET", str(tmp_path / "dbt_target"))
     monkeypatch.setenv("SLACK_CHANNEL_DATA", "#dq-e2e")
     for name in UNSET:
         monkeypatch.delenv(name, raising=False)
