@@ -28,11 +28,6 @@
 -- Final decisions (send, skip) never change; `decided_as_of` is the clock of the latest decision.
 
 {% set nudge_cap = var('max_nudges_per_person_per_24h') %}
-{#- A table written before decisions existed has no decision columns: every row of it was sent at its
-    emission and none waits. on_schema_change adds the columns only after this select, so read them
-    only where they exist. -#}
-{% set has_decisions = is_incremental()
-    and 'send_decision' in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) %}
 {% set gap_hours = var('adoption_gap_hours') %}
 
 with cycle as (
@@ -57,13 +52,8 @@ history as (
         person_id,
         kind,
         emitted_as_of,
-        {% if has_decisions -%}
         coalesce(send_decision, 'send') as send_decision,
         coalesce(decided_as_of, emitted_as_of) as decided_as_of
-        {%- else -%}
-        'send' as send_decision,
-        emitted_as_of as decided_as_of
-        {%- endif %}
     from {{ this }}
     {% else %}
     select
@@ -167,7 +157,7 @@ decided as (
     from person_ranked
 ),
 
-{% if has_decisions %}
+{% if is_incremental() %}
 gone as (
     -- Waiting rows that are no longer due at all (activated, suppressed, unsubscribed meanwhile).
     select
@@ -215,7 +205,7 @@ final as (
         {{ as_of() }} as decided_as_of,
         lifecycle_stage
     from decided
-    {% if has_decisions %}
+    {% if is_incremental() %}
     union all
     select
         trigger_id, account_id, person_id, kind, event_name, track, step, cast(attempt as integer), due_at,
