@@ -141,6 +141,78 @@ def keep_parse_state(target: Path) -> None:
         os.replace(state, config.dbt_target_dir() / PARSE_STATE)
 
 
+@cache
+def _prepared_manifest(path: Path, mtime: float) -> Any:
+    """The manifest dbt prepared at install time, as dbt's own object (its partial-parse state), read
+    once per process and per version of the file: dbt then runs without parsing anything."""
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import extended_mashumuro_decoder
+
+    return Manifest.from_msgpack(path.read_bytes(), decoder=extended_mashumuro_decoder)
+
+
+def _database_of(manifest: Any) -> str | None:
+    return next((node.database for node in manifest.nodes.values() if node.database), None)
+
+
+@cache
+def _parsed_manifest(database: str, mtime: float, project_dir: str) -> Any:
+    from dbt.cli.main import dbtRunner
+
+    target = config.dbt_target_dir() / "runs" / f"parse-{database}"
+    parsed = dbtRunner().invoke(["parse", "--project-dir", project_dir, "--profiles-dir", project_dir,
+                                 "--target-path", str(target), "--log-path", str(target), "--quiet"])
+    if not parsed.success:
+        raise RuntimeError(f"dbt parse failed for the warehouse database {database!r}: {parsed.exception}")
+    return parsed.result
+
+
+def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> Any:
+    """One dbt command in this process, from the prepared manifest (no subprocess, no parse).
+
+    `env` is set for the invocation only (the profile reads the warehouse from it, the as_of() macro
+    the clock). dbt-duckdb keeps its database handle in a class attribute across invocations: it is
+    closed here, so the next Python asset (or dbt step) is the only writer of the file.
+    Returns dbt's RunExecutionResult; raises when dbt could not run at all.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    state = config.dbt_target_dir() / PARSE_STATE
+    if not state.exists():
+        raise RuntimeError(f"no prepared dbt state at {state}: run `make install` or `.venv/bin/python -m dagster_project.dbt`")
+    project_dir = str(config.dbt_project_dir())
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        manifest = _prepared_manifest(state, state.stat().st_mtime)
+        # dbt-duckdb names the database after the file: a warehouse named otherwise than the one the
+        # manifest was prepared for gets its own parse, once per process.
+        database = Path(os.environ.get("ONBOARDING_WAREHOUSE") or config.warehouse_path()).stem
+        if _database_of(manifest) not in (None, database):
+            manifest = _parsed_manifest(database, state.stat().st_mtime, project_dir)
+        result = dbtRunner(manifest=manifest).invoke(
+            [*args, "--project-dir", project_dir, "--profiles-dir", project_dir, "--target-path", str(target),
+             "--log-path", str(target), "--quiet", "--no-partial-parse",
+             # The manifest is the prepared one: writing it (and run_results.json) again costs
+             # seconds per call; the results come back as objects.
+             "--no-write-json"]
+        )
+    finally:
+        with DuckDBConnectionManager._LOCK:
+            if DuckDBConnectionManager._ENV is not None:
+                DuckDBConnectionManager._ENV.close()
+                DuckDBConnectionManager._ENV = None
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if result.result is None:
+        raise RuntimeError(f"dbt {args[0]} could not run: {' '.join(str(result.exception).split())[:500]}")
+    return result.result
+
+
 def dbt_executable() -> str:
     return str(Path(sys.executable).with_name("dbt"))
 

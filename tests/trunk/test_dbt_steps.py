@@ -136,6 +136,55 @@ def test_the_clock_reaches_dbt_without_a_reparse(tmp_path: Path):
     assert "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in sql
 
 
+_IN_PROCESS_PROBE = """
+import json, os, sys
+from pathlib import Path
+import duckdb
+from dagster_project import config
+from dagster_project.dbt import invoke_in_process
+models = os.path.realpath(config.dbt_project_dir() / "models")
+opened, spawned = set(), []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        if path.startswith(models + os.sep):
+            opened.add(path)
+    elif event in ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"):
+        spawned.append(str(args[0])[:200])
+sys.addaudithook(hook)
+target, warehouse = Path(sys.argv[1]), sys.argv[2]
+results = []
+for clock in ("2026-10-01T05:00:00+00:00", "2026-10-02T06:00:00+00:00"):
+    result = invoke_in_process(["compile", "--select", "stg_segment__messages"], target,
+                               {"ONBOARDING_WAREHOUSE": warehouse, "ONBOARDING_AS_OF": clock})
+    results.append(result.results[0].node.compiled_code)
+    duckdb.connect(warehouse).close()  # dbt let go of the file: this process may write it
+fast = sorted(opened)
+other = str(Path(warehouse).with_name("other.duckdb"))
+result = invoke_in_process(["compile", "--select", "stg_segment__messages"], target,
+                           {"ONBOARDING_WAREHOUSE": other, "ONBOARDING_AS_OF": "2026-10-03T07:00:00+00:00"})
+print(json.dumps({"opened": fast, "spawned": spawned, "sql": results, "env": os.environ.get("ONBOARDING_AS_OF"),
+                  "other": result.results[0].node.compiled_code}))
+"""
+
+
+def test_the_hourly_steps_run_dbt_in_process_without_parsing_and_let_go_of_the_warehouse(tmp_path: Path):
+    """dbt from the prepared manifest in the cycle's own process: no subprocess, no model file read
+    (no parse), each clock in its SQL, the environment restored and DuckDB's file free after each call."""
+    out = subprocess.run([sys.executable, "-c", _IN_PROCESS_PROBE, str(tmp_path / "target"),
+                          str(tmp_path / "warehouse.duckdb")], capture_output=True, text=True, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k != "ONBOARDING_AS_OF"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    # No dbt process: only the stdlib's one `uname` probe (platform.platform(), for dbt's invocation info).
+    assert set(probe["spawned"]) <= {"uname"} and probe["opened"] == []
+    assert "cast('2026-10-01T05:00:00+00:00' as timestamptz)" in probe["sql"][0]
+    assert "cast('2026-10-02T06:00:00+00:00' as timestamptz)" in probe["sql"][1]
+    assert probe["env"] is None
+    # A warehouse file named otherwise (ONBOARDING_WAREHOUSE) is a database of that name: parsed for it.
+    assert '"other"."raw"' in probe["other"] and "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in probe["other"]
+
+
 @pytest.fixture
 def warehouse_copy(workspace: Workspace, tmp_path: Path) -> Path:
     root = tmp_path / "copy"
@@ -177,3 +226,23 @@ def test_daily_job_runs_the_whole_history_tests_and_names_a_failure(warehouse_co
     failure = next(e for e in failed.all_events if e.is_step_failure)
     description = failure.step_failure_data.user_failure_data.description
     assert description.startswith("dbt test failed at ") and "message_id" in description
+
+
+def test_a_failing_hourly_dbt_step_names_its_node_in_one_line_and_frees_the_warehouse(tmp_path: Path):
+    """The in-process step on a warehouse with no raw tables: the step fails naming the first failed dbt
+    node, nothing downstream is reported built, and this process can write the file right after."""
+    from dagster_project.assets.dbt import dbt_core
+    from dagster_project.cycle import AS_OF_TAG
+    from dagster_project.resources import WarehouseResource
+
+    warehouse_file = tmp_path / "warehouse.duckdb"
+    result = dg.materialize([dbt_core], resources={"warehouse": WarehouseResource(path=str(warehouse_file))},
+                            instance=dg.DagsterInstance.ephemeral(), tags={AS_OF_TAG: "2026-10-01T00:00:00Z"},
+                            raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith("dbt build failed at ") and "\n" not in description
+    assert "segment_messages" in description
+    assert not result.get_asset_materialization_events()
+    duckdb.connect(str(warehouse_file)).close()
