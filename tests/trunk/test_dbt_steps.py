@@ -141,7 +141,7 @@ import json, os, sys
 from pathlib import Path
 import duckdb
 from dagster_project import config
-from dagster_project.dbt import invoke_in_process
+from dagster_project.dbt import PARSE_STATE, _database_of, _prepared_manifest, invoke_in_process
 models = os.path.realpath(config.dbt_project_dir() / "models")
 opened, spawned = set(), []
 def hook(event, args):
@@ -152,7 +152,10 @@ def hook(event, args):
     elif event in ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"):
         spawned.append(str(args[0])[:200])
 sys.addaudithook(hook)
-target, warehouse = Path(sys.argv[1]), sys.argv[2]
+# The database the prepared state was parsed for (dbt-duckdb: the warehouse file's stem).
+state = config.dbt_target_dir() / PARSE_STATE
+database = _database_of(_prepared_manifest(state, state.stat().st_mtime)) or "warehouse"
+target, warehouse = Path(sys.argv[1]), str(Path(sys.argv[2]) / f"{database}.duckdb")
 results = []
 for clock in ("2026-10-01T05:00:00+00:00", "2026-10-02T06:00:00+00:00"):
     result = invoke_in_process(["compile", "--select", "stg_segment__messages"], target,
@@ -160,7 +163,7 @@ for clock in ("2026-10-01T05:00:00+00:00", "2026-10-02T06:00:00+00:00"):
     results.append(result.results[0].node.compiled_code)
     duckdb.connect(warehouse).close()  # dbt let go of the file: this process may write it
 fast = sorted(opened)
-other = str(Path(warehouse).with_name("other.duckdb"))
+other = str(Path(warehouse).with_name(f"{database}_other.duckdb"))
 result = invoke_in_process(["compile", "--select", "stg_segment__messages"], target,
                            {"ONBOARDING_WAREHOUSE": other, "ONBOARDING_AS_OF": "2026-10-03T07:00:00+00:00"})
 print(json.dumps({"opened": fast, "spawned": spawned, "sql": results, "env": os.environ.get("ONBOARDING_AS_OF"),
@@ -172,7 +175,7 @@ def test_the_hourly_steps_run_dbt_in_process_without_parsing_and_let_go_of_the_w
     """dbt from the prepared manifest in the cycle's own process: no subprocess, no model file read
     (no parse), each clock in its SQL, the environment restored and DuckDB's file free after each call."""
     out = subprocess.run([sys.executable, "-c", _IN_PROCESS_PROBE, str(tmp_path / "target"),
-                          str(tmp_path / "warehouse.duckdb")], capture_output=True, text=True, timeout=600,
+                          str(tmp_path)], capture_output=True, text=True, timeout=600,
                          env={k: v for k, v in os.environ.items() if k != "ONBOARDING_AS_OF"})
     assert out.returncode == 0, out.stderr[-3000:]
     probe = json.loads(out.stdout.strip().splitlines()[-1])
@@ -182,7 +185,7 @@ def test_the_hourly_steps_run_dbt_in_process_without_parsing_and_let_go_of_the_w
     assert "cast('2026-10-02T06:00:00+00:00' as timestamptz)" in probe["sql"][1]
     assert probe["env"] is None
     # A warehouse file named otherwise (ONBOARDING_WAREHOUSE) is a database of that name: parsed for it.
-    assert '"other"."raw"' in probe["other"] and "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in probe["other"]
+    assert '_other"."raw"' in probe["other"] and "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in probe["other"]
 
 
 @pytest.fixture
