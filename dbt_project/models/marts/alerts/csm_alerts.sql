@@ -49,7 +49,9 @@ account_suppressions as (
 
 alertable as (
     select * from state
-    where coalesce(suppression_reason, '') not in (select suppression_reason from account_suppressions)
+    where coalesce(suppression_reason, '') not in (
+        select account_suppressions.suppression_reason from account_suppressions
+    )
 ),
 
 delivered as (
@@ -63,11 +65,12 @@ delivered as (
     from {{ source('sync_log', 'sync_changelog') }} as changelog
     left join {{ source('sync_log', 'sync_runs') }} as runs
         on changelog.run_id = runs.run_id and changelog.channel = runs.channel
-    where changelog.channel = 'customerio'
+    where
+        changelog.channel = 'customerio'
         and changelog.operation = 'event'
         and changelog.result in ('sent', 'outbox')
         and changelog.item_id like 'event:%'
-    group by 1
+    group by substr(changelog.item_id, 7)
 ),
 
 sent as (
@@ -78,7 +81,12 @@ sent as (
         list(
             delivered.event_name
             || coalesce(' ' || triggers.step, '')
-            || case when triggers.attempt is not null and triggers.attempt > 0 then ' #' || triggers.attempt else '' end
+            || case
+                when
+                    triggers.attempt is not null and triggers.attempt > 0
+                    then ' #' || triggers.attempt
+                else ''
+            end
             || ' (' || strftime(delivered.sent_at, '%Y-%m-%d %H:%M') || ')'
             order by delivered.sent_at, delivered.trigger_id
         ) as triggers_sent
@@ -89,7 +97,9 @@ sent as (
 ),
 
 ever_stalled as (
-    select account_id, min(due_at) as first_stall_at
+    select
+        account_id,
+        min(due_at) as first_stall_at
     from triggers
     where kind in ('stalled', 'recovery', 'win_back')
     group by account_id
@@ -102,56 +112,80 @@ step_progress as (
     select
         alertable.account_id,
         list(account_steps.step_key order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done,
+        filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done,
         list(account_steps.step_key order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo,
+        filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo,
         list(titles.customer_title order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done_titles,
+        filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done_titles,
         list(titles.customer_title order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo_titles
+        filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo_titles
     from alertable
     inner join account_steps
         on alertable.account_id = account_steps.account_id and alertable.track = account_steps.track
-    left join steps as titles on account_steps.track = titles.track and account_steps.step_key = titles.step_key
+    left join
+        steps as titles
+        on account_steps.track = titles.track and account_steps.step_key = titles.step_key
     group by alertable.account_id
 ),
 
 changes as (
     -- Once the day-14 checkpoint is missed, the recovery / win-back row speaks for the stall (one ping
     -- per account, not two for the same situation).
-    select account_id, 'stalled' as kind, track || '/' || coalesce(stall_step, '') as episode_key,
+    select
+        account_id,
+        'stalled' as kind,
+        track || '/' || coalesce(stall_step, '') as episode_key,
         stalled_since as changed_at
     from alertable
-    where stalled_since is not null
+    where
+        stalled_since is not null
         and activated_at is null
         and coalesce(lifecycle_stage, '') not in ('recovery', 'win_back')
 
     union all
 
-    select account_id, 'checkpoint_missed', cast(recovery_attempts as varchar), last_recovery_at
+    select
+        account_id,
+        'checkpoint_missed' as kind,
+        cast(recovery_attempts as varchar) as episode_key,
+        last_recovery_at
     from alertable
     where lifecycle_stage = 'recovery' and recovery_attempts >= 1 and activated_at is null
 
     union all
 
-    select account_id, 'win_back', '', win_back_at
+    select
+        account_id,
+        'win_back' as kind,
+        '' as episode_key,
+        win_back_at
     from alertable
     where lifecycle_stage = 'win_back' and activated_at is null
 
     union all
 
-    select account_id, 'high_touch_signup', '', signup_at
+    select
+        account_id,
+        'high_touch_signup' as kind,
+        '' as episode_key,
+        signup_at
     from alertable
-    where track = 'high_touch'
+    where
+        track = 'high_touch'
         and activated_at is null
         and signup_at > {{ as_of() }} - interval ({{ lookback_days }}) day
 
     union all
 
-    select alertable.account_id, 'recovered', '', alertable.activated_at
+    select
+        alertable.account_id,
+        'recovered' as kind,
+        '' as episode_key,
+        alertable.activated_at
     from alertable
     inner join ever_stalled on alertable.account_id = ever_stalled.account_id
-    where alertable.activated_at is not null
+    where
+        alertable.activated_at is not null
         and ever_stalled.first_stall_at <= alertable.activated_at
         and alertable.activated_at > {{ as_of() }} - interval ({{ lookback_days }}) day
 ),
@@ -163,7 +197,8 @@ enriched as (
         changes.changed_at,
         alertable.*,
         coalesce(alertable.arr, 0) as arr_at_risk,
-        greatest(coalesce(alertable.steps_total, 0) - coalesce(alertable.steps_completed, 0), 0) as steps_remaining,
+        greatest(coalesce(alertable.steps_total, 0) - coalesce(alertable.steps_completed, 0), 0)
+            as steps_remaining,
         case
             when changes.kind in ('high_touch_signup', 'recovered')
                 then date_diff('hour', changes.changed_at, {{ as_of() }})
@@ -220,8 +255,8 @@ final as (
             order by
                 case prioritised.priority when 'P0' then 0 when 'P1' then 1 else 2 end,
                 prioritised.risk_score desc,
-                prioritised.account_id,
-                prioritised.kind
+                prioritised.account_id asc,
+                prioritised.kind asc
         ) as alert_rank,
         prioritised.risk_score,
         prioritised.arr_at_risk,
@@ -274,8 +309,9 @@ final as (
     left join roster on prioritised.csm_owner = roster.csm_id
     left join step_progress on prioritised.account_id = step_progress.account_id
     left join steps as cur
-        on prioritised.track = cur.track
-        and coalesce(prioritised.stall_step, prioritised.current_step) = cur.step_key
+        on
+            prioritised.track = cur.track
+            and coalesce(prioritised.stall_step, prioritised.current_step) = cur.step_key
     left join sent on prioritised.account_id = sent.account_id
 )
 
