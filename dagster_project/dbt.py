@@ -95,7 +95,8 @@ def _newest_source_mtime(root: Path) -> float:
     newest = 0.0
     for pattern in ("*.sql", "*.yml", "*.csv"):
         for path in root.rglob(pattern):
-            if "target" in path.parts or "dbt_packages" in path.parts:
+            # dbt itself writes .user.yml (its anonymous id) beside the profile on its first run.
+            if "target" in path.parts or "dbt_packages" in path.parts or path.name.startswith("."):
                 continue
             newest = max(newest, path.stat().st_mtime)
     return newest

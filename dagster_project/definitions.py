@@ -7,12 +7,7 @@ from dagster_dbt import DbtCliResource
 
 from dagster_project import config
 from dagster_project.assets.customerio import CustomerIOResource, customerio_sync
-from dagster_project.assets.dbt import (
-    dbt_core,
-    dbt_journey,
-    onboarding_daily_tests,
-    onboarding_daily_tests_schedule,
-)
+from dagster_project.assets.dbt import dbt_core, dbt_journey
 from dagster_project.assets.hubspot import HubSpotResource, hubspot_sync
 from dagster_project.assets.landing import landed_events
 from dagster_project.assets.quality import raw_segment_messages_quality
@@ -25,7 +20,12 @@ from dagster_project.assets.segmentation import (
 from dagster_project.assets.slack import SlackResource, slack_alerts
 from dagster_project.assets.summary import build_summary_asset
 from dagster_project.dbt import dbt_executable
-from dagster_project.jobs import onboarding_hourly, onboarding_hourly_schedule
+from dagster_project.jobs import (
+    onboarding_daily_tests,
+    onboarding_daily_tests_schedule,
+    onboarding_hourly,
+    onboarding_hourly_schedule,
+)
 from dagster_project.resources import LandingResource, WarehouseResource
 
 # Assets that send things out: the cycle summary runs after them.

@@ -19,6 +19,7 @@ from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.executor.base import Executor
 
 from dagster_project import lock
+from dagster_project.assets.dbt import dbt_daily_tests
 from dagster_project.assets.report import REPORT_KEY
 from dagster_project.cycle import AS_OF_TAG
 
@@ -74,3 +75,24 @@ def onboarding_hourly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunR
         run_key=tick.isoformat(),
         tags={AS_OF_TAG: tick.strftime("%Y-%m-%dT%H:%M:%SZ")},
     )
+
+
+@dg.job(
+    name="onboarding_daily_tests",
+    description="The whole-history dbt data tests, once a day, off the hourly path.",
+    # It opens the warehouse like a cycle does (DuckDB: one writer per file), so it queues behind a
+    # running cycle (the CYCLE_TAG limit) and holds the workspace lock while it runs.
+    executor_def=in_process_workspace_locked,
+    tags={CYCLE_TAG: "daily_tests"},
+)
+def onboarding_daily_tests() -> None:
+    dbt_daily_tests()
+
+
+# Before the 06:30 report and away from the top of the hour, when the hourly cycle writes the warehouse.
+onboarding_daily_tests_schedule = dg.ScheduleDefinition(
+    name="onboarding_daily_tests_schedule",
+    job=onboarding_daily_tests,
+    cron_schedule="40 5 * * *",
+    execution_timezone="UTC",
+)

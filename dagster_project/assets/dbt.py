@@ -156,21 +156,3 @@ def dbt_daily_tests(context: dg.OpExecutionContext, dbt: DbtCliResource, warehou
     results = [e for e in events if isinstance(e, dg.AssetCheckEvaluation | dg.AssetObservation)]
     context.log.info(f"dbt daily tests: {len(results)} results, all passed")
     yield from results
-
-
-@dg.job(
-    name="onboarding_daily_tests",
-    description="The whole-history dbt data tests, once a day, off the hourly path.",
-    executor_def=dg.in_process_executor,
-)
-def onboarding_daily_tests() -> None:
-    dbt_daily_tests()
-
-
-# Before the 06:30 report and away from the top of the hour, when the hourly cycle writes the warehouse.
-onboarding_daily_tests_schedule = dg.ScheduleDefinition(
-    name="onboarding_daily_tests_schedule",
-    job=onboarding_daily_tests,
-    cron_schedule="40 5 * * *",
-    execution_timezone="UTC",
-)

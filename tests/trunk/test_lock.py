@@ -74,19 +74,30 @@ def test_the_same_run_may_take_it_twice_in_one_process_another_may_not(home: Pat
         pass
 
 
-def test_a_dagster_run_of_the_job_fails_before_its_first_step_while_the_workspace_is_held(home: Path) -> None:
-    """What a scheduled or UI-launched run does when `onboarding run` holds the workspace."""
+@pytest.mark.parametrize("job_name", ["onboarding_hourly", "onboarding_daily_tests"])
+def test_a_dagster_run_of_the_job_fails_before_its_first_step_while_the_workspace_is_held(
+    home: Path, job_name: str
+) -> None:
+    """What a scheduled or UI-launched run does when `onboarding run` holds the workspace; the daily
+    dbt tests open the same DuckDB file, so they wait for the cycle too."""
     import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
     from dagster._core.execution.api import execute_run_iterator
 
-    from dagster_project.cycle import JOB_NAME, _reconstructable_job
+    from dagster_project import config
     from dagster_project.definitions import defs
+    from dagster_project.jobs import CYCLE_TAG
 
+    job = defs.resolve_job_def(job_name)
+    assert CYCLE_TAG in job.tags  # the run queue's limit counts it with the hourly cycle
+    reconstructable = ReconstructableRepository.for_module(
+        "dagster_project.definitions", "defs", working_directory=str(config.project_root())
+    ).get_reconstructable_job(job_name)
     proc = _holder_process(home)
     try:
         with dg.DagsterInstance.ephemeral() as instance:
-            run = instance.create_run_for_job(job_def=defs.resolve_job_def(JOB_NAME))
-            events = list(execute_run_iterator(_reconstructable_job(), run, instance))
+            run = instance.create_run_for_job(job_def=job, tags=job.tags)
+            events = list(execute_run_iterator(reconstructable, run, instance))
             assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     finally:
         proc.kill()
