@@ -55,8 +55,11 @@ dev: install
 bench: install
 	$(BIN)/python -m benchmarks.run
 
+# Python (ruff) and SQL style (sqlfluff, .sqlfluff: duckdb dialect, dbt templater; it compiles the models
+# against an in-memory database, so no warehouse is needed or touched).
 lint: install
 	$(BIN)/ruff check dagster_project reverse_etl tests benchmarks
+	ONBOARDING_WAREHOUSE=:memory: $(BIN)/sqlfluff lint dbt_project --processes 2
 
 lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed '/^-e /d' > requirements.lock.new

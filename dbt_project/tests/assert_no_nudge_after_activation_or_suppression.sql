@@ -25,14 +25,14 @@ select
 from triggers
 inner join journeys on triggers.account_id = journeys.account_id
 where (
-        triggers.was_sent
-        and triggers.kind in ('step_due', 'stalled', 'recovery', 'win_back')
-        and journeys.activated_known_at <= triggers.sent_as_of
+    triggers.was_sent
+    and triggers.kind in ('step_due', 'stalled', 'recovery', 'win_back')
+    and journeys.activated_known_at <= triggers.sent_as_of
+)
+or (
+    journeys.is_account_suppressed
+    and (
+        journeys.account_suppression_known_at <= triggers.emitted_as_of
+        or (triggers.was_sent and journeys.account_suppression_known_at <= triggers.sent_as_of)
     )
-    or (
-        journeys.is_account_suppressed
-        and (
-            journeys.account_suppression_known_at <= triggers.emitted_as_of
-            or (triggers.was_sent and journeys.account_suppression_known_at <= triggers.sent_as_of)
-        )
-    )
+)

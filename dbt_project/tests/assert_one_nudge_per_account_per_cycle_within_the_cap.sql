@@ -8,14 +8,20 @@ with sent as (
 ),
 
 per_account_cycle as (
-    select 'two nudges in one cycle' as problem, account_id, decided_as_of
+    select
+        'two nudges in one cycle' as problem,
+        account_id,
+        decided_as_of
     from sent
     group by account_id, decided_as_of
     having count(*) > 1
 ),
 
 contradicting as (
-    select 'nudge does not fit the stage' as problem, account_id, decided_as_of
+    select
+        'nudge does not fit the stage' as problem,
+        account_id,
+        decided_as_of
     from sent
     where not (
         (kind = 'step_due' and lifecycle_stage = 'onboarding')
@@ -26,16 +32,22 @@ contradicting as (
 ),
 
 over_cap as (
-    select 'over the 24-hour cap' as problem, later.account_id, later.decided_as_of
+    select
+        'over the 24-hour cap' as problem,
+        later.account_id,
+        later.decided_as_of
     from sent as later
     inner join sent as earlier
-        on later.person_id = earlier.person_id
-        and earlier.decided_as_of > later.decided_as_of - interval 24 hour
-        and earlier.decided_as_of <= later.decided_as_of
+        on
+            later.person_id = earlier.person_id
+            and earlier.decided_as_of > later.decided_as_of - interval 24 hour
+            and later.decided_as_of >= earlier.decided_as_of
     group by later.trigger_id, later.account_id, later.decided_as_of
     having count(*) > {{ var('max_nudges_per_person_per_24h') }}
 )
 
 select * from per_account_cycle
-union all select * from contradicting
-union all select * from over_cap
+union all
+select * from contradicting
+union all
+select * from over_cap

@@ -21,18 +21,38 @@ weeks as (
     group by signup_week
 )
 
-select signup_week, track, 'holdout_accounts > accounts or accounts > week_accounts' as broken
+select
+    signup_week,
+    track,
+    'holdout_accounts > accounts or accounts > week_accounts' as broken
 from dist
 where holdout_accounts > accounts or accounts > week_accounts
 union all
-select signup_week, null, 'the tracks of the week do not add up to week_accounts' from weeks
+select
+    signup_week,
+    null as track,
+    'the tracks of the week do not add up to week_accounts' as broken
+from weeks
 where accounts <> week_accounts_min or week_accounts_min <> week_accounts_max
 union all
-select signup_week, null, 'the shares of the week do not sum to 1' from weeks
+select
+    signup_week,
+    null as track,
+    'the shares of the week do not sum to 1' as broken
+from weeks
 where abs(share - 1) > 1e-9
 union all
-select signup_week, null, 'is_partial_week differs between tracks of one week' from weeks
+select
+    signup_week,
+    null as track,
+    'is_partial_week differs between tracks of one week' as broken
+from weeks
 where partial_flags > 1
 union all
-select null, null, 'the weeks do not add up to the state mart'
-where (select count(*) from {{ ref('customer_onboarding_state') }}) <> (select coalesce(sum(accounts), 0) from dist)
+select
+    null as signup_week,
+    null as track,
+    'the weeks do not add up to the state mart' as broken
+where
+    (select count(*) from {{ ref('customer_onboarding_state') }})
+    <> (select coalesce(sum(accounts), 0) from dist)

@@ -28,31 +28,66 @@ by_path as (
     group by track
 )
 
-select track, 'a count exceeds its population' as broken from ttv
-where activated > accounts or eligible_14d_accounts > accounts or activated_within_14d > eligible_14d_accounts
+select
+    track,
+    'a count exceeds its population' as broken
+from ttv
+where
+    activated > accounts or eligible_14d_accounts > accounts or activated_within_14d > eligible_14d_accounts
     or activated_within_14d > activated
 union all
-select track, 'activated_within_14d_rate is not activated_within_14d / eligible_14d_accounts' from ttv
-where (eligible_14d_accounts = 0 and activated_within_14d_rate is not null)
-    or (eligible_14d_accounts > 0
-        and abs(activated_within_14d_rate - activated_within_14d / eligible_14d_accounts) > 1e-9)
+select
+    track,
+    'activated_within_14d_rate is not activated_within_14d / eligible_14d_accounts' as broken
+from ttv
+where
+    (eligible_14d_accounts = 0 and activated_within_14d_rate is not null)
+    or (
+        eligible_14d_accounts > 0
+        and abs(activated_within_14d_rate - activated_within_14d / eligible_14d_accounts) > 1e-9
+    )
 union all
-select track, 'a rate outside [0, 1]' from ttv
-where greatest(activated_within_1h_rate, activated_within_24h_rate, activated_within_7d_rate,
-               activated_within_14d_rate) > 1
-    or least(activated_within_1h_rate, activated_within_24h_rate, activated_within_7d_rate,
-             activated_within_14d_rate) < 0
+select
+    track,
+    'a rate outside [0, 1]' as broken
+from ttv
+where
+    greatest(
+        activated_within_1h_rate, activated_within_24h_rate, activated_within_7d_rate,
+        activated_within_14d_rate
+    ) > 1
+    or least(
+        activated_within_1h_rate, activated_within_24h_rate, activated_within_7d_rate,
+        activated_within_14d_rate
+    ) < 0
 union all
-select track, 'percentiles out of order' from ttv
-where not (p25_hours_to_activation <= median_hours_to_activation
-    and median_hours_to_activation <= p75_hours_to_activation
-    and p75_hours_to_activation <= p90_hours_to_activation)
+select
+    track,
+    'percentiles out of order' as broken
+from ttv
+where
+    not (
+        p25_hours_to_activation <= median_hours_to_activation
+        and median_hours_to_activation <= p75_hours_to_activation
+        and p75_hours_to_activation <= p90_hours_to_activation
+    )
 union all
-select 'all', 'the tracks do not add up to all' from ttv, tracks
-where ttv.track = 'all' and (ttv.accounts <> tracks.accounts or ttv.activated <> tracks.activated
-    or ttv.eligible_14d_accounts <> tracks.eligible_14d_accounts
-    or ttv.activated_within_14d <> tracks.activated_within_14d)
+select
+    'all' as track,
+    'the tracks do not add up to all' as broken
+from ttv, tracks
+where
+    ttv.track = 'all' and (
+        ttv.accounts <> tracks.accounts or ttv.activated <> tracks.activated
+        or ttv.eligible_14d_accounts <> tracks.eligible_14d_accounts
+        or ttv.activated_within_14d <> tracks.activated_within_14d
+    )
 union all
-select ttv.track, 'the 14-day counts differ from activation_by_path' from ttv
+select
+    ttv.track,
+    'the 14-day counts differ from activation_by_path' as broken
+from ttv
 inner join by_path on ttv.track = by_path.track
-where ttv.eligible_14d_accounts <> by_path.eligible_accounts or ttv.activated_within_14d <> by_path.activated_within_14d
+where
+    ttv.eligible_14d_accounts <> by_path.eligible_accounts
+    or ttv.activated_within_14d <> by_path.activated_within_14d

@@ -9,7 +9,12 @@
 -- attributed_tracks macro). first_load_id / first_known_at say when the membership became known.
 
 with batch as (
-    select user_id, account_id, event_at as joined_at, known_at, load_id
+    select
+        user_id,
+        account_id,
+        event_at as joined_at,
+        known_at,
+        load_id
     from {{ ref('stg_segment__groups') }}
     where user_id is not null
     {{ incremental_batch_filter() }}

@@ -9,7 +9,10 @@
 -- previous value). Late-arriving group calls count at their own event time.
 
 with batch as (
-    select *, event_at as traits_at from {{ ref('stg_segment__groups') }}
+    select
+        *,
+        event_at as traits_at
+    from {{ ref('stg_segment__groups') }}
     where true
     {{ incremental_batch_filter() }}
 ),

@@ -10,7 +10,7 @@
 -- seeds/suppression_events.csv name the events: a new one is one seed row.
 
 {%- set email_scope -%}
-    event_name in (select event from {{ ref('suppression_events') }} where scope = 'email') and user_id is not null
+event_name in (select event from {{ ref('suppression_events') }} where scope = 'email') and user_id is not null
 {%- endset %}
 with {{ attributed_tracks(email_scope) }},
 

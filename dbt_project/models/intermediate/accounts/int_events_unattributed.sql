@@ -4,13 +4,25 @@
 -- the cycle summary counts this cycle's (by load_id) and the data channel hears of them.
 
 with messages as (
-    select message_id, message_type, user_id, anonymous_id, event_name, event_at, known_at, load_id
+    select
+        message_id,
+        message_type,
+        user_id,
+        anonymous_id,
+        event_name,
+        event_at,
+        known_at,
+        load_id
     from {{ ref('stg_segment__messages') }}
     where message_type in ('track', 'page') and account_id is null
 ),
 
 memberships as (
-    select user_id, account_id, joined_at from {{ ref('int_account_memberships') }}
+    select
+        user_id,
+        account_id,
+        joined_at
+    from {{ ref('int_account_memberships') }}
 ),
 
 unattributed as (

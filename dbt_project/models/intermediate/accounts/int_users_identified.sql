@@ -8,7 +8,10 @@
 -- The latest identify traits per person. E-mail addresses live here and in the Customer.io feed only.
 
 with batch as (
-    select *, event_at as identified_at from {{ ref('stg_segment__identifies') }}
+    select
+        *,
+        event_at as identified_at
+    from {{ ref('stg_segment__identifies') }}
     where true
     {{ incremental_batch_filter() }}
 ),

@@ -57,8 +57,9 @@ libraries as (
         ) as library_url
     from categorised
     inner join library
-        on library.industry in ('*', categorised.industry)
-        and library.use_case in ('*', categorised.use_case)
+        on
+            library.industry in ('*', categorised.industry)
+            and library.use_case in ('*', categorised.use_case)
     group by categorised.account_id
 ),
 

@@ -2,7 +2,8 @@
 -- analyst-editable vars and seeds; the state is a pure function of milestones and the clock, so
 -- running the same as_of twice gives the same rows.
 --
--- Precedence: suppression (account-level) > activated / retention > win-back > recovery > stalled > onboarding.
+-- Precedence: suppression (account-level) > activated / retention > win-back > recovery > stalled
+-- > onboarding.
 
 {% set activation_events = var('activation_events') %}
 {% set window_seconds = var('recovery_window_days') * 86400 %}
@@ -36,7 +37,11 @@ activation as (
 ),
 
 last_activity as (
-    select account_id, max(last_at) as last_activity_at from events group by account_id
+    select
+        account_id,
+        max(last_at) as last_activity_at
+    from events
+    group by account_id
 ),
 
 step_summary as (
@@ -57,8 +62,9 @@ current_step as (
         steps.wait_hours as current_step_wait_hours
     from steps
     inner join step_summary
-        on steps.account_id = step_summary.account_id
-        and steps.step_order = step_summary.current_step_order
+        on
+            steps.account_id = step_summary.account_id
+            and steps.step_order = step_summary.current_step_order
 ),
 
 first_stall as (
@@ -68,7 +74,8 @@ first_stall as (
         arg_min(steps.step_key, steps.stalled_at) as first_stall_step
     from steps
     left join activation on steps.account_id = activation.account_id
-    where steps.stalled_at is not null
+    where
+        steps.stalled_at is not null
         and (activation.activated_at is null or steps.stalled_at < activation.activated_at)
     group by steps.account_id
 ),
@@ -116,8 +123,9 @@ account_suppressions as (
         ) as is_lifted
     from events
     inner join suppression_rules
-        on events.event_name = suppression_rules.event
-        and suppression_rules.scope = 'account'
+        on
+            events.event_name = suppression_rules.event
+            and suppression_rules.scope = 'account'
     inner join accounts on events.account_id = accounts.account_id
     left join trial_extensions on events.account_id = trial_extensions.account_id
 ),
@@ -134,7 +142,11 @@ active_suppression as (
 ),
 
 unsubscribes as (
-    select account_id, user_id, unsubscribed_at from {{ ref('int_contacts_unsubscribed') }}
+    select
+        account_id,
+        user_id,
+        unsubscribed_at
+    from {{ ref('int_contacts_unsubscribed') }}
 ),
 
 roster as (
@@ -143,7 +155,7 @@ roster as (
         trim(track) as track,
         capacity
     from {{ ref('csm_roster') }},
-        unnest(string_split(tracks, ';')) as t(track)
+        unnest(string_split(tracks, ';')) as t (track)
 ),
 
 roster_ranges as (
@@ -180,12 +192,15 @@ joined as (
         unsubscribes.unsubscribed_at,
         accounts.signup_at + to_days({{ var('checkpoint_day') }}) as checkpoint_at,
         (
-            select csm_id from roster_ranges
-            where roster_ranges.track = segmented.track
-                and md5_number(accounts.account_id) % roster_ranges.total_capacity >= roster_ranges.bucket_from
+            select roster_ranges.csm_id from roster_ranges
+            where
+                roster_ranges.track = segmented.track
+                and md5_number(accounts.account_id) % roster_ranges.total_capacity
+                >= roster_ranges.bucket_from
                 and md5_number(accounts.account_id) % roster_ranges.total_capacity < roster_ranges.bucket_to
         ) as csm_owner,
-        (md5_number(accounts.account_id || ':holdout') % 10000) < {{ var('holdout_share') }} * 10000 as holdout
+        (md5_number(accounts.account_id || ':holdout') % 10000)
+        < {{ var('holdout_share') }} * 10000 as holdout
     from accounts
     inner join segmented on accounts.account_id = segmented.account_id
     left join activation on accounts.account_id = activation.account_id
@@ -195,8 +210,9 @@ joined as (
     left join first_stall on accounts.account_id = first_stall.account_id
     left join active_suppression on accounts.account_id = active_suppression.account_id
     left join unsubscribes
-        on accounts.account_id = unsubscribes.account_id
-        and accounts.primary_user_id = unsubscribes.user_id
+        on
+            accounts.account_id = unsubscribes.account_id
+            and accounts.primary_user_id = unsubscribes.user_id
 ),
 
 recovery as (
@@ -206,7 +222,10 @@ recovery as (
         least(activated_at, account_suppressed_at) as journey_ended_at,
         case
             when {{ as_of() }} < checkpoint_at then 0
-            else least({{ max_attempts }}, floor(epoch({{ as_of() }} - checkpoint_at) / {{ window_seconds }}) + 1)
+            else
+                least(
+                    {{ max_attempts }}, floor(epoch({{ as_of() }} - checkpoint_at) / {{ window_seconds }}) + 1
+                )
         end as attempts_by_clock
     from joined
 ),
@@ -218,7 +237,11 @@ attempts as (
             case
                 when journey_ended_at is null then attempts_by_clock
                 when journey_ended_at <= checkpoint_at then 0
-                else least(attempts_by_clock, ceil(epoch(journey_ended_at - checkpoint_at) / {{ window_seconds }}))
+                else
+                    least(
+                        attempts_by_clock,
+                        ceil(epoch(journey_ended_at - checkpoint_at) / {{ window_seconds }})
+                    )
             end as integer
         ) as recovery_attempts,
         checkpoint_at + to_seconds({{ max_attempts * window_seconds }}) as win_back_due_at
@@ -228,16 +251,20 @@ attempts as (
 evaluated as (
     select
         *,
-        case when recovery_attempts > 0
-            then checkpoint_at + to_seconds(cast((recovery_attempts - 1) * {{ window_seconds }} as bigint))
+        case
+            when recovery_attempts > 0
+                then
+                    checkpoint_at + to_seconds(cast((recovery_attempts - 1) * {{ window_seconds }} as bigint))
         end as last_recovery_at,
         case
-            when win_back_due_at <= {{ as_of() }} and (journey_ended_at is null or journey_ended_at > win_back_due_at)
+            when
+                win_back_due_at <= {{ as_of() }}
+                and (journey_ended_at is null or journey_ended_at > win_back_due_at)
                 then win_back_due_at
         end as win_back_at,
         activated_at is null
-            and current_step is not null
-            and current_step_reached_at + to_hours(current_step_wait_hours) <= {{ as_of() }} as is_stalled
+        and current_step is not null
+        and current_step_reached_at + to_hours(current_step_wait_hours) <= {{ as_of() }} as is_stalled
     from attempts
 ),
 
@@ -265,7 +292,8 @@ final as (
         icp_score,
         case
             when account_suppression_reason is not null then 'suppressed'
-            when activated_at is not null and {{ as_of() }}
+            when
+                activated_at is not null and {{ as_of() }}
                 >= greatest(activated_at, signup_at + to_days({{ var('handoff_days')[0] }})) then 'retention'
             when activated_at is not null then 'activated'
             when win_back_at is not null then 'win_back'
@@ -281,8 +309,9 @@ final as (
         activated_known_at,
         case when is_stalled then current_step_reached_at end as stalled_since,
         case when is_stalled then current_step end as stall_step,
-        case when is_stalled
-            then round(epoch({{ as_of() }} - current_step_reached_at) / 3600.0, 1)
+        case
+            when is_stalled
+                then round(epoch({{ as_of() }} - current_step_reached_at) / 3600.0, 1)
         end as hours_stalled,
         first_stalled_at,
         first_stall_step,
@@ -293,7 +322,9 @@ final as (
         coalesce(
             account_suppression_reason,
             case when unsubscribed_at is not null then (
-                select arg_min(suppression_reason, priority) from suppression_rules where scope = 'email'
+                select arg_min(suppression_rules.suppression_reason, suppression_rules.priority)
+                from suppression_rules
+                where suppression_rules.scope = 'email'
             ) end
         ) as suppression_reason,
         coalesce(account_suppressed_at, unsubscribed_at) as suppressed_at,

@@ -4,15 +4,25 @@
 -- is skipped, never sent. A step without a goal (a resource) never blocks the next one.
 
 with accounts as (
-    select account_id, signup_at from {{ ref('int_accounts_profiled') }}
+    select
+        account_id,
+        signup_at
+    from {{ ref('int_accounts_profiled') }}
 ),
 
 segmented as (
-    select account_id, track from {{ ref('int_accounts_segmented') }}
+    select
+        account_id,
+        track
+    from {{ ref('int_accounts_segmented') }}
 ),
 
 events as (
-    select account_id, event_name, first_at from {{ ref('int_account_events_aggregated') }}
+    select
+        account_id,
+        event_name,
+        first_at
+    from {{ ref('int_account_events_aggregated') }}
 ),
 
 steps as (
@@ -41,8 +51,9 @@ account_steps as (
     inner join segmented on accounts.account_id = segmented.account_id
     inner join steps on segmented.track = steps.track
     left join events
-        on accounts.account_id = events.account_id
-        and steps.goal_event = events.event_name
+        on
+            accounts.account_id = events.account_id
+            and steps.goal_event = events.event_name
 ),
 
 with_prior as (
@@ -69,7 +80,8 @@ evaluated as (
         message,
         wait_hours,
         goal_at,
-        case when prior_goals_done then greatest(signup_at, coalesce(prior_goal_at, signup_at)) end as reached_at,
+        case when prior_goals_done then greatest(signup_at, coalesce(prior_goal_at, signup_at)) end
+            as reached_at,
         goal_event is null or goal_at is not null as is_done
     from with_prior
 ),
@@ -86,9 +98,11 @@ final as (
         end as step_status,
         -- The stall on this step, if the goal was not done within the step's wait (ever, up to as_of).
         case
-            when reached_at is not null
+            when
+                reached_at is not null
                 and goal_event is not null
-                and reached_at + to_hours(wait_hours) <= least(coalesce(goal_at, {{ as_of() }}), {{ as_of() }})
+                and reached_at + to_hours(wait_hours)
+                <= least(coalesce(goal_at, {{ as_of() }}), {{ as_of() }})
                 then reached_at + to_hours(wait_hours)
         end as stalled_at
     from evaluated

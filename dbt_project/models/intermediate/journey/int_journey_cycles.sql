@@ -29,7 +29,7 @@ final as (
         {{ as_of() }} as as_of,
         previous_as_of,
         previous_as_of is null
-            or previous_as_of < {{ as_of() }} - to_hours({{ gap_hours }}) as is_adoption,
+        or previous_as_of < {{ as_of() }} - to_hours({{ gap_hours }}) as is_adoption,
         '{{ var("adoption_sends") }}' as adoption_sends
     from previous
 )

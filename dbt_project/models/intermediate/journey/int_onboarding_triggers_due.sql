@@ -57,8 +57,9 @@ step_due as (
         nudgeable.holdout
     from nudgeable
     inner join step_next_goal as steps
-        on nudgeable.account_id = steps.account_id
-        and nudgeable.track = steps.track
+        on
+            nudgeable.account_id = steps.account_id
+            and nudgeable.track = steps.track
     where steps.step_status in ('current', 'sent')
 ),
 
@@ -72,9 +73,12 @@ stalled as (
         stall_step as step,
         cast(null as integer) as attempt,
         stalled_since + to_hours(
-            (select wait_hours from steps
-             where steps.account_id = nudgeable.account_id and steps.step_key = nudgeable.stall_step
-               and steps.track = nudgeable.track)
+            (
+                select steps.wait_hours from steps
+                where
+                    steps.account_id = nudgeable.account_id and steps.step_key = nudgeable.stall_step
+                    and steps.track = nudgeable.track
+            )
         ) as due_at,
         json_object('track', track, 'step', stall_step) as payload,
         lifecycle_stage = 'stalled' as fits_state,
@@ -136,7 +140,7 @@ activated as (
         cast(null as varchar) as step,
         cast(null as integer) as attempt,
         activated_at as due_at,
-        json_object('track', track, 'activated_at', epoch(activated_at)::bigint) as payload,
+        json_object('track', track, 'activated_at', cast(epoch(activated_at) as bigint)) as payload,
         true as fits_state,
         1 as state_priority,
         false as holdout
@@ -164,7 +168,8 @@ handoff_milestones as (
         'day_{{ day }}' as milestone,
         signup_at + to_days({{ day }}) as due_at
     from journeys
-    where activated_at is not null
+    where
+        activated_at is not null
         and csm_owner is not null
         and activated_at <= signup_at + to_days({{ day }})
         and signup_at + to_days({{ day }}) <= {{ as_of() }}
@@ -190,34 +195,48 @@ handoff as (
 
 unioned as (
     select * from step_due
-    union all select * from stalled
-    union all select * from recovery
-    union all select * from win_back
-    union all select * from activated
-    union all select * from handoff
+    union all
+    select * from stalled
+    union all
+    select * from recovery
+    union all
+    select * from win_back
+    union all
+    select * from activated
+    union all
+    select * from handoff
+),
+
+journey_stages as (
+    select
+        account_id,
+        lifecycle_stage
+    from journeys
 ),
 
 final as (
     select
-        md5(concat_ws('|', account_id, kind,
-            case when kind in ('step_due', 'stalled') then track else '' end,
-            coalesce(step, ''), coalesce(cast(attempt as varchar), ''))) as trigger_id,
-        account_id,
-        person_id,
-        kind,
-        event_name,
-        track,
-        step,
-        attempt,
-        due_at,
-        payload,
-        kind in ('step_due', 'stalled', 'recovery', 'win_back') as is_nudge,
-        fits_state,
-        state_priority,
-        holdout,
-        stages.lifecycle_stage
+        md5(concat_ws(
+            '|', unioned.account_id, unioned.kind,
+            case when unioned.kind in ('step_due', 'stalled') then unioned.track else '' end,
+            coalesce(unioned.step, ''), coalesce(cast(unioned.attempt as varchar), '')
+        )) as trigger_id,
+        unioned.account_id,
+        unioned.person_id,
+        unioned.kind,
+        unioned.event_name,
+        unioned.track,
+        unioned.step,
+        unioned.attempt,
+        unioned.due_at,
+        unioned.payload,
+        unioned.kind in ('step_due', 'stalled', 'recovery', 'win_back') as is_nudge,
+        unioned.fits_state,
+        unioned.state_priority,
+        unioned.holdout,
+        journey_stages.lifecycle_stage
     from unioned
-    inner join (select account_id, lifecycle_stage from journeys) as stages using (account_id)
+    inner join journey_stages on unioned.account_id = journey_stages.account_id
 )
 
 select * from final

@@ -40,21 +40,22 @@ chosen as (
     from journeys
     cross join attempts
     inner join offers
-        on offers.track in ('*', journeys.track)
-        and offers.stall_step in ('*', journeys.stall_point)
-        and offers.attempt in ('*', cast(attempts.attempt as varchar))
+        on
+            offers.track in ('*', journeys.track)
+            and offers.stall_step in ('*', journeys.stall_point)
+            and offers.attempt in ('*', (attempts.attempt)::varchar)
     group by journeys.account_id, attempts.attempt
 ),
 
 final as (
     select
-        account_id,
-        attempt,
-        track,
-        stall_point,
-        picked.offer as offer,
-        picked.offer_detail as offer_detail,
-        picked.trial_extension_days as trial_extension_days
+        chosen.account_id,
+        chosen.attempt,
+        chosen.track,
+        chosen.stall_point,
+        chosen.picked.offer,
+        chosen.picked.offer_detail,
+        chosen.picked.trial_extension_days
     from chosen
 )
 

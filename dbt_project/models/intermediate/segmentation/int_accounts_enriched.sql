@@ -53,10 +53,11 @@ early_activity as (
             as early_activation_steps
     from profiled
     inner join {{ ref('int_account_events_aggregated') }} as events
-        on events.account_id = profiled.account_id
-        and events.first_at >= profiled.signup_at
-        and events.first_at < profiled.signup_at + to_hours({{ window_hours }})
-        and events.event_name <> 'signup_completed'
+        on
+            profiled.account_id = events.account_id
+            and profiled.signup_at <= events.first_at
+            and events.first_at < profiled.signup_at + to_hours({{ window_hours }})
+            and events.event_name <> 'signup_completed'
     group by profiled.account_id
 ),
 
@@ -88,8 +89,8 @@ enriched as (
         profiled.upgraded_at,
         profiled.last_plan_change_at
     from profiled
-    left join firmographics on firmographics.account_id = profiled.account_id
-    left join early_activity on early_activity.account_id = profiled.account_id
+    left join firmographics on profiled.account_id = firmographics.account_id
+    left join early_activity on profiled.account_id = early_activity.account_id
 )
 
 select * from enriched

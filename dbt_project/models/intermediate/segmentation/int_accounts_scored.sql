@@ -28,32 +28,45 @@ attributes as (
 
 numeric_attributes as (
     unpivot (
-        select account_id, cast(arr as double) as arr, cast(employees as double) as employees
+        select
+            account_id,
+            cast(arr as double) as arr,
+            cast(employees as double) as employees
         from enriched
     ) on arr, employees
     into name dimension value number_value
 ),
 
 matched as (
-    select attributes.account_id, weights.dimension, max(weights.points) as points
+    select
+        attributes.account_id,
+        weights.dimension,
+        max(weights.points) as points
     from attributes
     inner join weights
-        on weights.dimension = attributes.dimension
-        and lower(weights.match_value) = attributes.text_value
+        on
+            attributes.dimension = weights.dimension
+            and lower(weights.match_value) = attributes.text_value
     group by all
     union all
-    select numeric_attributes.account_id, weights.dimension, max(weights.points) as points
+    select
+        numeric_attributes.account_id,
+        weights.dimension,
+        max(weights.points) as points
     from numeric_attributes
     inner join weights
-        on weights.dimension = numeric_attributes.dimension
-        and weights.match_value is null
-        and numeric_attributes.number_value >= weights.min_value
-        and (weights.max_value is null or numeric_attributes.number_value < weights.max_value)
+        on
+            numeric_attributes.dimension = weights.dimension
+            and weights.match_value is null
+            and numeric_attributes.number_value >= weights.min_value
+            and (weights.max_value is null or numeric_attributes.number_value < weights.max_value)
     group by all
 ),
 
 scores as (
-    select account_id, least(100, greatest(0, sum(points)))::integer as icp_score
+    select
+        account_id,
+        cast(least(100, greatest(0, sum(points))) as integer) as icp_score
     from matched
     group by account_id
 ),
@@ -64,40 +77,47 @@ scored as (
         coalesce(scores.icp_score, 0) as icp_score,
         -- Guardrails: the lowest and highest track any decision (rules or model) may assign.
         enriched.plan_tier = 'enterprise'
-            or enriched.arr >= {{ var('segmentation_never_self_serve_arr', 24000) }} as self_serve_forbidden,
+        or enriched.arr >= {{ var('segmentation_never_self_serve_arr', 24000) }} as self_serve_forbidden,
         enriched.arr >= {{ var('segmentation_high_touch_min_arr', 12000) }} as high_touch_allowed
     from enriched
-    left join scores on scores.account_id = enriched.account_id
+    left join scores on enriched.account_id = scores.account_id
 ),
 
 ruled as (
     select
         scored.*,
         case
-            when high_touch_allowed and (
-                plan_tier = 'enterprise'
-                or arr >= {{ var('segmentation_high_touch_arr', 30000) }}
-                or employees >= {{ var('segmentation_high_touch_employees', 300) }}
-                or icp_score >= {{ var('segmentation_high_touch_icp', 90) }}
+            when scored.high_touch_allowed and (
+                scored.plan_tier = 'enterprise'
+                or scored.arr >= {{ var('segmentation_high_touch_arr', 30000) }}
+                or scored.employees >= {{ var('segmentation_high_touch_employees', 300) }}
+                or scored.icp_score >= {{ var('segmentation_high_touch_icp', 90) }}
             ) then 'high_touch'
-            when not self_serve_forbidden and (
-                plan_tier = 'free'
-                or (arr < {{ var('segmentation_self_serve_max_arr', 6000) }}
-                    and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 4) }})
+            when not scored.self_serve_forbidden and (
+                scored.plan_tier = 'free'
+                or (
+                    scored.arr < {{ var('segmentation_self_serve_max_arr', 6000) }}
+                    and coalesce(scored.employees, 0) < {{ var('segmentation_self_serve_max_employees', 4) }}
+                )
             ) then 'self_serve'
             else 'standard'
         end as rules_track,
         case
-            when high_touch_allowed and plan_tier = 'enterprise' then 'rules: enterprise plan'
-            when high_touch_allowed and arr >= {{ var('segmentation_high_touch_arr', 30000) }}
+            when scored.high_touch_allowed and scored.plan_tier = 'enterprise' then 'rules: enterprise plan'
+            when scored.high_touch_allowed and scored.arr >= {{ var('segmentation_high_touch_arr', 30000) }}
                 then 'rules: ARR at or above the high-touch threshold'
-            when high_touch_allowed and employees >= {{ var('segmentation_high_touch_employees', 300) }}
+            when
+                scored.high_touch_allowed
+                and scored.employees >= {{ var('segmentation_high_touch_employees', 300) }}
                 then 'rules: large team on a high-value plan'
-            when high_touch_allowed and icp_score >= {{ var('segmentation_high_touch_icp', 90) }}
+            when
+                scored.high_touch_allowed and scored.icp_score >= {{ var('segmentation_high_touch_icp', 90) }}
                 then 'rules: strong ICP fit'
-            when not self_serve_forbidden and plan_tier = 'free' then 'rules: free plan'
-            when not self_serve_forbidden and arr < {{ var('segmentation_self_serve_max_arr', 6000) }}
-                and coalesce(employees, 0) < {{ var('segmentation_self_serve_max_employees', 4) }}
+            when not scored.self_serve_forbidden and scored.plan_tier = 'free' then 'rules: free plan'
+            when
+                not scored.self_serve_forbidden
+                and scored.arr < {{ var('segmentation_self_serve_max_arr', 6000) }}
+                and coalesce(scored.employees, 0) < {{ var('segmentation_self_serve_max_employees', 4) }}
                 then 'rules: small team on a low-value plan'
             else 'rules: default path'
         end as rules_reason
@@ -109,27 +129,27 @@ ruled as (
 with_input as (
     select
         ruled.*,
-        to_json(struct_pack(
-            company_name := company_name,
-            plan_tier := plan_tier,
-            signup_plan_tier := signup_plan_tier,
-            mrr := mrr,
-            arr := arr,
-            employees := employees,
-            industry := industry,
-            country := country,
-            source := source,
-            utm_source := utm_source,
-            utm_campaign := utm_campaign,
-            use_case := use_case,
-            funding_stage := funding_stage,
-            tech_stack := tech_stack,
-            founded_year := founded_year,
-            annual_revenue_usd := annual_revenue_usd,
-            icp_score := icp_score,
+        cast(to_json(struct_pack(
+            company_name := ruled.company_name,
+            plan_tier := ruled.plan_tier,
+            signup_plan_tier := ruled.signup_plan_tier,
+            mrr := ruled.mrr,
+            arr := ruled.arr,
+            employees := ruled.employees,
+            industry := ruled.industry,
+            country := ruled.country,
+            source := ruled.source,
+            utm_source := ruled.utm_source,
+            utm_campaign := ruled.utm_campaign,
+            use_case := ruled.use_case,
+            funding_stage := ruled.funding_stage,
+            tech_stack := ruled.tech_stack,
+            founded_year := ruled.founded_year,
+            annual_revenue_usd := ruled.annual_revenue_usd,
+            icp_score := ruled.icp_score,
             -- Any plan change re-evaluates the track, even when the traits lag behind the billing event.
-            last_plan_change_at := strftime(last_plan_change_at, '%Y-%m-%dT%H:%M:%SZ')
-        ))::varchar as segmentation_input
+            last_plan_change_at := strftime(ruled.last_plan_change_at, '%Y-%m-%dT%H:%M:%SZ')
+        )) as varchar) as segmentation_input
     from ruled
 )
 

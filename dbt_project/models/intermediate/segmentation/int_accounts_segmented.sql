@@ -20,7 +20,8 @@ combined as (
         scored.self_serve_forbidden,
         scored.high_touch_allowed,
         scored.icp_score,
-        greatest(scored.signup_at, coalesce(scored.last_plan_change_at, scored.signup_at)) as input_changed_at,
+        greatest(scored.signup_at, coalesce(scored.last_plan_change_at, scored.signup_at))
+            as input_changed_at,
         coalesce(decisions.track, scored.rules_track) as proposed_track,
         coalesce(decisions.track_source, 'rules') as track_source,
         case
@@ -31,8 +32,9 @@ combined as (
         decisions.decided_at
     from scored
     left join decisions
-        on decisions.account_id = scored.account_id
-        and decisions.input_hash = scored.segmentation_input_hash
+        on
+            scored.account_id = decisions.account_id
+            and scored.segmentation_input_hash = decisions.input_hash
 ),
 
 guarded as (
@@ -52,7 +54,9 @@ select
     track_source,
     track_confidence,
     case
-        when track <> proposed_track then 'guardrail: ' || proposed_track || ' not allowed; ' || decided_reason
+        when
+            track <> proposed_track
+            then 'guardrail: ' || proposed_track || ' not allowed; ' || decided_reason
         else decided_reason
     end as track_reason,
     icp_score,

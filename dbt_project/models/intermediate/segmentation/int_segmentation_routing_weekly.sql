@@ -1,7 +1,7 @@
 -- The routing report: the share of new accounts per track and signup week, flagged when it leaves the
 -- expected band (var segmentation_expected_share; standard 60-70 %). Path imbalance is fixed at the
 -- segmentation step (thresholds, prompt), not in the paths, so this is where it shows first.
-{%- set bands = var('segmentation_expected_share', {'high_touch': [0.05, 0.20], 'standard': [0.60, 0.70], 'self_serve': [0.15, 0.35]}) %}
+{%- set bands = var('segmentation_expected_share') %}
 
 with segmented as (
     select * from {{ ref('int_accounts_segmented') }}
@@ -14,12 +14,15 @@ accounts as (
         segmented.track_source,
         cast(date_trunc('week', scored.signup_at) as date) as signup_week
     from segmented
-    inner join {{ ref('int_accounts_scored') }} as scored on scored.account_id = segmented.account_id
+    inner join {{ ref('int_accounts_scored') }} as scored on segmented.account_id = scored.account_id
 ),
 
 tracks as (
     {%- for track, band in bands.items() %}
-    select '{{ track }}' as track, {{ band[0] }}::double as expected_min_share, {{ band[1] }}::double as expected_max_share
+    select
+        '{{ track }}' as track,
+        {{ band[0] }}::double as expected_min_share,
+        {{ band[1] }}::double as expected_max_share
     {%- if not loop.last %}
     union all
     {%- endif %}
@@ -27,7 +30,9 @@ tracks as (
 ),
 
 weeks as (
-    select signup_week, count(*) as week_accounts
+    select
+        signup_week,
+        count(*) as week_accounts
     from accounts
     group by signup_week
 ),
@@ -46,8 +51,9 @@ counted as (
     from weeks
     cross join tracks
     left join accounts
-        on accounts.signup_week = weeks.signup_week
-        and accounts.track = tracks.track
+        on
+            weeks.signup_week = accounts.signup_week
+            and tracks.track = accounts.track
     group by all
 )
 
@@ -61,7 +67,7 @@ select
     expected_max_share,
     -- A week with few signups says little: flagged only from segmentation_routing_min_accounts on.
     week_accounts >= {{ var('segmentation_routing_min_accounts', 20) }}
-        and accounts / week_accounts not between expected_min_share and expected_max_share as outside_band,
+    and accounts / week_accounts not between expected_min_share and expected_max_share as outside_band,
     decided_by_llm,
     decided_by_rules,
     decided_by_fallback,

@@ -13,7 +13,8 @@
 --   high_touch_signup   a new high-touch account: the CSM books the kickoff (booking link from the roster)
 --   recovered           activated after a stall or a missed checkpoint (announced once)
 --   kickoff_booked      a high-touch kickoff is booked: the CSM gets the kickoff briefing (var
---                       alert_kickoff_priority; the Slack sync drafts it, the HubSpot sync files it as a note)
+--                       alert_kickoff_priority; the Slack sync drafts it, the HubSpot sync files it
+--                       as a note)
 
 {% set p0_min_arr = var('alert_p0_min_arr', 25000) %}
 {% set p0_min_hours = var('alert_p0_min_hours_stalled', 48) %}
@@ -44,11 +45,19 @@ account_steps as (
 ),
 
 events as (
-    select account_id, event_name, first_at from {{ ref('int_account_events_aggregated') }}
+    select
+        account_id,
+        event_name,
+        first_at
+    from {{ ref('int_account_events_aggregated') }}
 ),
 
 content as (
-    select account_id, use_case_stated, use_case as use_case_category, library_url
+    select
+        account_id,
+        use_case_stated,
+        use_case as use_case_category,
+        library_url
     from {{ ref('int_accounts_content_personalised') }}
 ),
 
@@ -76,7 +85,9 @@ account_suppressions as (
 
 alertable as (
     select * from state
-    where coalesce(suppression_reason, '') not in (select suppression_reason from account_suppressions)
+    where coalesce(suppression_reason, '') not in (
+        select account_suppressions.suppression_reason from account_suppressions
+    )
 ),
 
 delivered as (
@@ -90,11 +101,12 @@ delivered as (
     from {{ source('sync_log', 'sync_changelog') }} as changelog
     left join {{ source('sync_log', 'sync_runs') }} as runs
         on changelog.run_id = runs.run_id and changelog.channel = runs.channel
-    where changelog.channel = 'customerio'
+    where
+        changelog.channel = 'customerio'
         and changelog.operation = 'event'
         and changelog.result in ('sent', 'outbox')
         and changelog.item_id like 'event:%'
-    group by 1
+    group by substr(changelog.item_id, 7)
 ),
 
 sent as (
@@ -105,7 +117,12 @@ sent as (
         list(
             delivered.event_name
             || coalesce(' ' || triggers.step, '')
-            || case when triggers.attempt is not null and triggers.attempt > 0 then ' #' || triggers.attempt else '' end
+            || case
+                when
+                    triggers.attempt is not null and triggers.attempt > 0
+                    then ' #' || triggers.attempt
+                else ''
+            end
             || ' (' || strftime(delivered.sent_at, '%Y-%m-%d %H:%M') || ')'
             order by delivered.sent_at, delivered.trigger_id
         ) as triggers_sent
@@ -116,7 +133,9 @@ sent as (
 ),
 
 ever_stalled as (
-    select account_id, min(due_at) as first_stall_at
+    select
+        account_id,
+        min(due_at) as first_stall_at
     from triggers
     where kind in ('stalled', 'recovery', 'win_back')
     group by account_id
@@ -129,65 +148,96 @@ step_progress as (
     select
         alertable.account_id,
         list(account_steps.step_key order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done,
+        filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done,
         list(account_steps.step_key order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo,
+        filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo,
         list(titles.customer_title order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done_titles,
+        filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done_titles,
         list(titles.customer_title order by account_steps.step_order)
-            filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo_titles
+        filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo_titles
     from alertable
     inner join account_steps
         on alertable.account_id = account_steps.account_id and alertable.track = account_steps.track
-    left join steps as titles on account_steps.track = titles.track and account_steps.step_key = titles.step_key
+    left join
+        steps as titles
+        on account_steps.track = titles.track and account_steps.step_key = titles.step_key
     group by alertable.account_id
 ),
 
 changes as (
     -- Once the day-14 checkpoint is missed, the recovery / win-back row speaks for the stall (one ping
     -- per account, not two for the same situation).
-    select account_id, 'stalled' as kind, track || '/' || coalesce(stall_step, '') as episode_key,
+    select
+        account_id,
+        'stalled' as kind,
+        track || '/' || coalesce(stall_step, '') as episode_key,
         stalled_since as changed_at
     from alertable
-    where stalled_since is not null
+    where
+        stalled_since is not null
         and activated_at is null
         and coalesce(lifecycle_stage, '') not in ('recovery', 'win_back')
 
     union all
 
-    select account_id, 'checkpoint_missed', cast(recovery_attempts as varchar), last_recovery_at
+    select
+        account_id,
+        'checkpoint_missed' as kind,
+        cast(recovery_attempts as varchar) as episode_key,
+        last_recovery_at
     from alertable
     where lifecycle_stage = 'recovery' and recovery_attempts >= 1 and activated_at is null
 
     union all
 
-    select account_id, 'win_back', '', win_back_at
+    select
+        account_id,
+        'win_back' as kind,
+        '' as episode_key,
+        win_back_at
     from alertable
     where lifecycle_stage = 'win_back' and activated_at is null
 
     union all
 
-    select alertable.account_id, 'kickoff_booked', '', kickoffs.first_at
+    select
+        alertable.account_id,
+        'kickoff_booked' as kind,
+        '' as episode_key,
+        kickoffs.first_at
     from alertable
     inner join events as kickoffs
-        on alertable.account_id = kickoffs.account_id and kickoffs.event_name = 'kickoff_booked'
-    where alertable.track = 'high_touch'
+        on
+            alertable.account_id = kickoffs.account_id
+            and kickoffs.event_name = 'kickoff_booked'
+    where
+        alertable.track = 'high_touch'
         and kickoffs.first_at > {{ as_of() }} - interval ({{ lookback_days }}) day
 
     union all
 
-    select account_id, 'high_touch_signup', '', signup_at
+    select
+        account_id,
+        'high_touch_signup' as kind,
+        '' as episode_key,
+        signup_at
     from alertable
-    where track = 'high_touch'
+    where
+        track = 'high_touch'
         and activated_at is null
         and signup_at > {{ as_of() }} - interval ({{ lookback_days }}) day
 
     union all
 
-    select alertable.account_id, 'recovered', '', alertable.activated_at
+    select
+        alertable.account_id,
+        'recovered' as kind,
+        '' as episode_key,
+        alertable.activated_at
     from alertable
     inner join ever_stalled on alertable.account_id = ever_stalled.account_id
-    where alertable.activated_at is not null
+    where
+        alertable.activated_at is not null
         and ever_stalled.first_stall_at <= alertable.activated_at
         and alertable.activated_at > {{ as_of() }} - interval ({{ lookback_days }}) day
 ),
@@ -199,7 +249,8 @@ enriched as (
         changes.changed_at,
         alertable.*,
         coalesce(alertable.arr, 0) as arr_at_risk,
-        greatest(coalesce(alertable.steps_total, 0) - coalesce(alertable.steps_completed, 0), 0) as steps_remaining,
+        greatest(coalesce(alertable.steps_total, 0) - coalesce(alertable.steps_completed, 0), 0)
+            as steps_remaining,
         case
             when changes.kind in ('high_touch_signup', 'recovered', 'kickoff_booked')
                 then date_diff('hour', changes.changed_at, {{ as_of() }})
@@ -257,8 +308,8 @@ final as (
             order by
                 case prioritised.priority when 'P0' then 0 when 'P1' then 1 else 2 end,
                 prioritised.risk_score desc,
-                prioritised.account_id,
-                prioritised.kind
+                prioritised.account_id asc,
+                prioritised.kind asc
         ) as alert_rank,
         prioritised.risk_score,
         prioritised.arr_at_risk,
@@ -292,7 +343,8 @@ final as (
         prioritised.stall_step,
         prioritised.hours_stalled,
         prioritised.recovery_attempts,
-        -- the specific recovery offer to propose: this attempt's once the checkpoint is missed, else the next one
+        -- the specific recovery offer to propose: this attempt's once the checkpoint is missed,
+        -- else the next one
         offers.offer as recovery_offer,
         offers.offer_detail as recovery_offer_detail,
         offers.trial_extension_days,
@@ -323,18 +375,24 @@ final as (
     left join roster on prioritised.csm_owner = roster.csm_id
     left join step_progress on prioritised.account_id = step_progress.account_id
     left join steps as cur
-        on prioritised.track = cur.track
-        and coalesce(prioritised.stall_step, prioritised.current_step) = cur.step_key
+        on
+            prioritised.track = cur.track
+            and coalesce(prioritised.stall_step, prioritised.current_step) = cur.step_key
     left join sent on prioritised.account_id = sent.account_id
     left join content on prioritised.account_id = content.account_id
     left join plan_milestones on prioritised.account_id = plan_milestones.account_id
     left join offers
-        on prioritised.account_id = offers.account_id
-        and offers.attempt = least(
-            case when prioritised.kind = 'checkpoint_missed' then greatest(prioritised.recovery_attempts, 1)
-                else coalesce(prioritised.recovery_attempts, 0) + 1 end,
-            {{ var('max_recovery_attempts') }}
-        )
+        on
+            prioritised.account_id = offers.account_id
+            and offers.attempt = least(
+                case
+                    when
+                        prioritised.kind = 'checkpoint_missed'
+                        then greatest(prioritised.recovery_attempts, 1)
+                    else coalesce(prioritised.recovery_attempts, 0) + 1
+                end,
+                {{ var('max_recovery_attempts') }}
+            )
 )
 
 select * from final

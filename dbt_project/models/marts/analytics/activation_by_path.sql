@@ -23,13 +23,16 @@ accounts as (
         as_of,
         signup_at + to_days({{ var('checkpoint_day') }}) <= as_of as is_window_closed,
         activated_at is not null
-            and activated_at <= signup_at + to_days({{ var('checkpoint_day') }}) as is_activated_14d,
+        and activated_at <= signup_at + to_days({{ var('checkpoint_day') }}) as is_activated_14d,
         epoch(activated_at - signup_at) / 3600.0 as hours_to_activation
     from states
 ),
 
 observed as (
-    select cast(min(signup_at) as date) as first_signup_day, max(as_of) as as_of from states
+    select
+        cast(min(signup_at) as date) as first_signup_day,
+        max(as_of) as as_of
+    from states
 ),
 
 weekly as (
@@ -43,7 +46,8 @@ weekly as (
             as median_hours_to_activation,
         count(*) filter (where first_stalled_at is not null) as stalled,
         count(*) filter (where first_stalled_at is not null and activated_at is not null) as recovered,
-        count(*) filter (where recovery_attempts > 0 and activated_at is not null) as recovered_after_checkpoint
+        count(*) filter (where recovery_attempts > 0 and activated_at is not null)
+            as recovered_after_checkpoint
     from accounts
     group by track, signup_week
 )
@@ -51,7 +55,8 @@ weekly as (
 select
     cast(weekly.track as varchar) as track,
     weekly.signup_week,
-    {{ is_partial_week('weekly.signup_week', 'observed.first_signup_day', 'observed.as_of') }} as is_partial_week,
+    {{ is_partial_week('weekly.signup_week', 'observed.first_signup_day', 'observed.as_of') }}
+        as is_partial_week,
     cast(case
         when weekly.eligible_accounts = weekly.accounts then 'closed'
         when weekly.eligible_accounts > 0 then 'partial'
@@ -60,7 +65,8 @@ select
     cast(weekly.accounts as bigint) as accounts,
     cast(weekly.eligible_accounts as bigint) as eligible_accounts,
     cast(weekly.activated_within_14d as bigint) as activated_within_14d,
-    cast(round(weekly.activated_within_14d / nullif(weekly.eligible_accounts, 0), 4) as double) as activation_rate,
+    cast(round(weekly.activated_within_14d / nullif(weekly.eligible_accounts, 0), 4) as double)
+        as activation_rate,
     cast(weekly.median_hours_to_activation as double) as median_hours_to_activation,
     cast(weekly.stalled as bigint) as stalled,
     cast(round(weekly.stalled / weekly.accounts, 4) as double) as stall_rate,

@@ -5,29 +5,51 @@
 -- (marts.csm_alerts: the Slack queue, on the as_of day only).
 
 with triggers as (
-    select account_id, kind, cast(due_at as date) as day
+    select
+        account_id,
+        kind,
+        cast(due_at as date) as day
     from {{ ref('onboarding_triggers') }}
     where kind in ('stalled', 'recovery', 'win_back', 'handoff')
 ),
 
 states as (
-    select account_id, csm_owner, track, signup_at, as_of
+    select
+        account_id,
+        csm_owner,
+        track,
+        signup_at,
+        as_of
     from {{ ref('customer_onboarding_state') }}
 ),
 
 signups as (
-    select account_id, 'high_touch_signup' as kind, cast(signup_at as date) as day
+    select
+        account_id,
+        'high_touch_signup' as kind,
+        cast(signup_at as date) as day
     from states
     where track = 'high_touch'
 ),
 
 roster as (
-    select csm_id, name, cast(capacity as integer) as capacity from {{ ref('csm_roster') }}
+    select
+        csm_id,
+        name,
+        cast(capacity as integer) as capacity
+    from {{ ref('csm_roster') }}
 ),
 
 events as (
-    select states.csm_owner, all_events.day, all_events.kind
-    from (select * from triggers union all select * from signups) as all_events
+    select
+        states.csm_owner,
+        all_events.day,
+        all_events.kind
+    from (
+        select * from triggers
+        union all
+        select * from signups
+    ) as all_events
     inner join states on all_events.account_id = states.account_id
     where states.csm_owner is not null
 ),
@@ -47,7 +69,10 @@ daily as (
 ),
 
 open_alerts as (
-    select csm_owner, count(*) as open_alerts, count(*) filter (where priority = 'P0') as open_p0_alerts
+    select
+        csm_owner,
+        count(*) as open_alerts,
+        count(*) filter (where priority = 'P0') as open_p0_alerts
     from {{ ref('csm_alerts') }}
     group by csm_owner
 ),
@@ -66,9 +91,17 @@ select
     cast(daily.win_backs as bigint) as win_backs,
     cast(daily.handoffs as bigint) as handoffs,
     cast(daily.high_touch_signups as bigint) as high_touch_signups,
-    cast(case when daily.day = cast(clock.as_of as date) then coalesce(open_alerts.open_alerts, 0) end as bigint)
+    cast(
+        case
+            when daily.day = cast(clock.as_of as date) then coalesce(open_alerts.open_alerts, 0)
+        end as bigint
+    )
         as open_alerts,
-    cast(case when daily.day = cast(clock.as_of as date) then coalesce(open_alerts.open_p0_alerts, 0) end as bigint)
+    cast(
+        case
+            when daily.day = cast(clock.as_of as date) then coalesce(open_alerts.open_p0_alerts, 0)
+        end as bigint
+    )
         as open_p0_alerts,
     cast(roster.capacity as integer) as weekly_capacity,
     clock.as_of

@@ -9,8 +9,8 @@
 -- alone (arpu_basis says which); a younger warehouse uses every signup's state at as_of.
 -- The lift is MEASURED (holdout_lift: treated minus holdout 14-day activation, with its 95% interval),
 -- never assumed, and it is turned into dollars only where its interval excludes zero; otherwise the
--- dollar columns are null and lift_status says 'not significant' (or 'not measured' while a track has no holdout
--- account with a closed window).
+-- dollar columns are null and lift_status says 'not significant' (or 'not measured' while a track has no
+-- holdout account with a closed window).
 -- Assumptions are the roi_* vars of dbt_project.yml. CSM hours are split over the tracks a CSM works
 -- (not in alert_unrouted_tracks) by signup share; tooling is charged on the 'all' row only, which uses
 -- the pooled lift.
@@ -44,11 +44,14 @@ observed as (
         greatest(epoch(max(as_of) - min(signup_at)) / 86400.0, 1.0) as observed_days,
         max(as_of) as as_of
     from states
-    group by grouping sets ((track), ())
+    group by rollup(track)
 ),
 
 totals as (
-    select accounts as all_accounts, csm_accounts as all_csm_accounts, observed_days
+    select
+        accounts as all_accounts,
+        csm_accounts as all_csm_accounts,
+        observed_days
     from observed
     where track = 'all'
 ),
@@ -65,12 +68,18 @@ assumptions as (
         {{ var('roi_new_customers_per_year') }} * observed.accounts / totals.all_accounts
         {% endif %} as new_customers_per_year,
         {% if arpu_var is none %}
-        case when observed.mature_accounts > 0
-            then observed.mature_arr_per_signup else observed.retained_arr_per_signup end as arpu,
+        case
+            when observed.mature_accounts > 0
+                then observed.mature_arr_per_signup
+            else observed.retained_arr_per_signup
+        end as arpu,
         case when observed.mature_accounts > 0 then observed.mature_accounts else observed.accounts end
             as arpu_accounts,
-        case when observed.mature_accounts > 0
-            then 'signups past day {{ var("roi_arpu_retention_days") }}' else 'all signups at as_of' end
+        case
+            when observed.mature_accounts > 0
+                then 'signups past day {{ var("roi_arpu_retention_days") }}'
+            else 'all signups at as_of'
+        end
             as arpu_basis,
         {% else %}
         {{ arpu_var }} as arpu,
@@ -114,7 +123,9 @@ valued as (
             as activation_value,
         case when lift_status in ('positive', 'negative') then new_customers_per_year * lift_ci_low * arpu end
             as activation_value_ci_low,
-        case when lift_status in ('positive', 'negative') then new_customers_per_year * lift_ci_high * arpu end
+        case
+            when lift_status in ('positive', 'negative') then new_customers_per_year * lift_ci_high * arpu
+        end
             as activation_value_ci_high,
         csm_hours_saved_per_year * loaded_hourly_cost as csm_value
     from measured
@@ -143,7 +154,8 @@ select
     cast(round(activation_value + csm_value, 2) as double) as gross_value,
     cast(round(activation_value + csm_value - tooling_cost_per_year, 2) as double) as net_value,
     cast(round(activation_value_ci_low + csm_value - tooling_cost_per_year, 2) as double) as net_value_ci_low,
-    cast(round(activation_value_ci_high + csm_value - tooling_cost_per_year, 2) as double) as net_value_ci_high,
+    cast(round(activation_value_ci_high + csm_value - tooling_cost_per_year, 2) as double)
+        as net_value_ci_high,
     as_of
 from valued
 order by case track when 'high_touch' then 1 when 'standard' then 2 when 'self_serve' then 3 else 4 end

@@ -15,7 +15,10 @@ with states as (
 ),
 
 observed as (
-    select cast(min(signup_at) as date) as first_signup_day, max(as_of) as as_of from states
+    select
+        cast(min(signup_at) as date) as first_signup_day,
+        max(as_of) as as_of
+    from states
 ),
 
 weekly as (
@@ -30,7 +33,8 @@ weekly as (
 
 select
     weekly.signup_week,
-    {{ is_partial_week('weekly.signup_week', 'observed.first_signup_day', 'observed.as_of') }} as is_partial_week,
+    {{ is_partial_week('weekly.signup_week', 'observed.first_signup_day', 'observed.as_of') }}
+        as is_partial_week,
     cast(weekly.track as varchar) as track,
     cast(weekly.accounts as bigint) as accounts,
     cast(sum(weekly.accounts) over (partition by weekly.signup_week) as bigint) as week_accounts,

@@ -27,7 +27,7 @@ opened as (
         states.*,
         attempts.attempt,
         states.signup_at + to_days({{ var('checkpoint_day') }})
-            + to_days((attempts.attempt - 1) * {{ var('recovery_window_days') }}) as opened_at
+        + to_days((attempts.attempt - 1) * {{ var('recovery_window_days') }}) as opened_at
     from states
     cross join attempts
 ),
@@ -37,7 +37,8 @@ reached as (
         *,
         opened_at + to_days({{ var('recovery_window_days') }}) as closes_at
     from opened
-    where opened_at <= as_of
+    where
+        opened_at <= as_of
         and (activated_at is null or activated_at > opened_at)
         and (suppressed_at is null or suppressed_at > opened_at)
 ),

@@ -8,7 +8,12 @@ with steps as (
 ),
 
 states as (
-    select account_id, holdout, activated_at, lifecycle_stage, as_of
+    select
+        account_id,
+        holdout,
+        activated_at,
+        lifecycle_stage,
+        as_of
     from {{ ref('customer_onboarding_state') }}
 ),
 
@@ -20,12 +25,15 @@ final as (
         steps.goal_event,
         count(*) filter (where steps.reached_at is not null) as reached,
         count(*) filter (where steps.stalled_at is not null) as stalled,
-        count(*) filter (where steps.stalled_at is not null and steps.goal_at is null
-            and states.lifecycle_stage <> 'suppressed') as stuck_now,
+        count(
+            *) filter (
+            where steps.stalled_at is not null and steps.goal_at is null
+            and states.lifecycle_stage <> 'suppressed'
+        ) as stuck_now,
         count(*) filter (where steps.stalled_at is not null and steps.goal_at is not null) as unstuck,
         count(*) filter (where steps.stalled_at is not null and states.holdout) as stalled_holdout,
         median(epoch(steps.goal_at - steps.reached_at) / 3600.0)
-            filter (where steps.step_status = 'done') as median_hours_to_goal,
+        filter (where steps.step_status = 'done') as median_hours_to_goal,
         max(states.as_of) as as_of
     from steps
     inner join states on steps.account_id = states.account_id

@@ -20,21 +20,27 @@ final as (
         coalesce(track, 'all') as track,
         count(*) as accounts,
         count(activated_at) as activated,
-        count(*) filter (where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of) as eligible_14d_accounts,
-        count(*) filter (where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of
-            and hours_to_activation <= 24 * {{ var('checkpoint_day') }}) as activated_within_14d,
+        count(*) filter (where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of)
+            as eligible_14d_accounts,
+        count(
+            *) filter (
+            where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of
+            and hours_to_activation <= 24 * {{ var('checkpoint_day') }}
+        ) as activated_within_14d,
         quantile_cont(hours_to_activation, 0.25) as p25_hours_to_activation,
         median(hours_to_activation) as median_hours_to_activation,
         quantile_cont(hours_to_activation, 0.75) as p75_hours_to_activation,
         quantile_cont(hours_to_activation, 0.90) as p90_hours_to_activation,
         {% for label, hours in [('1h', 1), ('24h', 24), ('7d', 168), ('14d', 336)] %}
-        count(*) filter (where hours_to_activation <= {{ hours }} and signup_at + to_hours({{ hours }}) <= as_of)
-            / nullif(count(*) filter (where signup_at + to_hours({{ hours }}) <= as_of), 0)
+        count(*) filter (
+            where hours_to_activation <= {{ hours }} and signup_at + to_hours({{ hours }}) <= as_of
+        )
+        / nullif(count(*) filter (where signup_at + to_hours({{ hours }}) <= as_of), 0)
             as activated_within_{{ label }}_rate,
         {% endfor %}
         max(as_of) as as_of
     from states
-    group by grouping sets ((track), ())
+    group by rollup(track)
 )
 
 select

@@ -23,7 +23,9 @@ final as (
         count(*) as win_back_accounts,
         count(*) filter (where activated_at > win_back_at) as activated_after,
         count(*) filter (where suppressed_at > win_back_at and activated_at is null) as suppressed_after,
-        count(*) filter (where activated_at is null and (suppressed_at is null or suppressed_at <= win_back_at))
+        count(*) filter (
+            where activated_at is null and (suppressed_at is null or suppressed_at <= win_back_at)
+        )
             as still_open,
         median(epoch(activated_at - win_back_at) / 86400.0) filter (where activated_at > win_back_at)
             as median_days_to_activation,

@@ -8,11 +8,19 @@ with states as (
 ),
 
 enriched as (
-    select account_id, domain from {{ ref('int_accounts_enriched') }}
+    select
+        account_id,
+        domain
+    from {{ ref('int_accounts_enriched') }}
 ),
 
 people as (
-    select user_id, email, person_name, title from {{ ref('int_users_identified') }}
+    select
+        user_id,
+        email,
+        person_name,
+        title
+    from {{ ref('int_users_identified') }}
 ),
 
 free_mail as (
@@ -35,14 +43,22 @@ final as (
         states.company_name,
         coalesce(
             nullif(lower(trim(enriched.domain)), ''),
-            case when contacts.email_domain not in (select domain from free_mail) then contacts.email_domain end
+            case
+                when contacts.email_domain not in (select free_mail.domain from free_mail)
+                    then contacts.email_domain
+            end
         ) as domain,
         states.primary_user_id as person_id,
         contacts.email,
-        case when contacts.person_name like '% %'
-            then split_part(contacts.person_name, ' ', 1) else contacts.person_name end as first_name,
-        case when contacts.person_name like '% %'
-            then trim(substr(contacts.person_name, strpos(contacts.person_name, ' ') + 1)) end as last_name,
+        case
+            when contacts.person_name like '% %'
+                then split_part(contacts.person_name, ' ', 1)
+            else contacts.person_name
+        end as first_name,
+        case
+            when contacts.person_name like '% %'
+                then trim(substr(contacts.person_name, strpos(contacts.person_name, ' ') + 1))
+        end as last_name,
         contacts.job_title,
         states.track,
         states.lifecycle_stage,
@@ -54,8 +70,8 @@ final as (
         states.activated_at,
         states.as_of
     from states
-    left join enriched on enriched.account_id = states.account_id
-    left join contacts on contacts.user_id = states.primary_user_id
+    left join enriched on states.account_id = enriched.account_id
+    left join contacts on states.primary_user_id = contacts.user_id
 )
 
 select * from final

@@ -10,7 +10,10 @@ with tasks as (
 ),
 
 roster as (
-    select csm_id, name as csm_name from {{ ref('csm_roster') }}
+    select
+        csm_id,
+        name as csm_name
+    from {{ ref('csm_roster') }}
 ),
 
 final as (

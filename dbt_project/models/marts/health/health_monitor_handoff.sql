@@ -16,7 +16,7 @@ usage as (
         count(*) as event_types_used,
         sum(events.event_count) as events_total
     from {{ ref('int_account_events_aggregated') }} as events
-    inner join states on states.account_id = events.account_id
+    inner join states on events.account_id = states.account_id
     group by events.account_id
 ),
 
@@ -46,13 +46,19 @@ final as (
             when states.signup_at + to_days({{ days[2] }}) > states.as_of then 'renewal'
         end as next_touchpoint,
         case
-            when states.signup_at + to_days({{ days[0] }}) > states.as_of then states.signup_at + to_days({{ days[0] }})
-            when states.signup_at + to_days({{ days[1] }}) > states.as_of then states.signup_at + to_days({{ days[1] }})
-            when states.signup_at + to_days({{ days[2] }}) > states.as_of then states.signup_at + to_days({{ days[2] }})
+            when
+                states.signup_at + to_days({{ days[0] }}) > states.as_of
+                then states.signup_at + to_days({{ days[0] }})
+            when
+                states.signup_at + to_days({{ days[1] }}) > states.as_of
+                then states.signup_at + to_days({{ days[1] }})
+            when
+                states.signup_at + to_days({{ days[2] }}) > states.as_of
+                then states.signup_at + to_days({{ days[2] }})
         end as next_touchpoint_at,
         states.as_of
     from states
-    left join usage on usage.account_id = states.account_id
+    left join usage on states.account_id = usage.account_id
 )
 
 select * from final

@@ -12,7 +12,10 @@ content as (
 ),
 
 people as (
-    select user_id, email from {{ ref('int_users_identified') }}
+    select
+        user_id,
+        email
+    from {{ ref('int_users_identified') }}
 ),
 
 final as (
@@ -42,7 +45,10 @@ final as (
     left join people on states.primary_user_id = people.user_id
     left join content on states.account_id = content.account_id
     -- A person who signed up two accounts is one Customer.io person: the latest signup speaks.
-    qualify row_number() over (partition by states.primary_user_id order by states.signup_at desc, states.account_id) = 1
+    qualify
+        row_number()
+            over (partition by states.primary_user_id order by states.signup_at desc, states.account_id asc)
+        = 1
 )
 
 select * from final

@@ -93,14 +93,17 @@ candidates as (
 
 nudges_sent as (
     select * from history
-    where send_decision = 'send'
+    where
+        send_decision = 'send'
         and kind in ('step_due', 'stalled', 'recovery', 'win_back')
         and decided_as_of <= {{ as_of() }}
 ),
 
 person_recent as (
     -- The rolling 24 hours that end at this clock.
-    select person_id, count(*) as sent_24h
+    select
+        person_id,
+        count(*) as sent_24h
     from nudges_sent
     where decided_as_of > {{ as_of() }} - interval 24 hour
     group by person_id
@@ -108,7 +111,8 @@ person_recent as (
 
 account_sent_now as (
     -- A re-run of the same clock must not send a second nudge to an account.
-    select distinct account_id from nudges_sent where decided_as_of = {{ as_of() }}
+    select distinct account_id from nudges_sent
+    where decided_as_of = {{ as_of() }}
 ),
 
 flagged as (
@@ -116,7 +120,10 @@ flagged as (
         candidates.*,
         cycle.is_adoption,
         cycle.adoption_sends,
-        gate.account_id is not null or exists (select 1 from gate where gate.account_id = '*') as is_gated,
+        gate.account_id is not null or exists (
+            select 1 from gate as gate_all
+            where gate_all.account_id = '*'
+        ) as is_gated,
         coalesce(person_recent.sent_24h, 0) as person_sent_24h,
         account_sent_now.account_id is not null as account_sent_now
     from candidates
@@ -132,7 +139,7 @@ ranked as (
         *,
         case when is_nudge and fits_state and not holdout then row_number() over (
             partition by account_id, is_nudge and fits_state and not holdout
-            order by state_priority, due_at desc, trigger_id
+            order by state_priority asc, due_at desc, trigger_id asc
         ) end as account_rank
     from flagged
 ),
@@ -142,7 +149,7 @@ person_ranked as (
         *,
         case when account_rank = 1 then row_number() over (
             partition by person_id, account_rank = 1
-            order by state_priority, due_at desc, account_id
+            order by state_priority asc, due_at desc, account_id asc
         ) end as person_rank
     from ranked
 ),
@@ -151,18 +158,26 @@ decided as (
     select
         *,
         case
-            when not is_nudge then
-                case
-                    when is_adoption and (adoption_sends = 'nothing'
-                        or due_at < {{ as_of() }} - to_hours({{ gap_hours }})) then 'backfilled'
-                    when is_gated then 'gated'
-                    else 'lifecycle'
-                end
+            when not is_nudge
+                then
+                    case
+                        when is_adoption and (
+                            adoption_sends = 'nothing'
+                            or due_at < {{ as_of() }} - to_hours({{ gap_hours }})
+                        ) then 'backfilled'
+                        when is_gated then 'gated'
+                        else 'lifecycle'
+                    end
             when holdout then 'holdout'
-            when not fits_state then case when is_adoption and not was_waiting then 'backfilled' else 'superseded' end
-            when is_adoption and not was_waiting and (adoption_sends = 'nothing' or account_rank > 1) then 'backfilled'
+            when
+                not fits_state
+                then case when is_adoption and not was_waiting then 'backfilled' else 'superseded' end
+            when
+                is_adoption and not was_waiting and (adoption_sends = 'nothing' or account_rank > 1)
+                then 'backfilled'
             when is_gated then 'gated'
-            when account_rank = 1 and not account_sent_now and person_sent_24h + person_rank <= {{ nudge_cap }}
+            when
+                account_rank = 1 and not account_sent_now and person_sent_24h + person_rank <= {{ nudge_cap }}
                 then 'current_state'
             else 'paced'
         end as decision_reason

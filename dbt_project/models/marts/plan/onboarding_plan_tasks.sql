@@ -2,34 +2,53 @@
 -- seeds/onboarding_plan_milestones.csv, with its due date, whether the product event that completes
 -- it happened, and its status at the cycle's clock. A high-touch plan starts at the kickoff booking
 -- (no kickoff, no plan yet); the other tracks' plans start at signup. A use case category
--- (seeds/use_case_keywords.csv, via int_accounts_content_personalised) adds its own milestones to the track's '*' ones.
+-- (seeds/use_case_keywords.csv, via int_accounts_content_personalised) adds its own milestones to the
+-- track's '*' ones.
 
 with states as (
-    select account_id, track, csm_owner, signup_at, lifecycle_stage, as_of
+    select
+        account_id,
+        track,
+        csm_owner,
+        signup_at,
+        lifecycle_stage,
+        as_of
     from {{ ref('customer_onboarding_state') }}
     where lifecycle_stage <> 'suppressed'
 ),
 
 categories as (
-    select account_id, use_case from {{ ref('int_accounts_content_personalised') }}
+    select
+        account_id,
+        use_case
+    from {{ ref('int_accounts_content_personalised') }}
 ),
 
 events as (
-    select account_id, event_name, first_at from {{ ref('int_account_events_aggregated') }}
+    select
+        account_id,
+        event_name,
+        first_at
+    from {{ ref('int_account_events_aggregated') }}
 ),
 
 kickoffs as (
-    select account_id, first_at as kickoff_at from events where event_name = 'kickoff_booked'
+    select
+        account_id,
+        first_at as kickoff_at
+    from events
+    where event_name = 'kickoff_booked'
 ),
 
 plans as (
     select
         states.*,
         coalesce(categories.use_case, '*') as use_case,
-        case when states.track = 'high_touch' then kickoffs.kickoff_at else states.signup_at end as plan_start_at
+        case when states.track = 'high_touch' then kickoffs.kickoff_at else states.signup_at end
+            as plan_start_at
     from states
-    left join categories on categories.account_id = states.account_id
-    left join kickoffs on kickoffs.account_id = states.account_id
+    left join categories on states.account_id = categories.account_id
+    left join kickoffs on states.account_id = kickoffs.account_id
 ),
 
 milestones as (
@@ -58,9 +77,9 @@ final as (
         plans.as_of
     from plans
     inner join milestones
-        on milestones.track = plans.track and milestones.use_case in ('*', plans.use_case)
+        on plans.track = milestones.track and milestones.use_case in ('*', plans.use_case)
     left join events
-        on events.account_id = plans.account_id and events.event_name = milestones.goal_event
+        on plans.account_id = events.account_id and milestones.goal_event = events.event_name
     where plans.plan_start_at is not null
 )
 
