@@ -61,7 +61,8 @@ def test_a_high_touch_kickoff_becomes_its_plan_tasks_in_the_crm_outbox_once(work
     every = {r[0] for r in workspace.query("select task_id from marts.crm_plan_tasks")}
     assert set(per_task) >= every - {r[0] for r in workspace.query(
         "select substr(item_id, 6) from ops.outbox where channel = 'hubspot' and kind = 'task' and status <> 'sent'")}
-    tracks = {r[0] for r in workspace.query("select distinct track from marts.crm_plan_tasks")}
+    tracks = {r[0] for r in workspace.query("select distinct p.track from marts.crm_plan_tasks c "
+                                            "join marts.onboarding_plan_tasks p using (task_id)")}
     assert tracks == {"high_touch"}  # var crm_plan_tracks
 
 
