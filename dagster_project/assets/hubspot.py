@@ -1,4 +1,5 @@
-"""The HubSpot sync as a Dagster asset: after marts.crm_accounts, before the cycle summary.
+"""The HubSpot sync as a Dagster asset: after marts.crm_accounts and marts.crm_plan_tasks, and after the
+Slack alerts (whose kickoff briefings it files as notes the same cycle), before the cycle summary.
 
 The asset materialises what one sync run did (created, updated, matched by domain, associated,
 held by the gate, requests, 429s) so the UI and the cycle summary show it; the run itself is in
@@ -18,7 +19,8 @@ from reverse_etl.hubspot import HubSpotAuthError, HubSpotSettings, sync_hubspot
 from reverse_etl.hubspot.diff import CHANNEL
 
 HUBSPOT_SYNC = dg.AssetKey(["hubspot_sync"])
-INPUTS = [dg.AssetKey(["marts", "crm_accounts"])]
+INPUTS = [dg.AssetKey(["marts", "crm_accounts"]), dg.AssetKey(["marts", "crm_plan_tasks"]),
+          dg.AssetKey(["slack_alerts"])]
 PARKED_CHECK = "hubspot_nothing_parked"
 
 
@@ -70,7 +72,8 @@ def _alert_parked(context: dg.AssetExecutionContext, con: Any, as_of: datetime, 
 def hubspot_sync(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Keep each account's company, primary contact and their association current in HubSpot (or the outbox)."""
+    """Keep each account's company, primary contact, their association, its 30-day plan's tasks and its
+    kickoff briefing note current in HubSpot (or the outbox)."""
     as_of = as_of_for(context)
     try:
         result = sync_hubspot(
@@ -93,6 +96,9 @@ def hubspot_sync(
         "planned_companies": result.planned["company"],
         "planned_contacts": result.planned["contact"],
         "planned_associations": result.planned["association"],
+        "planned_tasks": result.planned["task"],
+        "planned_notes": result.planned["note"],
+        "planned_activity_links": result.planned["task_link"] + result.planned["note_link"],
         "sent": result.sent,
         "created": result.created,
         "updated": result.updated,

@@ -73,8 +73,8 @@ SEND_FIELDS = {
                         "pending_left"),
     "slack_alerts": ("mode", "alerts_new", "realtime_queued", "digest_posted", "posted", "written_local",
                      "queued", "gated"),
-    "hubspot_sync": ("mode", "planned_companies", "planned_contacts", "planned_associations", "sent", "created",
-                     "updated", "failed", "skipped_by_gate", "pending_left"),
+    "hubspot_sync": ("mode", "planned_companies", "planned_contacts", "planned_associations", "planned_tasks",
+                     "planned_notes", "sent", "created", "updated", "failed", "skipped_by_gate", "pending_left"),
 }
 
 

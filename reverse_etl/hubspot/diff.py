@@ -37,22 +37,28 @@ def _changed(con, sql: str) -> pa.Table:
     return con.sql(sql, params=[CHANNEL]).to_arrow_table()
 
 
-def changed_companies(con) -> pa.Table | None:
-    """Accounts whose company columns differ from the last delivery (with `_row_hash`, `_delivered`)."""
-    if not table_exists(con, "marts", "crm_accounts"):
+def _changed_rows(con, mart: str, columns: tuple[str, ...], key: str, prefix: str) -> pa.Table | None:
+    """Rows of a mart whose columns differ from the last delivery of `prefix:<key>` (one hash, one anti-join)."""
+    schema, table = mart.split(".")
+    if not table_exists(con, schema, table):
         return None
-    columns = ", ".join(f"m.{c}" for c in COMPANY_COLUMNS)
+    selected = ", ".join(f"m.{c}" for c in columns)
     return _changed(
         con,
         f"""
-        with hashed as (select {columns}, {_hash(COMPANY_COLUMNS)} as _row_hash from {MART} m
-                        where m.account_id is not null)
+        with hashed as (select {selected}, {_hash(columns)} as _row_hash from {mart} m
+                        where m.{key} is not null)
         select h.*, s.payload::varchar as _delivered from hashed h
-        left join ops.sync_snapshot s on s.channel = ? and s.entity_key = 'company:' || h.account_id
+        left join ops.sync_snapshot s on s.channel = ? and s.entity_key = '{prefix}:' || h.{key}
         where s.row_hash is distinct from h._row_hash
-        order by h.account_id
+        order by h.{key}
         """,
     )
+
+
+def changed_companies(con) -> pa.Table | None:
+    """Accounts whose company columns differ from the last delivery (with `_row_hash`, `_delivered`)."""
+    return _changed_rows(con, MART, COMPANY_COLUMNS, "account_id", "company")
 
 
 def changed_contacts(con) -> pa.Table | None:
@@ -88,5 +94,60 @@ def changed_associations(con) -> pa.Table | None:
         where m.account_id is not null and m.person_id is not null and m.email is not null
           and s.row_hash is distinct from md5(m.person_id)
         order by m.account_id
+        """,
+    )
+
+
+TASKS_MART = "marts.crm_plan_tasks"
+TASK_COLUMNS = ("task_id", "account_id", "subject", "body", "due_at", "task_status", "task_priority")
+# The kickoff briefing the Slack sync drafted (Claude or template) for a booked kickoff: one per account.
+BRIEFINGS = """
+    select account_id, any_value(subject) as subject, any_value(body) as body, any_value(source) as source,
+           min(created_as_of) as created_as_of
+    from ops.slack_recovery_drafts where kind = 'kickoff_booked' group by account_id
+"""
+
+
+def changed_tasks(con) -> pa.Table | None:
+    """Plan tasks new or changed (status, due date, text) since the last delivery."""
+    return _changed_rows(con, TASKS_MART, TASK_COLUMNS, "task_id", "task")
+
+
+def changed_notes(con) -> pa.Table | None:
+    """Kickoff briefings not yet filed as a note (or redrafted)."""
+    if not table_exists(con, "ops", "slack_recovery_drafts"):
+        return None
+    return _changed(
+        con,
+        f"""
+        with briefings as ({BRIEFINGS}),
+        hashed as (select b.*, md5(coalesce(b.subject, '') || '|' || coalesce(b.body, '')) as _row_hash
+                   from briefings b)
+        select h.*, s.payload::varchar as _delivered from hashed h
+        left join ops.sync_snapshot s on s.channel = ? and s.entity_key = 'note:' || h.account_id
+        where s.row_hash is distinct from h._row_hash
+        order by h.account_id
+        """,
+    )
+
+
+def changed_links(con, kind: str) -> pa.Table | None:
+    """Tasks (kind 'task_link') or notes ('note_link') never associated with their account's company."""
+    if kind == "task_link":
+        if not table_exists(con, "marts", "crm_plan_tasks"):
+            return None
+        source = f"select task_id as key, account_id from {TASKS_MART} where task_id is not null"
+    else:
+        if not table_exists(con, "ops", "slack_recovery_drafts"):
+            return None
+        source = f"select account_id as key, account_id from ({BRIEFINGS})"
+    return _changed(
+        con,
+        f"""
+        with linked as ({source})
+        select l.key, l.account_id, md5(l.account_id) as _row_hash from linked l
+        left join ops.sync_snapshot s on s.channel = ? and s.entity_key = '{kind}:' || l.key
+        where s.row_hash is distinct from md5(l.account_id)
+        order by l.key
         """,
     )

@@ -170,3 +170,66 @@ def changed(current: Mapping[str, str], delivered: Mapping[str, Any] | None, alw
                 continue
             out[name] = value
     return out
+
+
+# -- the 30-day plan's tasks and the kickoff briefing's note ----------------------------------------
+# Both are activities HubSpot would happily create twice; a unique custom property on each (the
+# warehouse's task id, the account of the briefing) makes them upserts, so a resend updates the one
+# record instead of creating a second. Values (subject, due date, status) come from marts.crm_plan_tasks.
+TASK_ID_PROPERTY = "onboarding_task_id"
+NOTE_ID_PROPERTY = "onboarding_note_id"
+ACTIVITY_ID_PROPERTIES = {"tasks": TASK_ID_PROPERTY, "notes": NOTE_ID_PROPERTY}
+_ACTIVITY_GROUPS = {"tasks": "taskinformation", "notes": "noteinformation"}
+_ACTIVITY_LABELS = {TASK_ID_PROPERTY: "Onboarding task id", NOTE_ID_PROPERTY: "Onboarding note id"}
+
+
+def activity_definitions(object_type: str) -> list[dict[str, Any]]:
+    """The one custom property the sync needs on `tasks` or `notes`: its unique id."""
+    name = ACTIVITY_ID_PROPERTIES[object_type]
+    return [{
+        "name": name,
+        "label": _ACTIVITY_LABELS[name],
+        "type": "string",
+        "fieldType": "text",
+        "groupName": _ACTIVITY_GROUPS[object_type],
+        "description": "Written by the onboarding engine: what makes its upserts exactly once; do not edit.",
+        "hasUniqueValue": True,
+    }]
+
+
+def task_properties(row: Mapping[str, Any]) -> dict[str, str]:
+    """One plan milestone as HubSpot task properties (hs_timestamp = the due date)."""
+    if not str(row.get("task_id") or "").strip():
+        raise InvalidRecord("blank task id")
+    if row.get("due_at") is None:
+        raise InvalidRecord("task without a due date")
+    return {
+        TASK_ID_PROPERTY: str(row["task_id"]),
+        "hs_task_subject": hubspot_value("subject", row.get("subject"))[:512],
+        "hs_task_body": hubspot_value("body", row.get("body")),
+        "hs_timestamp": _iso_millis(row["due_at"]),
+        "hs_task_status": hubspot_value("task_status", row.get("task_status")),
+        "hs_task_priority": hubspot_value("task_priority", row.get("task_priority")),
+        "hs_task_type": "TODO",
+    }
+
+
+def note_id(account_id: object) -> str:
+    """The kickoff briefing's onboarding_note_id: one briefing note per account."""
+    return f"kickoff:{account_id}"
+
+
+def note_properties(row: Mapping[str, Any]) -> dict[str, str]:
+    """The kickoff briefing as a HubSpot note: hs_note_body is HTML, so the text is escaped first."""
+    import html
+
+    if not str(row.get("account_id") or "").strip():
+        raise InvalidRecord("blank account id")
+    title = html.escape(str(row.get("subject") or "Kickoff briefing"))
+    body = "<br>".join(html.escape(line) for line in str(row.get("body") or "").splitlines())
+    source = "drafted by Claude" if row.get("source") == "llm" else "template"
+    return {
+        NOTE_ID_PROPERTY: note_id(row["account_id"]),
+        "hs_note_body": f"<p><strong>{title}</strong> ({source})</p><p>{body}</p>"[:MAX_VALUE_CHARS],
+        "hs_timestamp": _iso_millis(row.get("created_as_of") or datetime.now(UTC)),
+    }

@@ -7,7 +7,12 @@ most 100 inputs (HubSpot's batch limit):
   looked for by its domain (CRM search); a match is updated by its id and linked, not duplicated;
 - `contact:<person_id>`: the primary contact, upserted by e-mail (HubSpot's contact identity);
 - `association:<account_id>`: contact -> company (the default association, v4 batch API), sent
-  once both HubSpot ids are known (ops.hubspot_objects); until then it waits, untouched.
+  once both HubSpot ids are known (ops.hubspot_objects); until then it waits, untouched;
+- `task:<task_id>`: a milestone of the account's 30-day plan (marts.crm_plan_tasks) as a HubSpot task
+  with its due date, upserted by `onboarding_task_id` (created once, updated when its status moves);
+- `note:<account_id>`: the kickoff briefing (drafted by the Slack sync, ops.slack_recovery_drafts) as a
+  note, upserted by `onboarding_note_id`;
+- `task_link:<task_id>` / `note_link:<account_id>`: task or note -> company, like the contact's.
 Order of durability, as in the Customer.io sync: the plan is written to ops.outbox before any
 request; each batch HubSpot accepted is marked sent, snapshotted (ops.sync_snapshot) and logged
 (ops.sync_changelog) in one short transaction before the next request, so a batch that succeeded
@@ -20,6 +25,7 @@ the run (everything stays pending for tomorrow); 401/403 stop it with HubSpotAut
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +42,15 @@ from dagster_project import warehouse
 from reverse_etl import outbox, runs
 from reverse_etl.gate import Gate
 from reverse_etl.hubspot import properties as props
-from reverse_etl.hubspot.diff import CHANNEL, changed_associations, changed_companies, changed_contacts
+from reverse_etl.hubspot.diff import (
+    CHANNEL,
+    changed_associations,
+    changed_companies,
+    changed_contacts,
+    changed_links,
+    changed_notes,
+    changed_tasks,
+)
 from reverse_etl.hubspot.settings import HubSpotSettings
 from reverse_etl.redact import scrub
 from reverse_etl.synclog import (
@@ -45,18 +59,32 @@ from reverse_etl.synclog import (
     upsert_snapshot,
 )
 
-PRIORITY = {"company": 0, "contact": 1, "association": 2}
+PRIORITY = {"company": 0, "contact": 1, "association": 2, "task": 3, "note": 4, "task_link": 5, "note_link": 6}
+# Upserted objects: the unique property each is matched by, its API module and its plural name.
+UPSERT_BY = {"company": props.ACCOUNT_ID_PROPERTY, "contact": "email", "task": props.TASK_ID_PROPERTY,
+             "note": props.NOTE_ID_PROPERTY}
+MODULES = {"company": "hubspot.crm.companies", "contact": "hubspot.crm.contacts",
+           "task": "hubspot.crm.objects.tasks", "note": "hubspot.crm.objects.notes"}
+PLURAL = {"company": "companies", "contact": "contacts", "task": "tasks", "note": "notes"}
+# Associations to the account's company: the kind of object each link starts from.
+LINK_FROM = {"association": "contact", "task_link": "task", "note_link": "note"}
+# The diff column that keys each kind's outbox item (account_id otherwise).
+KEY_COLUMN = {"contact": "person_id", "task": "task_id", "task_link": "key", "note_link": "key"}
 PLAN_CHUNK = 10_000
 ENDPOINTS = {
     ("company", "upsert"): "/crm/v3/objects/companies/batch/upsert",
     ("company", "update"): "/crm/v3/objects/companies/batch/update",
     ("contact", "upsert"): "/crm/v3/objects/contacts/batch/upsert",
     ("association", "associate"): "/crm/v4/associations/contacts/companies/batch/associate/default",
+    ("task", "upsert"): "/crm/v3/objects/tasks/batch/upsert",
+    ("note", "upsert"): "/crm/v3/objects/notes/batch/upsert",
+    ("task_link", "associate"): "/crm/v4/associations/tasks/companies/batch/associate/default",
+    ("note_link", "associate"): "/crm/v4/associations/notes/companies/batch/associate/default",
 }
 
 OBJECTS_DDL = """
     create table if not exists ops.hubspot_objects (
-        object_type varchar not null,   -- 'company' (key: account_id) | 'contact' (key: person_id)
+        object_type varchar not null,   -- 'company' (key: account_id) | 'contact' (person_id) | 'task' | 'note'
         key varchar not null,
         hubspot_id varchar not null,
         matched_by varchar,             -- 'onboarding_account_id' | 'domain' | 'email'
@@ -75,7 +103,7 @@ class SyncResult:
     run_id: str
     mode: str  # 'api' | 'outbox'
     status: str = "success"  # 'success' | 'partial' | 'failed'
-    planned: dict[str, int] = field(default_factory=lambda: {"company": 0, "contact": 0, "association": 0})
+    planned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PRIORITY, 0))
     sent: int = 0
     failed: int = 0
     parked: int = 0
@@ -157,8 +185,25 @@ def _shape(kind: str, row: dict[str, Any]) -> tuple[str, str | None, dict[str, A
         send = props.changed(full, _delivered(row), always=("email",))
         payload = {"key": row["person_id"], "properties": send, "full": full, "row_hash": row["_row_hash"]}
         return f"contact:{row['person_id']}", row["account_id"], payload
+    if kind in ("task", "note"):
+        full = props.task_properties(row) if kind == "task" else props.note_properties(row)
+        send = props.changed(full, _delivered(row), always=(UPSERT_BY[kind],))
+        key = row["task_id"] if kind == "task" else row["account_id"]
+        payload = {"key": key, "properties": send, "full": full, "row_hash": row["_row_hash"]}
+        return f"{kind}:{key}", row["account_id"], payload
+    if kind in ("task_link", "note_link"):
+        payload = {"key": row["key"], "account_id": row["account_id"], "row_hash": row["_row_hash"]}
+        return f"{kind}:{row['key']}", row["account_id"], payload
     payload = {"key": row["account_id"], "person_id": row["person_id"], "row_hash": row["_row_hash"]}
     return f"association:{row['account_id']}", row["account_id"], payload
+
+
+def _link_ends(item: outbox.OutboxItem) -> tuple[str, str, str]:
+    """(object type it starts from, that object's key, the company's account_id) of a link item."""
+    payload = item.payload
+    if item.kind == "association":
+        return "contact", str(payload["person_id"]), str(payload["key"])
+    return LINK_FROM[item.kind], str(payload["key"]), str(payload["account_id"])
 
 
 def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResult) -> None:
@@ -168,6 +213,10 @@ def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResul
         "company": changed_companies(con),
         "contact": changed_contacts(con),
         "association": changed_associations(con),
+        "task": changed_tasks(con),
+        "note": changed_notes(con),
+        "task_link": changed_links(con, "task_link"),
+        "note_link": changed_links(con, "note_link"),
     }
     result.diff_seconds = time.perf_counter() - started
     for kind, table in tables.items():
@@ -179,7 +228,7 @@ def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResul
             held: list[ChangeRow] = []
             for row in chunk.to_pylist():
                 account_id = row.get("account_id")
-                key = row.get("person_id") if kind == "contact" else account_id
+                key = row.get(KEY_COLUMN.get(kind, "account_id"))
                 item_id = f"{kind}:{key}"
                 reason = gate.reason(account_id)
                 if reason:
@@ -250,11 +299,16 @@ class _Deliverer:
                 snapshot = []
                 for d in sent:
                     payload = d.item.payload
-                    kept = payload.get("full") if d.item.kind != "association" else {"person_id": payload["person_id"]}
+                    if d.item.kind == "association":
+                        kept = {"person_id": payload["person_id"]}
+                    elif d.item.kind in LINK_FROM:
+                        kept = {"account_id": payload["account_id"]}
+                    else:
+                        kept = payload.get("full")
                     snapshot.append((d.item.item_id, d.item.account_id, payload["row_hash"], kept))
                 upsert_snapshot(con, self.run_id, CHANNEL, snapshot, now=now)
                 if label == "sent":
-                    self._remember(con, [d for d in sent if d.item.kind != "association"], now)
+                    self._remember(con, [d for d in sent if d.item.kind not in LINK_FROM], now)
                 changes += [_change(d.item, label, mode=d.mode, hubspot_id=d.hubspot_id or None) for d in sent]
                 self.result.created += sum(1 for d in sent if d.new is True)
                 self.result.updated += sum(1 for d in sent if d.new is False)
@@ -277,12 +331,12 @@ class _Deliverer:
         """The HubSpot id of each company/contact, so associations and later runs can use it."""
         if not sent:
             return
-        matched = {"update": "domain", "upsert": props.ACCOUNT_ID_PROPERTY}
+
         con.register("_hubspot_ids", pa.table({
             "object_type": [d.item.kind for d in sent],
             "key": [str(d.item.payload["key"]) for d in sent],
             "hubspot_id": [d.hubspot_id for d in sent],
-            "matched_by": ["email" if d.item.kind == "contact" else matched[d.mode] for d in sent],
+            "matched_by": ["domain" if d.mode == "update" else UPSERT_BY[d.item.kind] for d in sent],
         }))
         try:
             con.execute(
@@ -327,10 +381,10 @@ class _Deliverer:
         kind = batch[0].kind
         if kind == "company":
             self._send_companies(batch)
-        elif kind == "contact":
-            self.request("contact", "upsert", batch)
+        elif kind in LINK_FROM:
+            self._send_links(batch)
         else:
-            self._send_associations(batch)
+            self.request(kind, "upsert", batch)
 
     def stop(self, reason: str) -> None:
         self.stopped = True
@@ -398,7 +452,7 @@ class _Deliverer:
         return matches
 
     def _body(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str]) -> Any:
-        if kind == "association":
+        if kind in LINK_FROM:
             from hubspot.crm.associations.v4 import (
                 BatchInputPublicDefaultAssociationMultiPost,
                 Configuration,
@@ -406,16 +460,16 @@ class _Deliverer:
                 PublicObjectId,
             )
 
-            config = self._model_config.setdefault(kind, Configuration())
-            return BatchInputPublicDefaultAssociationMultiPost(inputs=[
-                PublicDefaultAssociationMultiPost(
-                    _from=PublicObjectId(id=ids[f"contact:{i.payload['person_id']}"], local_vars_configuration=config),
-                    to=PublicObjectId(id=ids[f"company:{i.payload['key']}"], local_vars_configuration=config),
-                    local_vars_configuration=config)
-                for i in items
-            ], local_vars_configuration=config)
-        module = __import__(f"hubspot.crm.{'companies' if kind == 'company' else 'contacts'}",
-                            fromlist=["SimplePublicObjectBatchInput"])
+            config = self._model_config.setdefault("link", Configuration())
+            inputs = []
+            for item in items:
+                from_type, from_key, company = _link_ends(item)
+                inputs.append(PublicDefaultAssociationMultiPost(
+                    _from=PublicObjectId(id=ids[f"{from_type}:{from_key}"], local_vars_configuration=config),
+                    to=PublicObjectId(id=ids[f"company:{company}"], local_vars_configuration=config),
+                    local_vars_configuration=config))
+            return BatchInputPublicDefaultAssociationMultiPost(inputs=inputs, local_vars_configuration=config)
+        module = importlib.import_module(MODULES[kind])
         # One validation config for every input model: by default each model instance builds (and
         # deep-copies) its own Configuration, which costs more than the HTTP request of its batch.
         config = self._model_config.setdefault(kind, module.Configuration())
@@ -426,7 +480,7 @@ class _Deliverer:
                     k: v for k, v in i.payload["full"].items() if v != ""}, local_vars_configuration=config)
                 for i in items
             ], local_vars_configuration=config)
-        id_property = props.ACCOUNT_ID_PROPERTY if kind == "company" else "email"
+        id_property = UPSERT_BY[kind]
         return module.BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
             module.SimplePublicObjectBatchInputUpsert(
                 id=i.payload["full"][id_property], id_property=id_property, properties=i.payload["properties"],
@@ -438,18 +492,19 @@ class _Deliverer:
         """One batch request and what it came to (halved on a 400 until the offending row is alone)."""
         ids = ids or {}
         body = self._body(kind, mode, items, ids)
-        api = {"company": self.transport.companies, "contact": self.transport.contacts}.get(kind)
         timeout = self.settings.timeout_seconds
-        if kind == "association":
+        if kind in LINK_FROM:
             def send() -> Any:
                 return self.transport.associations.create_default_with_http_info(
-                    "contacts", "companies", body, _request_timeout=timeout, _preload_content=False)
+                    PLURAL[LINK_FROM[kind]], "companies", body, _request_timeout=timeout, _preload_content=False)
         elif mode == "update":
             def send() -> Any:
-                return api.update_with_http_info(body, _request_timeout=timeout, _preload_content=False)
+                return self.transport.batch_api(kind).update_with_http_info(
+                    body, _request_timeout=timeout, _preload_content=False)
         else:
             def send() -> Any:
-                return api.upsert_with_http_info(body, _request_timeout=timeout, _preload_content=False)
+                return self.transport.batch_api(kind).upsert_with_http_info(
+                    body, _request_timeout=timeout, _preload_content=False)
         size = len(orjson.dumps(self.transport.companies.api_client.sanitize_for_serialization(body)))
         outcome = self.transport.call(ENDPOINTS[(kind, mode)], send, size=size)
         if outcome.ok:
@@ -480,10 +535,11 @@ class _Deliverer:
         """Match the answer's results to the items (HubSpot does not promise their order)."""
         results = list(data.get("results") or [])
         delivered: list[Delivered] = []
-        if kind == "association":
+        if kind in LINK_FROM:
             pairs = {(str(r["from"]["id"]), str(r["to"]["id"])) for r in results}
             for item in items:
-                pair = (ids[f"contact:{item.payload['person_id']}"], ids[f"company:{item.payload['key']}"])
+                from_type, from_key, company = _link_ends(item)
+                pair = (ids[f"{from_type}:{from_key}"], ids[f"company:{company}"])
                 if pair in pairs:
                     delivered.append(Delivered(item, mode, f"{pair[0]}->{pair[1]}"))
         else:
@@ -491,7 +547,7 @@ class _Deliverer:
                 by_key = {str(r["id"]): r for r in results}
                 lookup = {i.item_id: by_key.get(ids[i.item_id]) for i in items}
             else:
-                id_property = props.ACCOUNT_ID_PROPERTY if kind == "company" else "email"
+                id_property = UPSERT_BY[kind]
                 by_key = {str((r.get("properties") or {}).get(id_property) or "").lower(): r for r in results}
                 lookup = {i.item_id: by_key.get(str(i.payload["full"][id_property]).lower()) for i in items}
             for item in items:
@@ -512,18 +568,21 @@ class _Deliverer:
         else:
             self.record(delivered, failed=[(i, detail) for i in missing])
 
-    def _send_associations(self, batch: list[outbox.OutboxItem]) -> None:
-        companies = self.known_ids("company", [i.payload["key"] for i in batch])
-        contacts = self.known_ids("contact", [i.payload["person_id"] for i in batch])
+    def _send_links(self, batch: list[outbox.OutboxItem]) -> None:
+        """Associations whose two ends are both in HubSpot; the others wait, pending, without an attempt."""
+        ends = [_link_ends(i) for i in batch]
+        from_type = ends[0][0]
+        starts = self.known_ids(from_type, [e[1] for e in ends])
+        companies = self.known_ids("company", [e[2] for e in ends])
         ready, ids = [], {}
-        for item in batch:
-            company, contact = companies.get(item.payload["key"]), contacts.get(item.payload["person_id"])
-            if company and contact:
-                ids[f"company:{item.payload['key']}"], ids[f"contact:{item.payload['person_id']}"] = company, contact
+        for item, (_, from_key, company) in zip(batch, ends, strict=True):
+            start, target = starts.get(from_key), companies.get(company)
+            if start and target:
+                ids[f"company:{company}"], ids[f"{from_type}:{from_key}"] = target, start
                 ready.append(item)
         self.result.waiting += len(batch) - len(ready)  # stays pending: no attempt counted
         if ready:
-            self.request("association", "associate", ready, ids)
+            self.request(batch[0].kind, "associate", ready, ids)
 
 
 def _ensure_properties(con: Any, transport: Any, settings: HubSpotSettings, result: SyncResult) -> None:
@@ -532,8 +591,13 @@ def _ensure_properties(con: Any, transport: Any, settings: HubSpotSettings, resu
     Done is remembered in ops.hubspot_objects (object_type 'properties', the definitions' hash), so
     the hourly run makes no request for it; a changed definition (a new property) checks again.
     """
-    for object_type in ("companies", "contacts"):
-        definitions = props.property_definitions(object_type)
+    pending = {kind for (kind,) in con.execute(
+        "select distinct kind from ops.outbox where channel = ? and status = ?", [CHANNEL, outbox.PENDING]
+    ).fetchall()}
+    needed = ["companies", "contacts"] + [PLURAL[k] for k in ("task", "note") if k in pending]
+    for object_type in needed:
+        definitions = (props.property_definitions(object_type) if object_type in ("companies", "contacts")
+                       else props.activity_definitions(object_type))
         version = outbox.payload_hash(definitions)
         if con.execute("select 1 from ops.hubspot_objects where object_type = 'properties' and key = ? "
                        "and hubspot_id = ?", [object_type, version]).fetchall():
@@ -586,17 +650,24 @@ def _create_properties(transport: Any, settings: HubSpotSettings, object_type: s
 def local_operation(item: outbox.OutboxItem) -> dict[str, Any]:
     """The operation as it would be sent, for the local outbox (HubSpot ids are not known offline)."""
     payload = item.payload
-    if item.kind == "association":
+    if item.kind in LINK_FROM:
+        from_type, from_key, company = _link_ends(item)
         return {
-            "endpoint": ENDPOINTS[("association", "associate")],
-            "input": {"from": {"idProperty": "person_id", "id": payload["person_id"]},
-                      "to": {"idProperty": props.ACCOUNT_ID_PROPERTY, "id": payload["key"]}},
+            "endpoint": ENDPOINTS[(item.kind, "associate")],
+            "input": {"from": {"idProperty": "person_id" if from_type == "contact" else UPSERT_BY[from_type],
+                               "id": from_key if from_type == "contact" else payload_id(from_type, from_key)},
+                      "to": {"idProperty": props.ACCOUNT_ID_PROPERTY, "id": company}},
         }
-    id_property = props.ACCOUNT_ID_PROPERTY if item.kind == "company" else "email"
+    id_property = UPSERT_BY[item.kind]
     return {
         "endpoint": ENDPOINTS[(item.kind, "upsert")],
         "input": {"id": payload["full"][id_property], "idProperty": id_property, "properties": payload["properties"]},
     }
+
+
+def payload_id(kind: str, key: str) -> str:
+    """The unique-property value a task or note is upserted by (what its link names offline)."""
+    return props.note_id(key) if kind == "note" else key
 
 
 def _write_local(items: Sequence[outbox.OutboxItem], *, run_id: str, as_of: datetime | None,

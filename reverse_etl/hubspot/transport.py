@@ -109,6 +109,8 @@ class Transport:
         self.companies = crm.companies.batch_api
         self.company_search = crm.companies.search_api
         self.contacts = crm.contacts.batch_api
+        self.tasks = crm.objects.tasks.batch_api
+        self.notes = crm.objects.notes.batch_api
         self.associations = crm.associations.v4.batch_api
         self.properties = crm.properties.core_api
         self.property_batches = crm.properties.batch_api
@@ -122,9 +124,13 @@ class Transport:
         self.stats = TransportStats()
 
     def close(self) -> None:
-        for api in (self.companies, self.company_search, self.contacts, self.associations, self.properties,
-                    self.property_batches):
+        for api in (self.companies, self.company_search, self.contacts, self.tasks, self.notes, self.associations,
+                    self.properties, self.property_batches):
             api.api_client.rest_client.pool_manager.clear()
+
+    def batch_api(self, kind: str) -> Any:
+        """The batch API of an upserted object kind ('company', 'contact', 'task', 'note')."""
+        return {"company": self.companies, "contact": self.contacts, "task": self.tasks, "note": self.notes}[kind]
 
     def _adapt(self, headers: Mapping[str, Any] | None) -> None:
         """Pace by the limit HubSpot announces (X-HubSpot-RateLimit-Max per -Interval-Milliseconds)."""

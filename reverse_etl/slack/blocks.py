@@ -22,6 +22,7 @@ KIND_TITLES = {
     "win_back": "Win-back hand-off",
     "high_touch_signup": "New high-touch signup",
     "recovered": "Recovered",
+    "kickoff_booked": "Kickoff booked",
 }
 PRIORITY_EMOJI = {"P0": ":rotating_light:", "P1": ":warning:", "FYI": ":information_source:"}
 MAX_TRIGGERS_SHOWN = 8
@@ -96,6 +97,8 @@ def what_happened(alert: Mapping[str, Any]) -> str:
         return f"recovery attempts used up: hand-off to win-back, last at `{step}`"
     if kind == "high_touch_signup":
         return "signed up on the high-touch track: book the kickoff within 48 h"
+    if kind == "kickoff_booked":
+        return "booked the kickoff call: the briefing for it is below"
     if kind == "recovered":
         return f"activated after a stall ({day(alert.get('activated_at'))})"
     return escape(kind)
@@ -134,6 +137,8 @@ def draft_text(draft: Mapping[str, Any] | None) -> str | None:
     subject = customer_text(draft.get("subject"), 150, "(no subject)")
     budget = limits.MAX_SECTION_TEXT - 200 - len(subject)
     body = escape(clip(draft.get("body"), budget // 2))  # escaping can at most ~double the length
+    if draft.get("kind") == "kickoff_booked":
+        return f"*Kickoff briefing ({source}, also filed in the CRM as a note):*\n*{subject}*\n```{body}```"
     return f"*Recovery e-mail ({source}, review before sending):*\n*Subject:* {subject}\n```{body}```"
 
 
@@ -177,7 +182,7 @@ def alert_payload(
     if kind == "high_touch_signup":
         link = f"<{booking}|priority booking link>" if booking else "no booking link in the roster"
         blocks.append(section(f"*Kickoff:* send the intro with your {link}; goal: kickoff booked within 48 h."))
-    text = draft_text(draft)
+    text = draft_text(dict(draft, kind=kind) if draft else None)
     if text:
         blocks.append(section(text))
     blocks.append(

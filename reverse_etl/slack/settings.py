@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from dagster_project import config
 
 AT_RISK_KINDS = frozenset({"stalled", "checkpoint_missed", "win_back"})
+# Kinds that get a draft for the CSM: a recovery e-mail (at risk) or the kickoff briefing (reverse_etl/slack/drafts.py).
+DRAFTED_KINDS = AT_RISK_KINDS | {"kickoff_booked"}
 
 
 @dataclass(frozen=True)

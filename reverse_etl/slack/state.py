@@ -191,7 +191,7 @@ def drafts_for(con: duckdb.DuckDBPyConnection, alert_ids: list[str]) -> dict[str
         return {}
     rows = _records(
         con,
-        "select alert_id, source, model, subject, body from ops.slack_recovery_drafts "
+        "select alert_id, kind, source, model, subject, body from ops.slack_recovery_drafts "
         "where list_contains(?, alert_id)",
         [alert_ids],
     )

@@ -21,8 +21,8 @@ from reverse_etl import outbox
 from reverse_etl.slack import state
 from reverse_etl.slack.blocks import alert_payload
 from reverse_etl.slack.digest import build_digest
-from reverse_etl.slack.drafts import Draft, llm_draft, template_draft
-from reverse_etl.slack.settings import AT_RISK_KINDS, SlackSettings
+from reverse_etl.slack.drafts import Draft, draft_for, template_for
+from reverse_etl.slack.settings import DRAFTED_KINDS, SlackSettings
 from reverse_etl.slack.transport import ConnectionFactory, SlackTransport
 
 DIGEST_PRIORITY = 1_000_000  # after every real-time alert of the cycle (those use their rank)
@@ -31,7 +31,7 @@ Drafter = Callable[[Mapping[str, Any], SlackSettings], Draft]
 
 
 def default_drafter(alert: Mapping[str, Any], settings: SlackSettings) -> Draft:
-    return llm_draft(alert, api_key=settings.anthropic_api_key or "", model=settings.llm_model)
+    return draft_for(alert, api_key=settings.anthropic_api_key or "", model=settings.llm_model)
 
 
 def digest_due(as_of: datetime, digest_hour: int) -> bool:
@@ -62,7 +62,7 @@ def cap_realtime(alerts: list[dict[str, Any]], limit: int) -> tuple[list[dict[st
 def make_drafts(
     alerts: list[dict[str, Any]], settings: SlackSettings, drafter: Drafter | None = None, workers: int = 4
 ) -> dict[str, Draft]:
-    """A draft per new at-risk alert, most urgent first; the LLM for the first `max_llm_drafts`, then templates.
+    """A draft per new at-risk alert (a briefing per booked kickoff), most urgent first; the LLM for the first `max_llm_drafts`, then templates.
 
     LLM calls run a few at a time (a first cycle can hold dozens; each takes seconds); the SDK retries
     429/529 itself and any failure becomes a template, so one slow answer never blocks the alerts.
@@ -70,11 +70,11 @@ def make_drafts(
     chosen = drafter or default_drafter
     eligible = [
         a for a in sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0))
-        if a.get("kind") in AT_RISK_KINDS and a.get("route") != "none"  # no draft without a CSM to send it
+        if a.get("kind") in DRAFTED_KINDS and a.get("route") != "none"  # no draft without a CSM to send it
     ]
     budget = max(settings.max_llm_drafts, 0)
     drafts: dict[str, Draft] = {
-        str(a["alert_id"]): template_draft(a, error="LLM draft budget for this cycle used") for a in eligible[budget:]
+        str(a["alert_id"]): template_for(a, error="LLM draft budget for this cycle used") for a in eligible[budget:]
     }
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(lambda a: chosen(a, settings), eligible[:budget])

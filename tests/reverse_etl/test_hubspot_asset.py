@@ -29,7 +29,9 @@ def test_definitions_wire_the_sync_after_its_mart_and_before_the_summary() -> No
     from dagster_project.definitions import SYNC_ASSETS, defs
 
     graph = defs.resolve_asset_graph()
-    assert graph.get(HUBSPOT_SYNC).parent_keys == {dg.AssetKey(["marts", "crm_accounts"])}
+    # after its marts, and after the Slack alerts whose kickoff briefings it files as notes
+    assert graph.get(HUBSPOT_SYNC).parent_keys == {
+        dg.AssetKey(["marts", "crm_accounts"]), dg.AssetKey(["marts", "crm_plan_tasks"]), dg.AssetKey(["slack_alerts"])}
     assert dg.AssetKey(["marts", "customer_onboarding_state"]) in graph.get(
         dg.AssetKey(["marts", "crm_accounts"])).parent_keys
     assert HUBSPOT_SYNC in graph.get(dg.AssetKey(["ops", "cycle_summary"])).parent_keys

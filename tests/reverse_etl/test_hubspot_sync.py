@@ -84,7 +84,8 @@ def test_an_unchanged_rerun_sends_nothing_and_a_change_sends_only_what_changed(
     plant(wh, moved)
     original = server.state.records["companies"]
     changed = sync_hubspot(settings(), as_of=BASE, warehouse_path=wh)
-    assert changed.planned == {"company": 1, "contact": 1, "association": 0}
+    assert changed.planned == {"company": 1, "contact": 1, "association": 0, "task": 0, "note": 0, "task_link": 0,
+                               "note_link": 0}
     assert changed.sent == 2 and changed.created == 0 and changed.updated == 2
     company = original[server.companies_by_account()["acct_000007"][0]]
     assert company["onboarding_lifecycle_stage"] == "activated"

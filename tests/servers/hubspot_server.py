@@ -1,7 +1,7 @@
 """A local stand-in for HubSpot's CRM v3/v4 API, behaving as its documentation says.
 
 Endpoints: `GET /crm/v3/properties/{objectType}`, `POST /crm/v3/properties/{objectType}/batch/create`,
-`POST /crm/v3/objects/{companies|contacts}/batch/{create|update|upsert}`,
+`POST /crm/v3/objects/{companies|contacts|tasks|notes}/batch/{create|update|upsert}`,
 `POST /crm/v3/objects/{companies|contacts}/search` (EQ and IN filters, `limit` <= 200, `after`),
 `POST /crm/v4/associations/{from}/{to}/batch/associate/default`.
 Rules: `Authorization: Bearer <token>` (else 401 INVALID_AUTHENTICATION); more than 100 inputs in a
@@ -34,15 +34,27 @@ MAX_INPUTS = 100
 MAX_SEARCH_LIMIT = 200
 SEARCH_PER_SECOND = 5
 WINDOW_SECONDS = 10.0
-INDEXED = ("onboarding_account_id", "email", "domain")
+INDEXED = ("onboarding_account_id", "email", "domain", "onboarding_task_id", "onboarding_note_id")
 
 # The standard properties the tests' records use; the onboarding ones must be created by the client.
 STANDARD = {
     "companies": {"name": "string", "domain": "string", "hs_object_id": "number"},
     "contacts": {"email": "string", "firstname": "string", "lastname": "string", "jobtitle": "string",
                  "hs_object_id": "number"},
+    # Activities: the plan's tasks and the briefing's note (hs_timestamp is their required date).
+    "tasks": {"hs_task_subject": "string", "hs_task_body": "string", "hs_timestamp": "datetime",
+              "hs_task_status": "enumeration", "hs_task_priority": "enumeration", "hs_task_type": "enumeration",
+              "hs_object_id": "number"},
+    "notes": {"hs_note_body": "string", "hs_timestamp": "datetime", "hs_object_id": "number"},
 }
-GROUPS = {"companies": "companyinformation", "contacts": "contactinformation"}
+GROUPS = {"companies": "companyinformation", "contacts": "contactinformation", "tasks": "taskinformation",
+          "notes": "noteinformation"}
+# Enumeration options HubSpot documents for the task properties the sync sets.
+OPTIONS = {
+    "hs_task_status": {"NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"},
+    "hs_task_priority": {"NONE", "LOW", "MEDIUM", "HIGH"},
+    "hs_task_type": {"TODO", "CALL", "EMAIL"},
+}
 
 
 @dataclass
@@ -65,7 +77,7 @@ class State:
     token: str
     rate_limit: int
     properties: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    records: dict[str, dict[str, dict[str, str]]] = field(default_factory=lambda: {"companies": {}, "contacts": {}})
+    records: dict[str, dict[str, dict[str, str]]] = field(default_factory=lambda: {k: {} for k in STANDARD})
     associations: set[tuple[str, str]] = field(default_factory=set)  # (contact id, company id)
     receipts: Counter[str] = field(default_factory=Counter)  # "companies:<key>" per input processed
     created: Counter[str] = field(default_factory=Counter)  # records created per object type
@@ -147,6 +159,14 @@ class HubSpotServer:
             if values.get("onboarding_account_id"):
                 out.setdefault(values["onboarding_account_id"], []).append(record_id)
         return out
+
+    def records_by(self, object_type: str, name: str) -> dict[str, list[str]]:
+        """property value -> ids of the records holding it (two ids = created twice)."""
+        by: dict[str, list[str]] = {}
+        for record_id, values in self.state.records[object_type].items():
+            if values.get(name):
+                by.setdefault(values[name], []).append(record_id)
+        return by
 
     def contacts_by_email(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -391,7 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if prop is None:
                     return f'Property values were not valid: "{name}" does not exist (PROPERTY_DOESNT_EXIST, input {index})'
                 text = "" if value is None else str(value)
-                if text in self.state.reject_values:
+                if text in self.state.reject_values or (text and name in OPTIONS and text not in OPTIONS[name]):
                     return f"Property values were not valid: {name} (INVALID_OPTION, input {index})"
                 if text and prop["type"] == "number":
                     try:

@@ -60,20 +60,25 @@ def account(i: int, **overrides: Any) -> dict[str, Any]:
     return row
 
 
+def _replace(con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, str],
+             rows_: Iterable[Mapping[str, Any]]) -> None:
+    """Recreate a dbt table with the columns of its contract and fill it (a dbt table is rebuilt each cycle)."""
+    con.execute("create schema if not exists marts")
+    con.execute(f"create or replace table {table} ({', '.join(f'{n} {k}' for n, k in columns.items())})")
+    planted = list(rows_)
+    if planted:
+        con.register("_planted", pa.table({name: [r.get(name) for r in planted] for name in columns}))
+        select = ", ".join(f"{name}::{kind}" for name, kind in columns.items())
+        con.execute(f"insert into {table} select {select} from _planted").fetchall()
+        con.unregister("_planted")
+
+
 def plant(path: Path, accounts: Iterable[Mapping[str, Any]], gate: Iterable[tuple[str, str, str]] = ()) -> None:
-    """Replace marts.crm_accounts (a dbt table is rebuilt each cycle) and ops.send_gate."""
+    """Replace marts.crm_accounts and ops.send_gate."""
     con = duckdb.connect(str(path))
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute("create schema if not exists marts")
-        columns = ", ".join(f"{name} {kind}" for name, kind in CRM_COLUMNS.items())
-        con.execute(f"create or replace table marts.crm_accounts ({columns})")
-        rows = list(accounts)
-        if rows:
-            con.register("_planted", pa.table({name: [r.get(name) for r in rows] for name in CRM_COLUMNS}))
-            select = ", ".join(f"{name}::{kind}" for name, kind in CRM_COLUMNS.items())
-            con.execute(f"insert into marts.crm_accounts select {select} from _planted").fetchall()
-            con.unregister("_planted")
+        _replace(con, "marts.crm_accounts", CRM_COLUMNS, accounts)
         con.execute("create schema if not exists ops")
         con.execute(
             "create table if not exists ops.send_gate (account_id varchar not null, check_name varchar "
@@ -90,5 +95,65 @@ def rows(path: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+TASK_COLUMNS: dict[str, str] = {
+    "task_id": "varchar",
+    "account_id": "varchar",
+    "milestone_key": "varchar",
+    "subject": "varchar",
+    "body": "varchar",
+    "due_at": "timestamptz",
+    "task_status": "varchar",
+    "task_priority": "varchar",
+    "follow_up_every_days": "integer",
+    "csm_owner": "varchar",
+    "completed_at": "timestamptz",
+    "as_of": "timestamptz",
+}
+
+
+def task(account_index: int, milestone: str, day: int, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "task_id": f"acct_{account_index:06d}:{milestone}",
+        "account_id": f"acct_{account_index:06d}",
+        "milestone_key": milestone,
+        "subject": f"Milestone {milestone}",
+        "body": f"Milestone {milestone} (30-day plan). Follow up every 3 days while open.",
+        "due_at": BASE + timedelta(days=day),
+        "task_status": "NOT_STARTED",
+        "task_priority": "MEDIUM",
+        "follow_up_every_days": 3,
+        "csm_owner": "csm_ana",
+        "completed_at": None,
+        "as_of": BASE,
+    }
+    row.update(overrides)
+    return row
+
+
+def plant_tasks(path: Path, tasks: Iterable[Mapping[str, Any]]) -> None:
+    """Replace marts.crm_plan_tasks."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        _replace(con, "marts.crm_plan_tasks", TASK_COLUMNS, tasks)
+    finally:
+        con.close()
+
+
+def plant_briefing(path: Path, account_index: int, subject: str, body: str, source: str = "template") -> None:
+    """A kickoff briefing as the Slack sync stores it (ops.slack_recovery_drafts, its own DDL)."""
+    from reverse_etl.slack.state import ensure_slack_tables
+
+    con = duckdb.connect(str(path))
+    try:
+        ensure_slack_tables(con)
+        con.execute(
+            "insert into ops.slack_recovery_drafts values (?, ?, 'kickoff_booked', null, ?, null, ?, ?, null, ?)",
+            [f"alert_{account_index}", f"acct_{account_index:06d}", source, subject, body, BASE],
+        )
     finally:
         con.close()

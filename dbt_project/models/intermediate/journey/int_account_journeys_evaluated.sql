@@ -84,6 +84,19 @@ suppression_rules as (
     select * from {{ ref('suppression_events') }}
 ),
 
+trial_extensions as (
+    -- A `trial_extended` event (the billing system, when a trial-extension recovery offer is granted;
+    -- property `days`) keeps the trial open until its time + days: a `trial_expired` before that end
+    -- does not suppress the account (var lifted_by_trial_extension names the reasons it lifts).
+    select
+        account_id,
+        last_at + to_days(coalesce(
+            try_cast(last_properties ->> '$.days' as integer), {{ var('trial_extension_default_days') }}
+        )) as extended_until
+    from events
+    where event_name = 'trial_extended'
+),
+
 account_suppressions as (
     select
         events.account_id,
@@ -103,6 +116,10 @@ account_suppressions as (
             suppression_rules.suppression_reason in {{ sql_list(var('lifted_by_plan_change')) }}
             and accounts.last_plan_change_at > events.last_at,
             false
+        ) or coalesce(
+            suppression_rules.suppression_reason in {{ sql_list(var('lifted_by_trial_extension')) }}
+            and events.last_at < trial_extensions.extended_until,
+            false
         ) as is_lifted
     from events
     inner join suppression_rules
@@ -110,6 +127,7 @@ account_suppressions as (
             events.event_name = suppression_rules.event
             and suppression_rules.scope = 'account'
     inner join accounts on events.account_id = accounts.account_id
+    left join trial_extensions on events.account_id = trial_extensions.account_id
 ),
 
 active_suppression as (

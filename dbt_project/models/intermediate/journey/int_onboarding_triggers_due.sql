@@ -89,21 +89,27 @@ stalled as (
 ),
 
 recovery as (
+    -- The attempt's specific offer (int_recovery_offers_chosen) travels with the event.
     select
-        account_id,
-        primary_user_id as person_id,
+        nudgeable.account_id,
+        nudgeable.primary_user_id as person_id,
         'recovery' as kind,
         'onboarding_recovery' as event_name,
-        track,
+        nudgeable.track,
         cast(null as varchar) as step,
-        recovery_attempts as attempt,
-        last_recovery_at as due_at,
-        json_object('attempt', recovery_attempts, 'track', track) as payload,
-        lifecycle_stage = 'recovery' as fits_state,
+        nudgeable.recovery_attempts as attempt,
+        nudgeable.last_recovery_at as due_at,
+        json_object(
+            'attempt', nudgeable.recovery_attempts, 'track', nudgeable.track, 'offer', offers.offer,
+            'offer_detail', offers.offer_detail, 'trial_extension_days', offers.trial_extension_days
+        ) as payload,
+        nudgeable.lifecycle_stage = 'recovery' as fits_state,
         1 as state_priority,
-        holdout
+        nudgeable.holdout
     from nudgeable
-    where recovery_attempts > 0
+    left join {{ ref('int_recovery_offers_chosen') }} as offers
+        on nudgeable.account_id = offers.account_id and nudgeable.recovery_attempts = offers.attempt
+    where nudgeable.recovery_attempts > 0
 ),
 
 win_back as (

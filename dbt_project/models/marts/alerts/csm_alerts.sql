@@ -12,6 +12,9 @@
 --   win_back            recovery attempts exhausted: hand-off to win-back
 --   high_touch_signup   a new high-touch account: the CSM books the kickoff (booking link from the roster)
 --   recovered           activated after a stall or a missed checkpoint (announced once)
+--   kickoff_booked      a high-touch kickoff is booked: the CSM gets the kickoff briefing (var
+--                       alert_kickoff_priority; the Slack sync drafts it, the HubSpot sync files it
+--                       as a note)
 
 {% set p0_min_arr = var('alert_p0_min_arr', 25000) %}
 {% set p0_min_hours = var('alert_p0_min_hours_stalled', 48) %}
@@ -39,6 +42,39 @@ steps as (
 
 account_steps as (
     select * from {{ ref('int_account_steps_evaluated') }}
+),
+
+events as (
+    select
+        account_id,
+        event_name,
+        first_at
+    from {{ ref('int_account_events_aggregated') }}
+),
+
+content as (
+    select
+        account_id,
+        use_case_stated,
+        use_case as use_case_category,
+        library_url
+    from {{ ref('int_accounts_content_personalised') }}
+),
+
+offers as (
+    select * from {{ ref('int_recovery_offers_chosen') }}
+),
+
+plan_milestones as (
+    -- The 30-day plan as the kickoff briefing lists it: 'due date - milestone [status]'.
+    select
+        account_id,
+        list(
+            strftime(due_at, '%Y-%m-%d') || ' - ' || milestone || ' [' || status || ']'
+            order by due_at, milestone_key
+        ) as plan_milestones
+    from {{ ref('onboarding_plan_tasks') }}
+    group by account_id
 ),
 
 account_suppressions as (
@@ -165,6 +201,22 @@ changes as (
     union all
 
     select
+        alertable.account_id,
+        'kickoff_booked' as kind,
+        '' as episode_key,
+        kickoffs.first_at
+    from alertable
+    inner join events as kickoffs
+        on
+            alertable.account_id = kickoffs.account_id
+            and kickoffs.event_name = 'kickoff_booked'
+    where
+        alertable.track = 'high_touch'
+        and kickoffs.first_at > {{ as_of() }} - interval ({{ lookback_days }}) day
+
+    union all
+
+    select
         account_id,
         'high_touch_signup' as kind,
         '' as episode_key,
@@ -200,7 +252,7 @@ enriched as (
         greatest(coalesce(alertable.steps_total, 0) - coalesce(alertable.steps_completed, 0), 0)
             as steps_remaining,
         case
-            when changes.kind in ('high_touch_signup', 'recovered')
+            when changes.kind in ('high_touch_signup', 'recovered', 'kickoff_booked')
                 then date_diff('hour', changes.changed_at, {{ as_of() }})
             else coalesce(
                 alertable.hours_stalled,
@@ -217,6 +269,7 @@ prioritised as (
         case
             when kind = 'recovered'
                 then case when arr_at_risk >= {{ p0_min_arr }} then 'P1' else 'FYI' end
+            when kind = 'kickoff_booked' then '{{ var("alert_kickoff_priority", "P0") }}'
             when kind = 'high_touch_signup'
                 then case when arr_at_risk >= {{ p0_min_arr }} then 'P0' else 'P1' end
             when track in {{ sql_list(fyi_tracks) }} or arr_at_risk < {{ fyi_below_arr }} then 'FYI'
@@ -290,6 +343,19 @@ final as (
         prioritised.stall_step,
         prioritised.hours_stalled,
         prioritised.recovery_attempts,
+        -- the specific recovery offer to propose: this attempt's once the checkpoint is missed,
+        -- else the next one
+        offers.offer as recovery_offer,
+        offers.offer_detail as recovery_offer_detail,
+        offers.trial_extension_days,
+        -- the kickoff briefing's facts: ICP, use case, the 30-day plan
+        prioritised.icp_score,
+        prioritised.industry,
+        prioritised.employees,
+        content.use_case_stated as use_case,
+        content.use_case_category,
+        content.library_url,
+        coalesce(plan_milestones.plan_milestones, []) as plan_milestones,
         -- what the automation already sent
         coalesce(sent.triggers_sent_count, 0) as triggers_sent_count,
         coalesce(sent.triggers_sent, []) as triggers_sent,
@@ -313,6 +379,20 @@ final as (
             prioritised.track = cur.track
             and coalesce(prioritised.stall_step, prioritised.current_step) = cur.step_key
     left join sent on prioritised.account_id = sent.account_id
+    left join content on prioritised.account_id = content.account_id
+    left join plan_milestones on prioritised.account_id = plan_milestones.account_id
+    left join offers
+        on
+            prioritised.account_id = offers.account_id
+            and offers.attempt = least(
+                case
+                    when
+                        prioritised.kind = 'checkpoint_missed'
+                        then greatest(prioritised.recovery_attempts, 1)
+                    else coalesce(prioritised.recovery_attempts, 0) + 1
+                end,
+                {{ var('max_recovery_attempts') }}
+            )
 )
 
 select * from final

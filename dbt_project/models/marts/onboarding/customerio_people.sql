@@ -7,6 +7,10 @@ with states as (
     where primary_user_id is not null
 ),
 
+content as (
+    select * from {{ ref('int_accounts_content_personalised') }}
+),
+
 people as (
     select
         user_id,
@@ -31,9 +35,15 @@ final as (
         states.suppression_reason,
         states.unsubscribed_at is not null as unsubscribed,
         states.holdout,
+        -- personalised content: the library the education e-mails link, and the nurture tags of the track
+        content.library_url,
+        content.tag_community,
+        content.tag_newsletter,
+        content.tag_product_updates,
         states.as_of
     from states
     left join people on states.primary_user_id = people.user_id
+    left join content on states.account_id = content.account_id
     -- A person who signed up two accounts is one Customer.io person: the latest signup speaks.
     qualify
         row_number()

@@ -2,7 +2,8 @@
 -- seeds/onboarding_plan_milestones.csv, with its due date, whether the product event that completes
 -- it happened, and its status at the cycle's clock. A high-touch plan starts at the kickoff booking
 -- (no kickoff, no plan yet); the other tracks' plans start at signup. A use case category
--- (seeds/use_case_keywords.csv) adds its own milestones to the track's '*' ones.
+-- (seeds/use_case_keywords.csv, via int_accounts_content_personalised) adds its own milestones to the
+-- track's '*' ones.
 
 with states as (
     select
@@ -16,24 +17,11 @@ with states as (
     where lifecycle_stage <> 'suppressed'
 ),
 
-profiles as (
-    select
-        account_id,
-        lower(coalesce(use_case, '')) as use_case_text
-    from {{ ref('int_accounts_profiled') }}
-),
-
-keywords as (
-    select * from {{ ref('use_case_keywords') }}
-),
-
 categories as (
     select
-        profiles.account_id,
-        arg_min(keywords.use_case, keywords.priority * 1000 - length(keywords.keyword)) as use_case
-    from profiles
-    inner join keywords on strpos(profiles.use_case_text, lower(keywords.keyword)) > 0
-    group by profiles.account_id
+        account_id,
+        use_case
+    from {{ ref('int_accounts_content_personalised') }}
 ),
 
 events as (
