@@ -185,7 +185,7 @@ def test_the_hourly_steps_run_dbt_in_process_without_parsing_and_let_go_of_the_w
     assert "cast('2026-10-02T06:00:00+00:00' as timestamptz)" in probe["sql"][1]
     assert probe["env"] is None
     # A warehouse file named otherwise (ONBOARDING_WAREHOUSE) is a database of that name: parsed for it.
-    assert '_other"."raw"' in probe["other"] and "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in probe["other"]
+    assert '_other"."staging"."base_segment__messages"' in probe["other"] and "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in probe["other"]
 
 
 @pytest.fixture

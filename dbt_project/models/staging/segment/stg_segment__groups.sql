@@ -1,8 +1,8 @@
 -- Accounts (Segment `group`): firmographic traits as the customer or the product sent them, from
 -- `traits` or, field by field, `context.traits`.
 with messages as (
-    select * from {{ ref('stg_segment__messages') }}
-    where message_type = 'group'
+    select * from {{ ref('base_segment__messages') }}
+    where message_type = 'group' and known_at <= {{ as_of() }}
 ),
 
 renamed as (

@@ -1,8 +1,8 @@
 -- People (Segment `identify`): the traits Customer.io needs for the primary contact, from `traits`
 -- or, field by field, `context.traits` (RudderStack and analytics.js put them there).
 with messages as (
-    select * from {{ ref('stg_segment__messages') }}
-    where message_type = 'identify'
+    select * from {{ ref('base_segment__messages') }}
+    where message_type = 'identify' and known_at <= {{ as_of() }}
 ),
 
 renamed as (

@@ -3,8 +3,8 @@
 -- `account_id` is the context.groupId the message carried (null from Segment's server libraries:
 -- intermediate/accounts attributes those through the user's group call).
 with messages as (
-    select * from {{ ref('stg_segment__messages') }}
-    where message_type = 'track'
+    select * from {{ ref('base_segment__messages') }}
+    where message_type = 'track' and known_at <= {{ as_of() }}
 ),
 
 aliases as (
