@@ -17,6 +17,6 @@
 {%- endmacro %}
 
 {% macro batch_columns() -%}
-    (select coalesce(max(load_id), 0) from {{ source('raw', 'loaded_files') }}) as _batch_load_id,
+    (select coalesce(max(load_id), 0) from {{ ref('stg_raw__loaded_files') }}) as _batch_load_id,
     {{ as_of() }} as _batch_as_of
 {%- endmacro %}

@@ -29,7 +29,12 @@ def _defs() -> dg.Definitions:
 def test_segmentation_sits_between_the_dbt_steps() -> None:
     graph = _defs().resolve_asset_graph()
     assert SCORED in graph.get(ACCOUNT_SEGMENTATION).parent_keys
-    assert ACCOUNT_SEGMENTATION in graph.get(SEGMENTED).parent_keys
-    assert FIRMOGRAPHICS in graph.get(dg.AssetKey(["intermediate", "int_accounts_enriched"])).parent_keys
+    # dbt reads both Python-written tables through a staging view (intermediate models read no source).
+    decisions = dg.AssetKey(["staging", "stg_ops__account_segmentation"])
+    assert ACCOUNT_SEGMENTATION in graph.get(decisions).parent_keys and decisions in graph.get(SEGMENTED).parent_keys
+    assert graph.get(decisions).assets_def is graph.get(SEGMENTED).assets_def  # the view runs after the decisions
+    firmographics = dg.AssetKey(["staging", "stg_raw__firmographics"])
+    assert FIRMOGRAPHICS in graph.get(firmographics).parent_keys
+    assert firmographics in graph.get(dg.AssetKey(["intermediate", "int_accounts_enriched"])).parent_keys
     assert SEGMENTED in graph.get(SEGMENTATION_ACCURACY).parent_keys
     assert graph.get(SCORED).assets_def is not graph.get(SEGMENTED).assets_def  # two dbt steps

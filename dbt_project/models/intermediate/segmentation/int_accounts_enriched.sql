@@ -1,13 +1,7 @@
 -- One row per account: the profile (group traits, current plan) joined to the firmographics file the
--- user dropped in (loaded into raw.firmographics by the `raw/firmographics` asset) and the
+-- user dropped in (stg_raw__firmographics, empty until one is loaded) and the
 -- behaviour of the first hours after signup. Group traits win where both exist: they are what the
 -- customer told us; the enrichment file fills the gaps and adds what only a vendor knows.
-{#- source() is called unconditionally so the lineage (and Dagster's dependency) always exists;
-    the relation is read only once the loader has created it. #}
-{%- set firmographics_source = source('raw', 'firmographics') %}
-{%- set firmographics = adapter.get_relation(
-    database=firmographics_source.database, schema=firmographics_source.schema,
-    identifier=firmographics_source.identifier) %}
 {%- set window_hours = var('segmentation_early_window_hours', 24) %}
 
 with profiled as (
@@ -15,32 +9,7 @@ with profiled as (
 ),
 
 firmographics as (
-    {%- if firmographics is not none %}
-    select
-        account_id,
-        lower(domain) as domain,
-        employees,
-        industry,
-        country,
-        lower(funding_stage) as funding_stage,
-        tech_stack,
-        founded_year,
-        annual_revenue_usd
-    from {{ firmographics_source }}
-    {%- else %}
-    -- No enrichment file loaded yet: an empty relation of the same shape.
-    select
-        cast(null as varchar) as account_id,
-        cast(null as varchar) as domain,
-        cast(null as integer) as employees,
-        cast(null as varchar) as industry,
-        cast(null as varchar) as country,
-        cast(null as varchar) as funding_stage,
-        cast(null as varchar) as tech_stack,
-        cast(null as integer) as founded_year,
-        cast(null as double) as annual_revenue_usd
-    where false
-    {%- endif %}
+    select * from {{ ref('stg_raw__firmographics') }}
 ),
 
 -- Early behaviour from the incremental per-event aggregates (no rescan of the events each hour):

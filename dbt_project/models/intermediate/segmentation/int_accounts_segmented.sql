@@ -8,7 +8,7 @@ with scored as (
 
 decisions as (
     select *
-    from {{ source('ops', 'account_segmentation') }}
+    from {{ ref('stg_ops__account_segmentation') }}
     where decided_at <= {{ as_of() }}
     qualify row_number() over (partition by account_id, input_hash order by decided_at desc) = 1
 ),

@@ -98,8 +98,8 @@ delivered as (
         any_value(changelog.account_id) as account_id,
         any_value(changelog.event_name) as event_name,
         min(coalesce(runs.as_of, changelog.recorded_at)) as sent_at
-    from {{ source('sync_log', 'sync_changelog') }} as changelog
-    left join {{ source('sync_log', 'sync_runs') }} as runs
+    from {{ ref('stg_sync_log__sync_changelog') }} as changelog
+    left join {{ ref('stg_sync_log__sync_runs') }} as runs
         on changelog.run_id = runs.run_id and changelog.channel = runs.channel
     where
         changelog.channel = 'customerio'

@@ -47,7 +47,7 @@ due as (
 ),
 
 gate as (
-    select distinct account_id from {{ source('ops', 'send_gate') }}
+    select distinct account_id from {{ ref('stg_ops__send_gate') }}
 ),
 
 history as (
