@@ -55,11 +55,17 @@ dev: install
 bench: install
 	$(BIN)/python -m benchmarks.run
 
-# Python (ruff) and SQL style (sqlfluff, .sqlfluff: duckdb dialect, dbt templater; it compiles the models
-# against an in-memory database, so no warehouse is needed or touched).
+# Python (ruff), SQL style (sqlfluff, .sqlfluff: duckdb dialect, dbt templater) and dbt conventions (dbt-score,
+# [tool.dbt-score] in pyproject.toml: descriptions, owners, model size; any finding fails). sqlfluff compiles the
+# models and dbt-score reads the manifest of a `dbt parse`, both against an in-memory database: no warehouse is
+# needed or touched, and the parse writes to its own target folder (the prepared manifest stays as it is).
+LINT_TARGET := dbt_project/target/lint
 lint: install
 	$(BIN)/ruff check dagster_project reverse_etl tests benchmarks
 	ONBOARDING_WAREHOUSE=:memory: $(BIN)/sqlfluff lint dbt_project --processes 2
+	ONBOARDING_WAREHOUSE=:memory: $(BIN)/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project \
+		--target-path $(CURDIR)/$(LINT_TARGET)
+	$(BIN)/dbt-score lint --manifest $(LINT_TARGET)/manifest.json
 
 lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed '/^-e /d' > requirements.lock.new
