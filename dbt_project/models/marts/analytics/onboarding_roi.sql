@@ -1,10 +1,10 @@
--- ROI of the onboarding automation per track (and 'all'), by the seed's formula:
+-- ROI of the onboarding automation per track (and 'all'), by the onboarding playbook's formula:
 --   (new customers/yr x activation lift x ARPU) + (CSM hours saved/yr x loaded hourly cost) - tooling
 -- One population per row: the track's signups (every account, free plans included), the population
 -- the lift is measured on. new_customers_per_year is that population per year and arpu is the retained
 -- ARR per signup of that same population (an account suppressed at as_of - cancelled, deleted, payment
 -- failed, trial expired - counts with 0), so customers x ARPU is the population's retained ARR per
--- year, never signups x the ARR of paying accounts only. The seed counts only "customers retained past
+-- year, never signups x the ARR of paying accounts only. The playbook counts only "customers retained past
 -- month 3": once some of the track's signups are roi_arpu_retention_days old, ARPU is measured on them
 -- alone (arpu_basis says which); a younger warehouse uses every signup's state at as_of.
 -- The lift is MEASURED (holdout_lift: treated minus holdout 14-day activation, with its 95% interval),

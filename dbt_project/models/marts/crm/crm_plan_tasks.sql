@@ -1,5 +1,5 @@
 -- The 30-day plan's milestones as CRM tasks (one per account and milestone of marts.onboarding_plan_tasks),
--- for the tracks whose plan is saved to the CRM (var crm_plan_tracks; the seed: the high-touch kickoff's
+-- for the tracks whose plan is saved to the CRM (var crm_plan_tracks; the playbook: the high-touch kickoff's
 -- "custom 30-day plan saved to CRM with milestones and follow-up cadence"). Values as HubSpot's task
 -- properties take them: a task is due at the milestone's due date, COMPLETED once its goal event happened.
 -- The HubSpot sync creates each task once (upsert by onboarding_task_id) and associates it to the company.
