@@ -28,12 +28,26 @@ T9 = datetime(2026, 11, 10, 9, tzinfo=UTC)
 STEP_COLUMNS = {"account_id": "varchar", "track": "varchar", "step_order": "integer", "step_key": "varchar",
                 "goal_event": "varchar", "is_done": "boolean"}
 HOSTILE = "<!channel> Corp"
+EMPTY_INPUTS = {
+    "intermediate.int_account_events_aggregated": {"account_id": "varchar", "event_name": "varchar",
+                                                    "first_at": "timestamptz"},
+    "intermediate.int_accounts_content_personalised": {"account_id": "varchar", "use_case_stated": "varchar",
+                                                        "use_case": "varchar", "library_url": "varchar"},
+    "intermediate.int_recovery_offers_chosen": {"account_id": "varchar", "attempt": "bigint", "track": "varchar",
+                                                "stall_point": "varchar", "offer": "varchar",
+                                                "offer_detail": "varchar", "trial_extension_days": "integer"},
+    "marts.onboarding_plan_tasks": {"account_id": "varchar", "milestone_key": "varchar", "milestone": "varchar",
+                                    "due_at": "timestamptz", "status": "varchar"},
+}
 
 
 def build_alerts(path: Path, target: Path, as_of: datetime) -> None:
     env = dict(os.environ, ONBOARDING_WAREHOUSE=str(path), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     cmd = [
         dbt_executable(), "build", "--select", "csm_alerts csm_roster sequence_steps suppression_events",
+        # The planted warehouse holds only what csm_alerts reads; its unit tests (whose fixtures need every
+        # input relation to exist) run in the unit-test session, not here.
+        "--exclude-resource-type", "unit_test",
         "--vars", json.dumps({"as_of": config.iso(as_of)}),
         "--project-dir", str(config.dbt_project_dir()), "--profiles-dir", str(config.dbt_project_dir()),
         "--target-path", str(target),
@@ -84,6 +98,10 @@ def plant(con: duckdb.DuckDBPyConnection, as_of: datetime, big_recovered: bool) 
                                  (3, "connect_integration", "integration_connected"))
     ]
     create_table(con, "intermediate.int_account_steps_evaluated", STEP_COLUMNS, steps)
+    # The kickoff briefing's inputs (events, content, offers, the 30-day plan): none is planted, so the
+    # alerts here carry no briefing facts, no offer and an empty plan.
+    for relation, columns in EMPTY_INPUTS.items():
+        create_table(con, relation, columns, [])
     # What the Customer.io sync actually delivered: the stall, in the cycle a day earlier; an event held
     # by the gate was never sent and must not be listed.
     warehouse.ensure_schema(con)
