@@ -44,7 +44,9 @@ EMPTY_INPUTS = {
 def build_alerts(path: Path, target: Path, as_of: datetime) -> None:
     env = dict(os.environ, ONBOARDING_WAREHOUSE=str(path), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     cmd = [
-        dbt_executable(), "build", "--select", "csm_alerts csm_roster sequence_steps suppression_events",
+        # csm_alerts reads the sync log through its staging views (the ops tables ensure_schema creates).
+        dbt_executable(), "build", "--select", "csm_alerts csm_roster sequence_steps suppression_events "
+        "stg_sync_log__sync_changelog stg_sync_log__sync_runs",
         # The planted warehouse holds only what csm_alerts reads; its unit tests (whose fixtures need every
         # input relation to exist) run in the unit-test session, not here.
         "--exclude-resource-type", "unit_test",
