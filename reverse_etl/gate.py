@@ -1,6 +1,6 @@
 """The send gate: accounts whose outgoing messages are held back while a data-quality check fails.
 
-`ops.send_gate` is written by the quality checks (dagster_project/quality); every sync reads it
+`ops.send_gate` is written by the quality checks (dagster_project/defs/quality); every sync reads it
 the same way: a row per (account, check), `*` = everyone. Held operations stay pending and are
 logged `skipped_gate` with the failing check, so they go out once the check passes.
 """

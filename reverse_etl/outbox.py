@@ -33,7 +33,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from dagster_project import config
+from dagster_project.lib import config
 
 PENDING = "pending"
 SENT = "sent"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl import outbox
 from reverse_etl.gate import Gate, read_gate
 from reverse_etl.synclog import ChangeRow, ensure_sync_tables, finish_run, log_changes, start_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from dagster_project import config
+from dagster_project.lib import config
 from reverse_etl.retry import RetryPolicy
 
 REGIONS = ("us", "eu")

@@ -26,7 +26,7 @@ from typing import Any
 
 from ulid import ULID
 
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl import outbox, runs
 from reverse_etl.customerio import payloads
 from reverse_etl.customerio.batching import pack

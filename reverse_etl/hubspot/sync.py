@@ -38,7 +38,7 @@ import orjson
 import pyarrow as pa
 from ulid import ULID
 
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl import outbox, runs
 from reverse_etl.gate import Gate
 from reverse_etl.hubspot import properties as props

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dagster_project import config
+from dagster_project.lib import config
 from reverse_etl.slack.escape import clip, redact_emails
 
 SYSTEM_PROMPT = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster_project import config
+from dagster_project.lib import config
 
 AT_RISK_KINDS = frozenset({"stalled", "checkpoint_missed", "win_back"})
 # Kinds that get a draft for the CSM: a recovery e-mail (at risk) or the kickoff briefing (reverse_etl/slack/drafts.py).

@@ -22,7 +22,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from dagster_project.warehouse import table_exists
+from dagster_project.lib.warehouse import table_exists
 
 CHANNEL = "slack"
 ALERTS_RELATION = "marts.csm_alerts"

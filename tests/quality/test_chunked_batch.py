@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dagster_project import warehouse
-from dagster_project.quality import batch, drift, frames, scan
-from dagster_project.quality.cycle import QualityRun, chunk_size_setting
-from dagster_project.quality.suites import load_suites, parse_suite
+from dagster_project.defs.quality import batch, drift, frames, scan
+from dagster_project.defs.quality.run import QualityRun, chunk_size_setting
+from dagster_project.defs.quality.suites import load_suites, parse_suite
+from dagster_project.lib import warehouse
 from tests.quality import dq_events as ev
 from tests.quality.conftest import HISTORY_DAYS, Workspace
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.quality import drift
-from dagster_project.quality.checks import (
+from dagster_project.defs.quality import drift
+from dagster_project.defs.quality.checks import (
     alert_for,
     apply_min_count,
     drift_outcome,
@@ -16,8 +16,8 @@ from dagster_project.quality.checks import (
     status_changes,
     suite_outcome,
 )
-from dagster_project.quality.suites import expectations_dir, load_suites, parse_suite
-from dagster_project.quality.validate import ExpectationOutcome
+from dagster_project.defs.quality.suites import expectations_dir, load_suites, parse_suite
+from dagster_project.defs.quality.validate import ExpectationOutcome
 
 CONTRACT_EVENTS = {
     "signup_completed": {"plan_tier", "source"},

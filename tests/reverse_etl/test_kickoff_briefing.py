@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl.slack import run_slack_cycle
 from reverse_etl.slack.drafts import BRIEFING_TOOL_NAME, build_prompt, llm_briefing, template_draft
 from tests.reverse_etl.slack_support import alert_row, plant_alerts

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl import outbox
 from reverse_etl.retry import RetryPolicy
 from reverse_etl.slack import post_data_quality_alert, run_slack_cycle
@@ -343,7 +343,7 @@ def test_self_serve_changes_are_counted_not_listed(slack: SlackServer, open_con:
 KILLED_CYCLE = """
 import sys
 from datetime import datetime
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl.retry import RetryPolicy
 from reverse_etl.slack import run_slack_cycle
 from reverse_etl.slack.settings import SlackSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets.segmentation import (
+from dagster_project.defs.segmentation.assets import (
     ACCOUNT_SEGMENTATION,
     FIRMOGRAPHICS,
     SCORED,

@@ -94,7 +94,7 @@ PLANTED = ("planted_instant", "planted_late", "planted_cancel")
 
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    from dagster_project.cycle import run_cycle
+    from dagster_project.cli.cycle import run_cycle
     from dagster_project.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("workspace")

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from dagster_project.cycle import run_cycle
+from dagster_project.cli.cycle import run_cycle
 from tests.trunk.conftest import CLOCKS, PLANTED, START, home, parse_time
 from tests.trunk.oracle import expected_state
 

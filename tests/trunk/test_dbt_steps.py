@@ -18,8 +18,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project import config
-from dagster_project.dbt import dbt_env, dbt_executable, keep_parse_state, run_target
+from dagster_project.lib import config
+from dagster_project.lib.dbt import dbt_env, dbt_executable, keep_parse_state, run_target
 from tests.trunk.conftest import Workspace, home
 
 # `import dagster` runs `file -b python` itself (its vendored croniter asks platform.architecture()):
@@ -62,7 +62,7 @@ def test_a_missing_manifest_is_one_clear_error_not_a_parse(tmp_path: Path):
     out = subprocess.run([sys.executable, "-c", "import dagster_project.definitions"], capture_output=True,
                          text=True, timeout=600, env=env)
     assert out.returncode != 0
-    assert "no dbt manifest at" in out.stderr and "python -m dagster_project.dbt" in out.stderr
+    assert "no dbt manifest at" in out.stderr and "python -m dagster_project.lib.dbt" in out.stderr
     assert not (tmp_path / "no-target").exists()
 
 
@@ -71,7 +71,7 @@ def _test_nodes(manifest: dict, unique_ids: set[str]) -> list[dict]:
 
 
 def test_the_split_and_the_hourly_tests_are_dbt_selectors():
-    from dagster_project.assets.dbt import dbt_core, dbt_journey
+    from dagster_project.defs.dbt.assets import dbt_core, dbt_journey
 
     manifest = _manifest()
     node_of = {}
@@ -140,8 +140,8 @@ _IN_PROCESS_PROBE = """
 import json, os, sys
 from pathlib import Path
 import duckdb
-from dagster_project import config
-from dagster_project.dbt import PARSE_STATE, _database_of, _prepared_manifest, invoke_in_process
+from dagster_project.lib import config
+from dagster_project.lib.dbt import PARSE_STATE, _database_of, _prepared_manifest, invoke_in_process
 models = os.path.realpath(config.dbt_project_dir() / "models")
 opened, spawned = set(), []
 def hook(event, args):
@@ -234,9 +234,9 @@ def test_daily_job_runs_the_whole_history_tests_and_names_a_failure(warehouse_co
 def test_a_failing_hourly_dbt_step_names_its_node_in_one_line_and_frees_the_warehouse(tmp_path: Path):
     """The in-process step on a warehouse with no raw tables: the step fails naming the first failed dbt
     node, nothing downstream is reported built, and this process can write the file right after."""
-    from dagster_project.assets.dbt import dbt_core
-    from dagster_project.cycle import AS_OF_TAG
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.defs.dbt.assets import dbt_core
+    from dagster_project.lib.clock import AS_OF_TAG
+    from dagster_project.lib.resources import WarehouseResource
 
     warehouse_file = tmp_path / "warehouse.duckdb"
     result = dg.materialize([dbt_core], resources={"warehouse": WarehouseResource(path=str(warehouse_file))},

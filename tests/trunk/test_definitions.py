@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from dagster_project.cycle import AS_OF_TAG
 from dagster_project.definitions import defs
+from dagster_project.lib.clock import AS_OF_TAG
 
 
 def _key(*parts: str) -> dg.AssetKey:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project import landing, warehouse
+from dagster_project.defs.landing import load as landing
+from dagster_project.lib import warehouse
 from tests.support.events import Scenario
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)

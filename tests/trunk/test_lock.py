@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project import lock
+from dagster_project.lib import lock
 
 HOLD = (
     "import sys, time\n"
-    "from dagster_project import lock\n"
+    "from dagster_project.lib import lock\n"
     "with lock.hold('run-held-elsewhere', 'a test holder'):\n"
     "    print('held', flush=True)\n"
     "    time.sleep(600)\n"
@@ -84,9 +84,9 @@ def test_a_dagster_run_of_the_job_fails_before_its_first_step_while_the_workspac
     from dagster._core.definitions.reconstruct import ReconstructableRepository
     from dagster._core.execution.api import execute_run_iterator
 
-    from dagster_project import config
     from dagster_project.definitions import defs
-    from dagster_project.jobs import CYCLE_TAG
+    from dagster_project.lib import config
+    from dagster_project.lib.executor import CYCLE_TAG
 
     job = defs.resolve_job_def(job_name)
     assert CYCLE_TAG in job.tags  # the run queue's limit counts it with the hourly cycle

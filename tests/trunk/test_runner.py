@@ -27,7 +27,7 @@ import duckdb
 import pytest
 import requests
 
-from dagster_project import config, lock
+from dagster_project.lib import config, lock
 from tests.analytics.browser import ensure_chromium, screenshot
 
 BIN = Path(sys.executable).parent

@@ -20,7 +20,7 @@ DECISION_COLUMNS = ("send_decision", "decision_reason", "decided_as_of", "lifecy
 
 
 def test_a_warehouse_from_before_send_decisions_upgrades_in_one_cycle(workspace: Workspace, tmp_path: Path):
-    from dagster_project.cycle import run_cycle
+    from dagster_project.cli.cycle import run_cycle
 
     root = tmp_path / "upgraded"
     root.mkdir()
