@@ -175,7 +175,7 @@ def _execute(instance: dg.DagsterInstance, run: DagsterRun, progress: Progress |
 
 @contextlib.contextmanager
 def _captured(path: Path) -> Iterator[None]:
-    if os.environ.get("ONBOARDING_DEBUG"):
+    if config.DEBUG.is_set():
         yield
         return
     with path.open("w") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
@@ -183,7 +183,7 @@ def _captured(path: Path) -> Iterator[None]:
 
 
 def _log_level() -> str:
-    return "DEBUG" if os.environ.get("ONBOARDING_DEBUG") else "WARNING"
+    return "DEBUG" if config.DEBUG.is_set() else "WARNING"
 
 
 def _first_failure(events: list[DagsterEvent]) -> str:

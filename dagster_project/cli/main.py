@@ -8,7 +8,6 @@ a workspace held by another cycle exits with EXIT_BUSY, so a scheduler can tell 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -46,7 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from dagster_project.cli.cycle import run_cycle
         from dagster_project.cli.progress import StepProgress
 
-        progress = None if os.environ.get("ONBOARDING_PROGRESS", "1") == "0" else StepProgress(sys.stderr)
+        progress = None if config.PROGRESS.read() == "0" else StepProgress(sys.stderr)
         result = run_cycle(as_of, run_id=run_id, progress=progress)
     print(result.describe())
     return 0
@@ -118,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("onboarding: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, never a traceback, for any failure of the command itself
-        if os.environ.get("ONBOARDING_DEBUG"):
+        from dagster_project.lib import config
+
+        if config.DEBUG.is_set():
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"onboarding {args.command}: error: {message}", file=sys.stderr)

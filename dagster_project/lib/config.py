@@ -1,34 +1,41 @@
-"""Settings read from the environment at call time, never at import.
+"""The workspace's paths and the cycle's clock, from the environment at call time, never at import.
 
-Every path and credential the project uses is named here once, so the CLI, the Dagster
-resources, the reverse-ETL package and the tests agree on what a variable means
+The variables here are the workspace's own (where it lives, where dbt writes, how the CLI talks);
+each integration's variables are declared by its resource (dagster_project/defs/<domain>/resources.py).
+All of them are `Env` declarations (lib/settings.py), listed in the README's configuration table
 (see ../shared/CONTRACT.md, "Configuration").
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dagster_project.lib.settings import Env
+
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
-
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+HOME = Env("ONBOARDING_HOME", "./data", "root for the embedded default: `warehouse.duckdb`, `landing/`, `outbox/`, `reports/`")
+WAREHOUSE = Env("ONBOARDING_WAREHOUSE", None, "the DuckDB file (dbt's profile reads the same variable)",
+                shown_default="`$ONBOARDING_HOME/warehouse.duckdb`")
+LANDING_DIR = Env("ONBOARDING_LANDING_DIR", None, "where event files land", shown_default="`$ONBOARDING_HOME/landing`")
+DBT_TARGET = Env("ONBOARDING_DBT_TARGET", None, "dbt's target folder (tests use their own)",
+                 shown_default="`dbt_project/target`")
+DEBUG = Env("ONBOARDING_DEBUG", None,
+            "set: the CLI raises with a traceback, and a cycle's dbt and Dagster output goes to the terminal instead of its log")
+PROGRESS = Env("ONBOARDING_PROGRESS", "1", "`0` = `onboarding run` reports no step progress on stderr")
 
 
 def home() -> Path:
-    return Path(_env("ONBOARDING_HOME", "./data")).expanduser().resolve()
+    return Path(HOME.read()).expanduser().resolve()
 
 
 def warehouse_path() -> Path:
-    return Path(_env("ONBOARDING_WAREHOUSE", str(home() / "warehouse.duckdb"))).expanduser().resolve()
+    return Path(WAREHOUSE.read() or str(home() / "warehouse.duckdb")).expanduser().resolve()
 
 
 def landing_dir() -> Path:
-    return Path(_env("ONBOARDING_LANDING_DIR", str(home() / "landing"))).expanduser().resolve()
+    return Path(LANDING_DIR.read() or str(home() / "landing")).expanduser().resolve()
 
 
 def outbox_dir() -> Path:
@@ -37,26 +44,6 @@ def outbox_dir() -> Path:
 
 def reports_dir() -> Path:
     return home() / "reports"
-
-
-def llm_model() -> str:
-    return _env("ONBOARDING_LLM_MODEL", DEFAULT_MODEL)
-
-
-def digest_hour() -> int:
-    raw = _env("ONBOARDING_DIGEST_HOUR", "9")
-    try:
-        hour = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"ONBOARDING_DIGEST_HOUR must be an hour 0-23, got {raw!r}") from exc
-    if not 0 <= hour <= 23:
-        raise ValueError(f"ONBOARDING_DIGEST_HOUR must be an hour 0-23, got {hour}")
-    return hour
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    """Public accessor for the less common variables (credentials, hosts, channels)."""
-    return _env(name, default)
 
 
 def project_root() -> Path:
@@ -69,7 +56,7 @@ def dbt_project_dir() -> Path:
 
 def dbt_target_dir() -> Path:
     """dbt's target/ folder; a separate one per warehouse lets test sessions and `dagster dev` coexist."""
-    return Path(_env("ONBOARDING_DBT_TARGET", str(dbt_project_dir() / "target"))).expanduser().resolve()
+    return Path(DBT_TARGET.read() or str(dbt_project_dir() / "target")).expanduser().resolve()
 
 
 def parse_as_of(value: str | None) -> datetime:

@@ -188,7 +188,7 @@ def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> 
         manifest = _prepared_manifest(state, state.stat().st_mtime)
         # dbt-duckdb names the database after the file: a warehouse named otherwise than the one the
         # manifest was prepared for gets its own parse, once per process.
-        database = Path(os.environ.get("ONBOARDING_WAREHOUSE") or config.warehouse_path()).stem
+        database = config.warehouse_path().stem  # the invocation's ONBOARDING_WAREHOUSE, set just above
         if _database_of(manifest) not in (None, database):
             manifest = _parsed_manifest(database, state.stat().st_mtime, project_dir)
         result = dbtRunner(manifest=manifest).invoke(

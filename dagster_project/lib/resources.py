@@ -5,18 +5,35 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dagster as dg
 import duckdb
 
 from dagster_project.lib import config, warehouse
+from dagster_project.lib.settings import Env
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class EnvBackedResource(dg.ConfigurableResource):
+    """A ConfigurableResource whose empty fields fall back, at run time, to the variables of `ENV`."""
+
+    ENV: ClassVar[dict[str, Env]] = {}
+
+    def value(self, field: str) -> Any:
+        """The field as configured, else its variable (or that variable's default)."""
+        configured = getattr(self, field)
+        if configured not in (None, ""):
+            return configured
+        return self.ENV[field].read()
+
+
+class WarehouseResource(EnvBackedResource):
     """The DuckDB warehouse. `path` empty = ONBOARDING_WAREHOUSE, else $ONBOARDING_HOME/warehouse.duckdb.
 
     Hands out short-lived connections only: dbt opens the same file while it builds.
     """
+
+    ENV: ClassVar[dict[str, Env]] = {"path": config.WAREHOUSE}
 
     path: str | None = None
 

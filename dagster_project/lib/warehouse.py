@@ -5,13 +5,12 @@ Python keeps a connection open across a step: `connect()` is a context manager t
 and waits (bounded) for a lock held by another process, with a one-line error if it never frees.
 
 dbt owns `staging`, `intermediate` and `marts`. Python owns `raw` (landed messages, file ledger,
-quarantine) and `ops` (sync state, outbox, run log); their DDL lives here, in one place, and is
-applied idempotently by `ensure_schema()` before anything reads or writes them.
+quarantine; their DDL lives here) and `ops` (sync state, outbox, run log; every table's DDL lives in
+reverse_etl/ops_tables.py). `ensure_schema()` applies what a cycle needs before dbt runs, idempotently.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,13 +18,16 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib import config
+from reverse_etl import connection, ops_tables
+from reverse_etl.connection import WarehouseBusy, count, table_exists
+
+__all__ = ["DDL", "SCHEMAS", "WarehouseBusy", "connect", "count", "ensure_schema", "table_exists"]
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ops")
 
 # Tables owned by Python. Each statement is idempotent; columns are only ever added.
 DDL: tuple[str, ...] = (
     "create schema if not exists raw",
-    "create schema if not exists ops",
     """
     create table if not exists raw.loaded_files (
         load_id bigint primary key,
@@ -66,95 +68,22 @@ DDL: tuple[str, ...] = (
         quarantined_at timestamptz not null
     )
     """,
-    """
-    create table if not exists ops.account_segmentation (
-        account_id varchar not null,
-        input_hash varchar not null,
-        track varchar not null,
-        track_source varchar not null,
-        confidence double,
-        reason varchar,
-        model varchar,
-        decided_at timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.send_gate (
-        account_id varchar not null,
-        check_name varchar not null,
-        reason varchar not null,
-        blocked_since timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.run_log (
-        run_id varchar not null,
-        as_of timestamptz not null,
-        started_at timestamptz not null,
-        finished_at timestamptz,
-        status varchar not null,
-        full_refresh boolean not null default false,
-        summary json
-    )
-    """,
+    *ops_tables.ACCOUNT_SEGMENTATION,
+    *ops_tables.SEND_GATE,
+    *ops_tables.RUN_LOG,
 )
-
-
-class WarehouseBusy(RuntimeError):
-    """Another process holds the DuckDB write lock for longer than we are willing to wait."""
 
 
 @contextmanager
 def connect(path: Path | None = None, *, read_only: bool = False, wait_seconds: float = 120.0) -> Iterator[
     duckdb.DuckDBPyConnection
 ]:
-    """Open the warehouse, waiting for another process's lock to clear, and always close it."""
-    target = Path(path) if path else config.warehouse_path()
-    if not read_only:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    elif not target.exists():
-        raise FileNotFoundError(f"no warehouse at {target}: run `onboarding run` first")
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.1
-    while True:
-        try:
-            con = duckdb.connect(str(target), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() >= deadline:
-                raise WarehouseBusy(
-                    f"warehouse {target} is locked by another process for over {wait_seconds:.0f}s "
-                    "(a running `dagster dev` job or another `onboarding run`?)"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    try:
-        # Fetch: DuckDB 2 refuses relation queries while an execute() result is left unread.
-        con.execute("set TimeZone = 'UTC'").fetchall()
+    """Open the warehouse (default: ONBOARDING_WAREHOUSE), waiting for another process's lock to clear,
+    and always close it (reverse_etl.connection.connect, with the workspace's default file)."""
+    with connection.connect(path or config.warehouse_path(), read_only=read_only, wait_seconds=wait_seconds) as con:
         yield con
-    finally:
-        con.close()
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    # The sync log (reverse_etl/synclog.py owns its DDL) exists before dbt runs: marts.csm_alerts reads
-    # what the syncs actually sent from it.
-    from reverse_etl.synclog import SYNC_DDL
-
-    for statement in (*DDL, *SYNC_DDL):
-        con.execute(statement)
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
-    row = con.execute(f"select count(*) from {relation}").fetchone()
-    return int(row[0]) if row else 0
+    # The sync log exists before dbt runs: marts.csm_alerts reads what the syncs actually sent from it.
+    ops_tables.ensure(con, DDL, ops_tables.SYNC_LOG)

@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.trunk.conftest import home
+from tests.cycle.conftest import home
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 35

@@ -18,7 +18,7 @@ from dagster_project.defs.reports import render as report
 from dagster_project.lib.resources import WarehouseResource
 from tests.analytics.browser import dump_dom, ensure_chromium, layout
 from tests.analytics.conftest import CLOCKS, START, AnalyticsWorkspace
-from tests.trunk.conftest import home
+from tests.cycle.conftest import home
 
 pytestmark = pytest.mark.slow  # the session workspace: generation and two full cycles
 CHARTS = {"path_distribution", "activation_by_path", "holdout_lift", "stall_by_step", "time_to_first_value",

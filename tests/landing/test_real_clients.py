@@ -14,8 +14,8 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
 from dagster_project.lib import config
+from tests.cycle.conftest import home
 from tests.landing.capture_server import CaptureServer
-from tests.trunk.conftest import home
 
 AS_OF = datetime(2026, 10, 5, 12, tzinfo=UTC)
 SIGNUP = AS_OF - timedelta(days=2)

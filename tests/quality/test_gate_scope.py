@@ -143,7 +143,7 @@ def test_title_case_and_aliased_names_are_validated_by_the_event_suite(ws: Works
     for m in signups[:10]:
         m["event"] = "Signup Completed"
     for m in signups[10:20]:
-        m["event"] = "Account Created"  # the seed's example alias
+        m["event"] = "Account Created"  # an alias of seeds/event_aliases.csv
     for m in signups[:3] + signups[10:12]:
         m["properties"]["plan_tier"] = "platinum"
     broken = {m["context"]["groupId"] for m in signups[:3] + signups[10:12]}

@@ -11,39 +11,18 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_project.defs.customerio.resources import CustomerIOResource
+from dagster_project.defs.slack.resources import SlackResource
 from dagster_project.lib import config
 from dagster_project.lib.clock import as_of_for
 from dagster_project.lib.resources import WarehouseResource
 from reverse_etl import outbox
-from reverse_etl.customerio import CustomerIOAuthError, CustomerIOSettings, sync_customerio
+from reverse_etl.customerio import CustomerIOAuthError, sync_customerio
 from reverse_etl.customerio.diff import CHANNEL
 
 CUSTOMERIO_SYNC = dg.AssetKey(["customerio_sync"])
 INPUTS = [dg.AssetKey(["marts", "customerio_people"]), dg.AssetKey(["marts", "onboarding_triggers"])]
 PARKED_CHECK = "customerio_nothing_parked"
-
-
-class CustomerIOResource(dg.ConfigurableResource):
-    """Track API settings. Empty fields fall back, at run time, to the CUSTOMERIO_* variables;
-    no credentials means the local outbox ($ONBOARDING_HOME/outbox/customerio.jsonl)."""
-
-    site_id: str | None = None
-    api_key: str | None = None
-    region: str | None = None
-    track_host: str | None = None
-    rate_per_second: float = 100.0
-    max_item_attempts: int = 5
-
-    def settings(self) -> CustomerIOSettings:
-        env = CustomerIOSettings.from_env()
-        return CustomerIOSettings(
-            site_id=self.site_id or env.site_id,
-            api_key=self.api_key or env.api_key,
-            region=(self.region or env.region).strip().lower(),
-            track_host=self.track_host or env.track_host,
-            rate_per_second=self.rate_per_second,
-            max_item_attempts=self.max_item_attempts,
-        )
 
 
 def _alert_parked(context: dg.AssetExecutionContext, con: Any, as_of: datetime, item_ids: list[str]) -> None:
@@ -67,7 +46,8 @@ def _alert_parked(context: dg.AssetExecutionContext, con: Any, as_of: datetime, 
     )
     try:
         post_data_quality_alert(
-            con, as_of, f"Customer.io: {len(item_ids)} operations parked", lines, "warning"
+            con, as_of, f"Customer.io: {len(item_ids)} operations parked", lines, "warning",
+            settings=SlackResource().settings(),
         )
     except Exception as exc:  # noqa: BLE001 - an alert must never undo a completed sync
         context.log.warning(f"could not queue the parked-rows alert for Slack: {type(exc).__name__}")

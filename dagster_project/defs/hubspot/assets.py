@@ -11,38 +11,19 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_project.defs.hubspot.resources import HubSpotResource
+from dagster_project.defs.slack.resources import SlackResource
 from dagster_project.lib import config
 from dagster_project.lib.clock import as_of_for
 from dagster_project.lib.resources import WarehouseResource
 from reverse_etl import outbox
-from reverse_etl.hubspot import HubSpotAuthError, HubSpotSettings, sync_hubspot
+from reverse_etl.hubspot import HubSpotAuthError, sync_hubspot
 from reverse_etl.hubspot.diff import CHANNEL
 
 HUBSPOT_SYNC = dg.AssetKey(["hubspot_sync"])
 INPUTS = [dg.AssetKey(["marts", "crm_accounts"]), dg.AssetKey(["marts", "crm_plan_tasks"]),
           dg.AssetKey(["slack_alerts"])]
 PARKED_CHECK = "hubspot_nothing_parked"
-
-
-class HubSpotResource(dg.ConfigurableResource):
-    """CRM settings. Empty fields fall back, at run time, to HUBSPOT_ACCESS_TOKEN / HUBSPOT_API_URL;
-    no token means the local outbox ($ONBOARDING_HOME/outbox/hubspot.jsonl)."""
-
-    access_token: str | None = None
-    api_url: str | None = None
-    requests_per_10s: float = 100.0
-    match_by_domain: bool = True
-    max_item_attempts: int = 5
-
-    def settings(self) -> HubSpotSettings:
-        env = HubSpotSettings.from_env()
-        return HubSpotSettings(
-            access_token=self.access_token or env.access_token,
-            api_url=self.api_url or env.api_url,
-            requests_per_10s=self.requests_per_10s,
-            match_by_domain=self.match_by_domain,
-            max_item_attempts=self.max_item_attempts,
-        )
 
 
 def _alert_parked(context: dg.AssetExecutionContext, con: Any, as_of: datetime, item_ids: list[str]) -> None:
@@ -56,7 +37,8 @@ def _alert_parked(context: dg.AssetExecutionContext, con: Any, as_of: datetime, 
     lines = [f"{item_id}: {errors.get(item_id) or 'no error recorded'}" for item_id in item_ids[:20]]
     lines.append("Fix the cause, then requeue: outbox.requeue(con, 'hubspot') (reverse_etl/hubspot/README.md)")
     try:
-        post_data_quality_alert(con, as_of, f"HubSpot: {len(item_ids)} operations parked", lines, "warning")
+        post_data_quality_alert(con, as_of, f"HubSpot: {len(item_ids)} operations parked", lines, "warning",
+                                settings=SlackResource().settings())
     except Exception as exc:  # noqa: BLE001 - an alert must never undo a completed sync
         context.log.warning(f"could not queue the parked-rows alert for Slack: {type(exc).__name__}")
 

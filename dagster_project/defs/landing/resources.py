@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import dagster as dg
+from typing import ClassVar
 
 from dagster_project.lib import config
+from dagster_project.lib.resources import EnvBackedResource
+from dagster_project.lib.settings import Env
 
 
-class LandingResource(dg.ConfigurableResource):
+class LandingResource(EnvBackedResource):
     """Where event files land. `path` empty = ONBOARDING_LANDING_DIR, else $ONBOARDING_HOME/landing."""
+
+    ENV: ClassVar[dict[str, Env]] = {"path": config.LANDING_DIR}
 
     path: str | None = None
 

@@ -25,9 +25,13 @@ Poster = Callable[..., dict[str, Any]]
 
 
 def _default_poster() -> Poster:
+    """Slack's data-quality alert with the Slack resource's settings, read from the environment now."""
+    from functools import partial
+
+    from dagster_project.defs.slack.resources import SlackResource
     from reverse_etl.slack.data_quality import post_data_quality_alert
 
-    return post_data_quality_alert
+    return partial(post_data_quality_alert, settings=SlackResource().settings())
 
 
 def deliver_pending(con: duckdb.DuckDBPyConnection, now: datetime, post: Poster | None = None) -> dict[str, int]:

@@ -8,19 +8,18 @@ clock runs ahead is therefore seen at arrival, and flagged as an event from the 
 The batch is staged once in a DuckDB temp table (`_quality_staged`: each message's properties/traits,
 its account and the account's signup, numbered by arrival within each event), so a first load of millions
 of messages is never held in Python: `scan.py` reads suite frames and aggregates from it in SQL. DuckDB
-keeps the staged rows and spills them to its temp directory past `memory_limit`. `fetch_chunk` /
-`fetch_batch` turn staged rows into `Message` objects: the Python reference the SQL is tested against.
+keeps the staged rows and spills them to its temp directory past `memory_limit`. The Python reference
+the SQL is tested against (staged rows as `Message` objects) lives with the tests:
+tests/quality/reference.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
-import orjson
 
 from dagster_project.defs.quality import names
 
@@ -120,34 +119,13 @@ left join signups as s on s.account_id = b.account_id
 """
 
 
-@dataclass(frozen=True)
-class Message:
-    """One landed message, as the suites and the drift checks see it."""
-
-    message_id: str
-    type: str
-    event: str | None
-    user_id: str | None
-    account_id: str | None
-    event_at: datetime
-    received_at: datetime | None
-    arrived_at: datetime
-    load_id: int
-    account_signup_at: datetime | None
-    payload: dict
-
-    def body(self, root: str) -> dict:
-        value = self.payload.get(root)
-        return value if isinstance(value, dict) else {}
-
-
 STAGED = "_quality_staged"
 
 
 def stage_batch(
     con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: list[int] | None = None, *, full_payload: bool = False
 ) -> int:
-    """Stage the messages arrived by `as_of` and not yet validated; returns how many (read with `fetch_chunk`).
+    """Stage the messages arrived by `as_of` and not yet validated; returns how many (scan.py reads them).
 
     Each staged row carries `body`, its properties (track) or traits (identify, group): all that the
     suites, the profile and the repeat check read. The whole payload is staged only when a suite names
@@ -166,28 +144,6 @@ def stage_batch(
         con.execute("drop table if exists _quality_batch")
         con.execute("drop table if exists _quality_resolved")
     return int(con.execute(f"select count(*) from {STAGED}").fetchone()[0])
-
-
-def fetch_chunk(con: duckdb.DuckDBPyConnection, start: int, size: int) -> list[Message]:
-    """Staged messages `start` .. `start + size - 1` in arrival order, as Python objects (the reference path)."""
-    rows = con.execute(
-        f"""
-        select message_id, type, event, user_id, account_id, event_at, received_at, arrived_at, load_id,
-               signup_at, payload, body::varchar
-        from {STAGED} order by arrived_at, message_id limit ? offset ?
-        """,
-        [size, start],
-    ).fetchall()
-    return [
-        Message(
-            message_id=r[0], type=r[1], event=r[2], user_id=r[3], account_id=r[4], event_at=r[5],
-            received_at=r[6], arrived_at=r[7], load_id=int(r[8]), account_signup_at=r[9],
-            # the staged body (traits already merged with context.traits) stands in for the default root
-            payload={**(_parse(r[10]) if r[10] is not None else {}),
-                     "properties" if r[1] == "track" else "traits": _parse_any(r[11])},
-        )
-        for r in rows
-    ]
 
 
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
@@ -219,34 +175,6 @@ def _size(text: str) -> str:
     if not value or any(c in value for c in "'\\;"):
         raise ValueError(f"not a DuckDB memory size: {text!r}")
     return value
-
-
-def fetch_batch(
-    con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: list[int] | None = None
-) -> list[Message]:
-    """Messages arrived by `as_of` and not yet validated (optionally only from the given files), all at once."""
-    try:
-        total = stage_batch(con, as_of, load_ids)
-        return fetch_chunk(con, 0, total)
-    finally:
-        drop_staged(con)
-
-
-def _parse_any(text: str | None) -> object:
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _parse(text: str) -> dict:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def arrivals_by_day(

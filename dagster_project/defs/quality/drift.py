@@ -12,15 +12,9 @@ carry the blocking rules.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-
-import orjson
-
-from dagster_project.defs.quality.batch import Message
 
 
 @dataclass(frozen=True)
@@ -198,21 +192,6 @@ def volume_anomalies(
     return findings
 
 
-def is_late(m: Message, t: DriftThresholds = DEFAULTS) -> bool:
-    return m.received_at is not None and m.received_at - m.event_at > t.late_after
-
-
-def late_share(messages: list[Message], t: DriftThresholds = DEFAULTS) -> tuple[float, list[Message]]:
-    late = [m for m in messages if is_late(m, t)]
-    return (len(late) / len(messages) if messages else 0.0), late
-
-
-def late_arrivals(messages: list[Message], t: DriftThresholds = DEFAULTS) -> list[DriftFinding]:
-    """Late data counts at its own time, so a late-heavy batch rewrites history the syncs already acted on."""
-    _, late = late_share(messages, t)
-    return late_findings(len(messages), len(late), [m.message_id for m in late[:10]], t)
-
-
 def late_findings(total: int, late: int, samples: list[str], t: DriftThresholds = DEFAULTS) -> list[DriftFinding]:
     """The late-arrival verdict from counts (a batch validated in chunks sums them)."""
     share = late / total if total else 0.0
@@ -226,39 +205,6 @@ def late_findings(total: int, late: int, samples: list[str], t: DriftThresholds 
             late, share=share, samples=samples[:10],
         )
     ]
-
-
-def _fingerprint(m: Message) -> bytes:
-    root = "properties" if m.type == "track" else "traits"
-    return orjson.dumps(
-        [m.type, m.event, m.user_id, m.account_id, m.event_at.isoformat(), m.body(root)], option=orjson.OPT_SORT_KEYS
-    )
-
-
-def fingerprint(m: Message) -> bytes | None:
-    """A 16-byte digest of what makes two messages the same event; None for kinds that are not compared."""
-    if m.type not in ("track", "identify", "group"):
-        return None
-    return hashlib.blake2b(_fingerprint(m), digest_size=16).digest()
-
-
-def duplicate_bursts(
-    messages: Iterable[Message], lines_read: int, loader_duplicates: int, t: DriftThresholds = DEFAULTS
-) -> list[DriftFinding]:
-    """Re-sent messages: the loader drops repeated messageIds; the same event under new ids gets through."""
-    seen: set[bytes] = set()
-    repeats: list[str] = []
-    total = 0
-    for m in messages:
-        fp = fingerprint(m)
-        if fp is None:
-            continue
-        total += 1
-        if fp in seen:
-            repeats.append(m.message_id)
-        else:
-            seen.add(fp)
-    return duplicate_findings(lines_read, loader_duplicates, total, len(repeats), repeats[:10], t)
 
 
 def duplicate_findings(

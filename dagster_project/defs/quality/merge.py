@@ -69,10 +69,19 @@ def merge_outcomes(
 Profile = dict[tuple[datetime, str], dict[str, Counter[str]]]
 
 
-def merge_profile(into: Profile, part: Profile) -> Profile:
-    """Add a chunk's property profile (hour x event x property x JSON type counts) to the batch's."""
-    for key, props in part.items():
-        target = into.setdefault(key, {})
+def merge_profiles(
+    into: dict[tuple[datetime, str], dict[str, dict[str, int]]],
+    hourly: dict[tuple[datetime, str], dict[str, Counter[str]]],
+    after: datetime,
+) -> dict[tuple[datetime, str], dict[str, dict[str, int]]]:
+    """Add the hours after `after` of a batch profile to an hourly profile read from the warehouse."""
+    floor = after.replace(minute=0, second=0, microsecond=0)
+    for (hour, key), props in hourly.items():
+        if hour <= floor:
+            continue
+        target = into.setdefault((hour, key), {})
         for prop, types in props.items():
-            target.setdefault(prop, Counter()).update(types)
+            bucket = target.setdefault(prop, {})
+            for json_type, n in types.items():
+                bucket[json_type] = bucket.get(json_type, 0) + n
     return into

@@ -27,7 +27,7 @@ import duckdb
 
 from dagster_project.defs.quality import alerts as alert_io
 from dagster_project.defs.quality import batch as batch_io
-from dagster_project.defs.quality import drift, frames, merge, page, store, validate
+from dagster_project.defs.quality import drift, merge, page, store, validate
 from dagster_project.defs.quality import scan as scan_sql
 from dagster_project.defs.quality.checks import (
     DEFAULT_MIN_COUNT,
@@ -45,6 +45,7 @@ from dagster_project.defs.quality.checks import (
 )
 from dagster_project.defs.quality.suites import SuiteSpec, event_key, load_suites
 from dagster_project.lib import config
+from dagster_project.lib.settings import Env
 
 BASELINE_DAYS = 7
 RECENT_WINDOW = timedelta(hours=24)
@@ -52,26 +53,33 @@ PROFILE_RETENTION_DAYS = 35
 DEFAULT_CHUNK = 200_000
 DEFAULT_MEMORY = "2GB"  # DuckDB's buffer pool while the batch is staged and scanned; it spills past this
 
+CHUNK = Env("ONBOARDING_QUALITY_CHUNK", str(DEFAULT_CHUNK),
+            "messages validated per chunk: bounds a data-quality pass's memory on a first load")
+MIN_COUNT = Env("ONBOARDING_QUALITY_MIN_COUNT", str(DEFAULT_MIN_COUNT),
+                "fewest failing rows a data-quality share threshold trips on (see `expectations/README.md`)")
+MEMORY = Env("ONBOARDING_QUALITY_MEMORY", DEFAULT_MEMORY,
+             "DuckDB's memory limit while a data-quality pass stages and scans the batch (it spills past it)")
 
-def _count_setting(name: str, default: int, unit: str) -> int:
-    raw = config.env(name)
+
+def _count_setting(env: Env, unit: str) -> int:
+    raw = env.read()
     try:
-        value = int(raw) if raw else default
+        value = int(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number of {unit}, got {raw!r}") from exc
+        raise ValueError(f"{env.variable} must be a whole number of {unit}, got {raw!r}") from exc
     if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
+        raise ValueError(f"{env.variable} must be at least 1, got {value}")
     return value
 
 
 def chunk_size_setting() -> int:
     """Messages validated per chunk (`ONBOARDING_QUALITY_CHUNK`): bounds a pass's memory on a first load."""
-    return _count_setting("ONBOARDING_QUALITY_CHUNK", DEFAULT_CHUNK, "messages")
+    return _count_setting(CHUNK, "messages")
 
 
 def min_count_setting() -> int:
     """Fewest failing rows a share threshold trips on (`ONBOARDING_QUALITY_MIN_COUNT`, default 3)."""
-    return _count_setting("ONBOARDING_QUALITY_MIN_COUNT", DEFAULT_MIN_COUNT, "rows")
+    return _count_setting(MIN_COUNT, "rows")
 
 
 @dataclass
@@ -123,7 +131,9 @@ def check_names(suites: list[SuiteSpec] | None = None) -> list[str]:
 
 
 def data_channel() -> str:
-    return config.env("SLACK_CHANNEL_DATA", "#data-alerts") or "#data-alerts"
+    from dagster_project.defs.slack.resources import CHANNEL_DATA
+
+    return CHANNEL_DATA.read()
 
 
 def run_quality(
@@ -146,7 +156,7 @@ def run_quality(
     previous = store.previous_statuses(con)
     fresh_loads = store.new_load_ids(con)
     size = chunk_size or chunk_size_setting()
-    with batch_io.memory_limit(con, config.env("ONBOARDING_QUALITY_MEMORY", DEFAULT_MEMORY)):
+    with batch_io.memory_limit(con, MEMORY.read()):
         try:
             total = batch_io.stage_batch(con, as_of, load_ids, full_payload=scan_sql.needs_full_payload(specs))
             fetched = time.perf_counter()
@@ -165,7 +175,7 @@ def run_quality(
     # so a verdict does not flap with the size of one hour's batch.
     batch_profile = scan.profile
     recent_start = as_of - RECENT_WINDOW
-    recent = frames.merge_profiles(
+    recent = merge.merge_profiles(
         store.window_profiles(con, recent_start, as_of, good_only=False, hourly=True), batch_profile, recent_start
     )
     baseline = store.window_profiles(con, recent_start - timedelta(days=BASELINE_DAYS), recent_start, good_only=True)

@@ -2,10 +2,10 @@
 
 A first load is millions of messages, most of them page views and product events no suite reads. Only
 the rows of a suite reach Python, as pandas frames built by SQL (`suite_frame`: JSON extraction of just
-the properties the suite names, `frames.build_frame`'s column convention) and handed to GX a chunk at a
+the properties the suite names, the column convention of expectations/README.md) and handed to GX a chunk at a
 time. The property profile, late arrivals and repeated events are SQL aggregates over the whole batch.
 
-The SQL mirrors the Python reference in `frames.py` / `drift.py` (tests/quality/test_chunked_batch.py
+The SQL mirrors the Python reference in tests/quality/reference.py (tests/quality/test_chunked_batch.py
 compares them on planted drift). Two documented differences, neither of which changes a status or a
 count: a non-string property value reaches a suite's value column as its JSON text (`true`,
 `{"name":"slack"}`) rather than Python's `str()` of it, so an alert quotes it as JSON; and two messages

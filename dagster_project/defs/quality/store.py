@@ -9,7 +9,7 @@
 - `ops.quality_profiles`: per arrival hour and event, the property types seen (each message counted once,
   when validated); `good` is false for an event whose suite failed in that cycle. Schema drift compares
   the last 24 h of arrivals with the good arrivals of the week before.
-- `ops.send_gate` is shared (its DDL is the trunk's); this module writes the rows of its own checks only.
+- `ops.send_gate` is shared (its DDL is in reverse_etl/ops_tables.py); this module writes the rows of its own checks only.
 """
 
 from __future__ import annotations
@@ -21,64 +21,9 @@ from datetime import datetime
 import duckdb
 
 from dagster_project.lib import warehouse
+from reverse_etl import ops_tables
 
-DDL: tuple[str, ...] = (
-    """
-    create table if not exists ops.quality_load_watermarks (
-        load_id bigint primary key,
-        validated_through timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.quality_check_status (
-        check_name varchar primary key,
-        status varchar not null,
-        since timestamptz not null,
-        last_as_of timestamptz not null,
-        summary varchar
-    )
-    """,
-    """
-    create table if not exists ops.quality_alerts (
-        alert_id varchar primary key,
-        check_name varchar not null,
-        as_of timestamptz not null,
-        previous_status varchar not null,
-        status varchar not null,
-        channel varchar not null,
-        title varchar not null,
-        lines json not null,
-        text varchar not null,
-        created_at timestamptz not null,
-        delivered_at timestamptz,
-        delivery varchar
-    )
-    """,
-    """
-    create table if not exists ops.quality_results (
-        as_of timestamptz not null,
-        check_name varchar not null,
-        finding varchar not null,
-        severity varchar not null,
-        passed boolean not null,
-        element_count bigint,
-        unexpected_count bigint,
-        unexpected_percent double,
-        detail json
-    )
-    """,
-    """
-    create table if not exists ops.quality_profiles (
-        arrived_hour timestamptz not null,
-        event_key varchar not null,
-        property varchar not null,
-        json_type varchar not null,
-        rows bigint not null,
-        good boolean not null,
-        as_of timestamptz not null
-    )
-    """,
-)
+DDL: tuple[str, ...] = ops_tables.QUALITY
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

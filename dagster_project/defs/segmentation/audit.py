@@ -1,4 +1,4 @@
-"""The monthly accuracy audit of the track assignment (the seed's failure mode 03: silent drift).
+"""The monthly accuracy audit of the track assignment (the failure it guards against: silent drift).
 
 Each month (of the cycle's clock) a deterministic random sample of accounts that signed up in the
 30 days before is written to <reports>/segmentation_audit/<YYYY-MM>/sample.csv with the context a
@@ -21,6 +21,7 @@ import duckdb
 
 from dagster_project.defs.segmentation.prompt import TRACKS
 from dagster_project.lib import config
+from reverse_etl import ops_tables
 
 SAMPLE_FILE = "sample.csv"
 LABEL_COLUMN = "human_label"
@@ -31,49 +32,7 @@ SAMPLE_COLUMNS = (
 )
 LOOKBACK_DAYS = 30
 
-DDL: tuple[str, ...] = (
-    "create schema if not exists ops",
-    """
-    create table if not exists ops.segmentation_audit_samples (
-        audit_month varchar not null,
-        account_id varchar not null,
-        assigned_track varchar not null,
-        track_source varchar not null,
-        sampled_as_of timestamptz not null,
-        file varchar not null
-    )
-    """,
-    """
-    create table if not exists ops.segmentation_audit_labels (
-        audit_month varchar not null,
-        account_id varchar not null,
-        human_label varchar not null,
-        labelled_by varchar,
-        file varchar not null,
-        loaded_as_of timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.segmentation_accuracy (
-        audit_month varchar not null,
-        track varchar not null,          -- a true track (human label), or 'all'
-        labelled bigint not null,
-        correct bigint not null,
-        accuracy double,
-        computed_as_of timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.segmentation_alerts (
-        audit_month varchar not null,
-        accuracy double not null,
-        threshold double not null,
-        labelled bigint not null,
-        message varchar not null,
-        raised_as_of timestamptz not null
-    )
-    """,
-)
+DDL: tuple[str, ...] = ops_tables.SEGMENTATION_AUDIT
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,27 @@ the anthropic SDK itself and never stored in run config.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import dagster as dg
+from typing import TYPE_CHECKING, ClassVar
 
 from dagster_project.defs.segmentation import settings
-from dagster_project.lib import config
+from dagster_project.lib.resources import EnvBackedResource
+from dagster_project.lib.settings import Env
 
 if TYPE_CHECKING:  # the SDK loads only when a key is set and a run asks the model (~1.5 s of start-up)
     import anthropic
 
 
-class SegmentationModelResource(dg.ConfigurableResource):
+class SegmentationModelResource(EnvBackedResource):
+    """The Anthropic model behind the segmentation. Empty fields fall back, at run time, to their variables."""
+
+    ENV: ClassVar[dict[str, Env]] = {
+        "model": settings.LLM_MODEL,
+        "min_confidence": settings.MIN_CONFIDENCE,
+        "concurrency": settings.CONCURRENCY,
+        "max_accounts_per_run": settings.MAX_PER_RUN,
+        "timeout_seconds": settings.TIMEOUT,
+    }
+
     model: str | None = None
     min_confidence: float | None = None
     concurrency: int | None = None
@@ -29,7 +38,7 @@ class SegmentationModelResource(dg.ConfigurableResource):
         return settings.api_key_present()
 
     def resolved_model(self) -> str:
-        return self.model or config.llm_model()
+        return self.value("model")
 
     def resolved_min_confidence(self) -> float:
         return self.min_confidence if self.min_confidence is not None else settings.min_confidence()

@@ -15,62 +15,13 @@ import duckdb
 
 from dagster_project.defs.segmentation.runner import BatchResult, PendingAccount
 from dagster_project.lib import warehouse
+from reverse_etl import ops_tables
 
 SCORED = "intermediate.int_accounts_scored"
 SEGMENTED = "intermediate.int_accounts_segmented"
 ERROR_PREFIX = "error:"
 
-DDL: tuple[str, ...] = (
-    "create schema if not exists ops",
-    """
-    create table if not exists ops.segmentation_runs (
-        run_id varchar not null,
-        as_of timestamptz not null,
-        started_at timestamptz not null,
-        finished_at timestamptz not null,
-        mode varchar not null,            -- 'llm' | 'rules' (no key) | 'auth_failed'
-        model varchar,
-        prompt_version varchar,
-        accounts_scored bigint not null,
-        pending bigint not null,
-        asked bigint not null,
-        deferred bigint not null,         -- pending beyond the per-run cap: the rules decide meanwhile
-        decided_llm bigint not null,
-        fallback_low_confidence bigint not null,
-        fallback_error bigint not null,
-        attempts bigint not null,
-        retries bigint not null,
-        requests bigint not null,
-        input_tokens bigint not null,
-        output_tokens bigint not null,
-        cache_creation_input_tokens bigint not null,
-        cache_read_input_tokens bigint not null,
-        cost_usd double not null,
-        price_source varchar,
-        note varchar
-    )
-    """,
-    """
-    create table if not exists ops.segmentation_calls (
-        run_id varchar not null,
-        account_id varchar not null,
-        input_hash varchar not null,
-        model_track varchar,
-        confidence double,
-        track varchar not null,
-        track_source varchar not null,
-        error varchar,
-        attempts integer not null,
-        waits_seconds double[],
-        input_tokens bigint not null,
-        output_tokens bigint not null,
-        cache_creation_input_tokens bigint not null,
-        cache_read_input_tokens bigint not null,
-        latency_ms bigint not null,
-        as_of timestamptz not null
-    )
-    """,
-)
+DDL: tuple[str, ...] = ops_tables.SEGMENTATION_RUNS
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:

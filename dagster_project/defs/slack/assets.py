@@ -9,47 +9,17 @@ is about the cycle running, and queued messages are retried next hour.
 
 import dagster as dg
 
+from dagster_project.defs.slack.resources import SlackResource
 from dagster_project.lib import config
 from dagster_project.lib.clock import as_of_for
 from dagster_project.lib.resources import WarehouseResource
 from reverse_etl import outbox
-from reverse_etl.slack import SlackSettings, run_slack_cycle
+from reverse_etl.slack import run_slack_cycle
 from reverse_etl.slack.state import CHANNEL
 
 SLACK_ALERTS = dg.AssetKey(["slack_alerts"])
 INPUTS = [dg.AssetKey(["marts", "csm_alerts"]), dg.AssetKey(["marts", "customer_onboarding_state"])]
 DELIVERY_CHECK = "slack_delivery_healthy"
-
-
-class SlackResource(dg.ConfigurableResource):
-    """Slack and draft settings. Empty fields fall back, at run time, to SLACK_BOT_TOKEN, SLACK_API_URL,
-    SLACK_CHANNEL_*, ONBOARDING_DIGEST_HOUR, ANTHROPIC_API_KEY and ONBOARDING_LLM_MODEL; no token means
-    the local outbox ($ONBOARDING_HOME/outbox/slack.jsonl)."""
-
-    bot_token: str | None = None
-    api_url: str | None = None
-    channel_alerts: str | None = None
-    channel_digest: str | None = None
-    channel_data: str | None = None
-    digest_hour: int | None = None
-    per_channel_rate: float = 1.0
-    max_llm_drafts: int = 25
-    digest_max_items: int = 50
-    max_realtime_per_cycle: int = 10
-
-    def settings(self) -> SlackSettings:
-        return SlackSettings.from_env(
-            token=self.bot_token,
-            base_url=self.api_url,
-            channel_alerts=self.channel_alerts,
-            channel_digest=self.channel_digest,
-            channel_data=self.channel_data,
-            digest_hour=self.digest_hour,
-            per_channel_rate=self.per_channel_rate,
-            max_llm_drafts=self.max_llm_drafts,
-            digest_max_items=self.digest_max_items,
-            max_realtime_per_cycle=self.max_realtime_per_cycle,
-        )
 
 
 @dg.asset(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from reverse_etl.hubspot import properties as props
-from tests.trunk.conftest import CLOCKS
+from tests.cycle.conftest import CLOCKS
 
 
 def _lines(workspace) -> list[dict]:

@@ -20,7 +20,7 @@ import pytest
 
 from dagster_project.lib import config
 from dagster_project.lib.dbt import dbt_env, dbt_executable, keep_parse_state, run_target
-from tests.trunk.conftest import Workspace, home
+from tests.cycle.conftest import Workspace, home
 
 # `import dagster` runs `file -b python` itself (its vendored croniter asks platform.architecture()):
 # loaded before the hook, so the probe sees what the code location adds.

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from dagster_project.cli.replay import clocks, parse_every, replay
-from tests.trunk.conftest import CLOCKS, START, home
+from tests.cycle.conftest import CLOCKS, START, home
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from dagster_project.cli.cycle import run_cycle
-from tests.trunk.conftest import CLOCKS, PLANTED, START, home, parse_time
-from tests.trunk.oracle import expected_state
+from tests.cycle.conftest import CLOCKS, PLANTED, START, home, parse_time
+from tests.cycle.oracle import expected_state
 
 pytestmark = pytest.mark.slow
 

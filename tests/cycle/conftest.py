@@ -1,4 +1,4 @@
-"""The generated workspace the trunk's end-to-end tests share: built once per session."""
+"""The generated workspace the end-to-end cycle tests share: built once per session."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def parse_time(text: str) -> datetime | None:
 
 
 def plant(landing: Path) -> None:
-    """Hand-planted accounts beside the generated ones: the exact edges the seed warns about."""
+    """Hand-planted accounts beside the generated ones: the exact edges the journey rules must get right."""
     from tests.support.events import Scenario
 
     s = Scenario("planted")

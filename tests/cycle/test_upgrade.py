@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from tests.trunk.conftest import CLOCKS, Workspace, home
+from tests.cycle.conftest import CLOCKS, Workspace, home
 
 DECISION_COLUMNS = ("send_decision", "decision_reason", "decided_as_of", "lifecycle_stage")
 
