@@ -18,12 +18,8 @@ from dagster_project.defs.hubspot.assets import HubSpotResource, hubspot_sync
 from dagster_project.defs.landing.assets import landed_events
 from dagster_project.defs.landing.resources import LandingResource
 from dagster_project.defs.quality.assets import raw_segment_messages_quality
-from dagster_project.defs.reports.assets import (
-    REPORT_KEY,
-    activation_report,
-    onboarding_report,
-    onboarding_report_schedule,
-)
+from dagster_project.defs.reports.assets import REPORT_KEY, activation_report
+from dagster_project.defs.reports.jobs import onboarding_report, onboarding_report_schedule
 from dagster_project.defs.segmentation.assets import (
     SEGMENTATION_ASSETS,
     SEGMENTATION_CHECKS,

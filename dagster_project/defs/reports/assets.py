@@ -1,8 +1,8 @@
 """The activation-by-path report as a Dagster asset, on its own daily job (off the hourly path).
 
 Rendering SVG charts costs seconds of matplotlib; the hourly cycle must not pay it, so the
-asset is excluded from `onboarding_hourly` (see definitions.py) and runs in `onboarding_report`,
-scheduled daily. The page's path and the headline figures are attached as metadata.
+asset is excluded from `onboarding_hourly` (see definitions.py) and runs in `onboarding_report`
+(jobs.py), scheduled daily. The page's path and the headline figures are attached as metadata.
 """
 
 import dagster as dg
@@ -50,18 +50,3 @@ def activation_report(context: dg.AssetExecutionContext, warehouse: WarehouseRes
             "marts_missing": dg.MetadataValue.json([m for m in MARTS if m not in figures.tables]),
         }
     )
-
-
-onboarding_report = dg.define_asset_job(
-    name="onboarding_report",
-    selection=dg.AssetSelection.assets(REPORT_KEY),
-    description="Render the activation-by-path report from the marts of the last cycle.",
-    executor_def=dg.in_process_executor,
-)
-
-onboarding_report_schedule = dg.ScheduleDefinition(
-    name="onboarding_report_schedule",
-    job=onboarding_report,
-    cron_schedule="30 6 * * *",
-    execution_timezone="UTC",
-)
