@@ -84,10 +84,20 @@ def parse_suite(raw: dict, source: str = "<suite>") -> SuiteSpec:
     )
 
 
+def suite_names(directory: Path | None = None) -> list[str]:
+    """The suites' names, sorted, from the file names alone: what the check specs need when the code
+    location loads (listing the folder, reading no file; `load_suites` holds each name to its file's)."""
+    return sorted(p.stem for p in (directory or expectations_dir()).glob("*.json"))
+
+
 def load_suites(directory: Path | None = None) -> list[SuiteSpec]:
-    """Every `*.json` suite under `expectations/`, sorted by name."""
+    """Every `*.json` suite under `expectations/`, sorted by name (a suite is named as its file)."""
     folder = directory or expectations_dir()
-    specs = [parse_suite(json.loads(p.read_text()), str(p)) for p in sorted(folder.glob("*.json"))]
+    paths = sorted(folder.glob("*.json"))
+    specs = [parse_suite(json.loads(p.read_text()), str(p)) for p in paths]
+    misnamed = [f"{p} is named {s.name!r}" for p, s in zip(paths, specs, strict=True) if p.stem != s.name]
+    if misnamed and directory is None:  # the project's suites name the Dagster checks by file name
+        raise ValueError("a suite must be named as its file: " + "; ".join(misnamed))
     keys = [s.key for s in specs]
     duplicated = {k for k in keys if keys.count(k) > 1}
     if duplicated:
