@@ -25,7 +25,7 @@ DBT_SOURCES := $(shell find dbt_project \( -name target -o -name logs -o -name d
 install: $(STAMP) $(MANIFEST)
 
 $(MANIFEST): $(STAMP) $(DBT_SOURCES)
-	$(BIN)/python -m dagster_project.dbt
+	$(BIN)/python -m dagster_project.lib.dbt
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

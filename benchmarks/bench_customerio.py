@@ -4,7 +4,7 @@ Prints operations per second, operations per request, requests per second (must 
 measured by the server's clock, in the busiest one-second window and on average), and the time
 the diff itself takes, for a first full sync and for a second run where nothing changed.
 The server runs in a child process (its own core), so client figures are the client's own.
-Run: `python -m benchmarks.bench_customerio [--accounts N]` (the lead's `make bench` calls `run()`).
+Run: `python -m benchmarks.bench_customerio [--accounts N]` (`make bench` calls `run()`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reverse_etl.customerio import CustomerIOSettings, sync_customerio
+from dagster_project.defs.customerio.resources import CustomerIOResource
+from reverse_etl.customerio import sync_customerio
 from tests.servers.customerio_server import CustomerIOServer
 from tests.servers.customerio_warehouse import BASE, person, plant, trigger
 
@@ -60,7 +61,7 @@ def run(accounts: int = 100_000) -> dict[str, Any]:
         os.environ.update(env)
         os.environ["ONBOARDING_HOME"] = str(root / "home")
         try:
-            settings = CustomerIOSettings.from_env(rate_per_second=RATE_LIMIT)
+            settings = CustomerIOResource().settings(rate_per_second=RATE_LIMIT)
             first = sync_customerio(settings, as_of=BASE, warehouse_path=wh)
             rss_after_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             commands.put("stats")

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reverse_etl.hubspot import HubSpotSettings, sync_hubspot
+from dagster_project.defs.hubspot.resources import HubSpotResource
+from reverse_etl.hubspot import sync_hubspot
 from tests.servers.hubspot_server import HubSpotServer
 from tests.servers.hubspot_warehouse import BASE, account, plant
 
@@ -84,7 +85,7 @@ def run(accounts: int = 100_000) -> dict[str, Any]:
             return answers.get(timeout=300)
 
         try:
-            settings = HubSpotSettings.from_env()
+            settings = HubSpotResource().settings()
             plant(wh, (account(i) for i in range(accounts)))
             first = sync_hubspot(settings, as_of=BASE, warehouse_path=wh)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

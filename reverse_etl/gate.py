@@ -1,6 +1,6 @@
 """The send gate: accounts whose outgoing messages are held back while a data-quality check fails.
 
-`ops.send_gate` is written by the quality checks (dagster_project/quality); every sync reads it
+`ops.send_gate` is written by the quality checks (dagster_project/defs/quality); every sync reads it
 the same way: a row per (account, check), `*` = everyone. Held operations stay pending and are
 logged `skipped_gate` with the failing check, so they go out once the check passes.
 """
@@ -11,6 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import duckdb
+
+from reverse_etl.connection import table_exists
+
+__all__ = ["Gate", "read_gate", "table_exists"]
 
 
 @dataclass
@@ -25,19 +29,6 @@ class Gate:
         if account_id is not None:
             reasons += self.accounts.get(account_id, [])
         return "; ".join(sorted(set(reasons))) if reasons else None
-
-    @property
-    def closed_for_all(self) -> bool:
-        return bool(self.everyone)
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Fully fetched (DuckDB 2 refuses new relations while a result is half-read)."""
-    rows = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return bool(rows and rows[0][0])
 
 
 def read_gate(con: duckdb.DuckDBPyConnection) -> Gate:

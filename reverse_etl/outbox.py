@@ -33,7 +33,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from dagster_project import config
+from reverse_etl import ops_tables
 
 PENDING = "pending"
 SENT = "sent"
@@ -41,28 +41,7 @@ PARKED = "parked"
 
 DEFAULT_MAX_ATTEMPTS = 5
 
-OUTBOX_DDL: tuple[str, ...] = (
-    "create schema if not exists ops",
-    """
-    create table if not exists ops.outbox (
-        channel varchar not null,
-        item_id varchar not null,
-        account_id varchar,
-        kind varchar not null,
-        priority integer not null default 0,
-        payload json not null,
-        payload_hash varchar not null,
-        status varchar not null,
-        attempts integer not null default 0,
-        last_error varchar,
-        enqueued_at timestamptz not null,
-        updated_at timestamptz not null,
-        sent_at timestamptz,
-        last_run_id varchar,
-        primary key (channel, item_id)
-    )
-    """,
-)
+OUTBOX_DDL: tuple[str, ...] = ops_tables.OUTBOX
 
 
 def ensure_outbox(con: duckdb.DuckDBPyConnection) -> None:
@@ -345,10 +324,12 @@ def status_counts(con: duckdb.DuckDBPyConnection, channel: str) -> dict[str, int
 
 
 def local_outbox_path(channel: str, directory: Path | None = None) -> Path:
-    """`$ONBOARDING_HOME/outbox/<channel>.jsonl` (or under `directory`)."""
+    """`<directory>/<channel>.jsonl` (the workspace passes `$ONBOARDING_HOME/outbox`)."""
     if not channel or "/" in channel or channel.startswith("."):
         raise ValueError(f"not a channel name: {channel!r}")
-    return (directory or config.outbox_dir()) / f"{channel}.jsonl"
+    if directory is None:
+        raise ValueError(f"no local outbox directory given for {channel!r} (the caller's settings name it)")
+    return Path(directory) / f"{channel}.jsonl"
 
 
 def write_local(

@@ -55,16 +55,6 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
         self._stamp = now
 
-    def try_acquire(self, tokens: float = 1.0) -> bool:
-        """Take `tokens` if available now, without waiting."""
-        with self._lock:
-            self._refill(self._clock())
-            if self._tokens >= tokens - _EPSILON:
-                self._tokens -= tokens
-                self.acquired += 1
-                return True
-            return False
-
     def acquire(self, tokens: float = 1.0) -> float:
         """Wait until `tokens` are available, take them, and return how long we waited."""
         if tokens > self.capacity:

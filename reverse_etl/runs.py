@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from dagster_project import warehouse
 from reverse_etl import outbox
 from reverse_etl.gate import Gate, read_gate
 from reverse_etl.synclog import ChangeRow, ensure_sync_tables, finish_run, log_changes, start_run
@@ -25,7 +24,6 @@ PAGE_SIZE = 10_000
 def open_run(con: Any, channel: str, run_id: str, *, as_of: datetime | None, mode: str, started_at: datetime,
              plan: Callable[[Gate], None]) -> Gate:
     """Create the ops tables, record the run as running, and write its plan in one transaction."""
-    warehouse.ensure_schema(con)
     outbox.ensure_outbox(con)
     ensure_sync_tables(con)
     start_run(con, run_id, channel, as_of=as_of, mode=mode, started_at=started_at)

@@ -20,62 +20,9 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-SYNC_DDL: tuple[str, ...] = (
-    "create schema if not exists ops",
-    """
-    create table if not exists ops.sync_snapshot (
-        channel varchar not null,
-        entity_key varchar not null,
-        account_id varchar,
-        row_hash varchar not null,
-        payload json,
-        synced_at timestamptz not null,
-        run_id varchar,
-        primary key (channel, entity_key)
-    )
-    """,
-    """
-    create table if not exists ops.sync_changelog (
-        run_id varchar not null,
-        channel varchar not null,
-        item_id varchar not null,
-        account_id varchar,
-        entity_key varchar,
-        operation varchar not null,
-        event_name varchar,
-        event_id varchar,
-        result varchar not null,
-        error varchar,
-        attempt integer,
-        recorded_at timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.sync_runs (
-        run_id varchar not null,
-        channel varchar not null,
-        as_of timestamptz,
-        started_at timestamptz not null,
-        finished_at timestamptz,
-        status varchar not null,
-        mode varchar,
-        planned_changes bigint,
-        sent bigint,
-        failed bigint,
-        parked bigint,
-        invalid bigint,
-        skipped_gate bigint,
-        requests bigint,
-        retries bigint,
-        rate_limited bigint,
-        bytes_sent bigint,
-        diff_seconds double,
-        duration_seconds double,
-        error varchar,
-        summary json
-    )
-    """,
-)
+from reverse_etl import ops_tables
+
+SYNC_DDL: tuple[str, ...] = ops_tables.SYNC_LOG
 
 
 def ensure_sync_tables(con: duckdb.DuckDBPyConnection) -> None:

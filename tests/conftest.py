@@ -25,6 +25,6 @@ os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"
 
 # The code location reads a prepared manifest and never parses at import: prepare this session's
 # (one `dbt parse` of the files under test, as `make install` does for a checkout).
-from dagster_project.dbt import prepare  # noqa: E402
+from dagster_project.lib.dbt import prepare  # noqa: E402
 
 prepare()

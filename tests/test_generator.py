@@ -429,10 +429,10 @@ def test_refuses_to_overwrite_foreign_events(tmp_path: Path) -> None:
 
 
 def test_the_loader_lands_exactly_what_was_planted(tmp_path: Path) -> None:
-    """The lead's loader and this generator agree on what a duplicate and a bad line are."""
+    """The landing loader and this generator agree on what a duplicate and a bad line are."""
     import duckdb
 
-    from dagster_project import landing
+    from dagster_project.defs.landing import load as landing
 
     root = tmp_path / "small"
     _generate(root, accounts=120, days=4, seed=3)  # few files: the loader commits once per file

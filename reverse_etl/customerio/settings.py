@@ -1,10 +1,11 @@
-"""Customer.io settings, read from the environment when a sync starts (never at import)."""
+"""Customer.io settings: a plain value the caller builds (the Dagster resource, from the environment at run
+time); this library reads no environment."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from dagster_project import config
 from reverse_etl.retry import RetryPolicy
 
 REGIONS = ("us", "eu")
@@ -29,6 +30,8 @@ class CustomerIOSettings:
     # service is down and the rest waits, untouched, for the next run.
     circuit_breaker_batches: int = 3
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Where operations go without credentials: <outbox_dir>/customerio.jsonl.
+    outbox_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.region not in REGIONS:
@@ -53,14 +56,3 @@ class CustomerIOSettings:
     @property
     def has_credentials(self) -> bool:
         return bool(self.site_id and self.api_key)
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> CustomerIOSettings:
-        """CUSTOMERIO_SITE_ID, CUSTOMERIO_API_KEY, CUSTOMERIO_REGION, CUSTOMERIO_TRACK_HOST."""
-        base = cls(
-            site_id=config.env("CUSTOMERIO_SITE_ID"),
-            api_key=config.env("CUSTOMERIO_API_KEY"),
-            region=(config.env("CUSTOMERIO_REGION", "us") or "us").strip().lower(),
-            track_host=config.env("CUSTOMERIO_TRACK_HOST"),
-        )
-        return replace(base, **overrides) if overrides else base  # type: ignore[arg-type]

@@ -1,10 +1,11 @@
-"""HubSpot settings, read from the environment when a sync starts (never at import)."""
+"""HubSpot settings: a plain value the caller builds (the Dagster resource, from the environment at run
+time); this library reads no environment."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from dagster_project import config
 from reverse_etl.retry import RetryPolicy
 
 DEFAULT_API_URL = "https://api.hubapi.com"
@@ -49,6 +50,8 @@ class HubSpotSettings:
     max_item_attempts: int = 5
     circuit_breaker_batches: int = 3
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Where CRM changes go without a token: <outbox_dir>/hubspot.jsonl.
+    outbox_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_INPUTS:
@@ -66,12 +69,3 @@ class HubSpotSettings:
     def host(self) -> str:
         """The base URL as the official client's Configuration.host expects it (no trailing slash)."""
         return self.api_url.rstrip("/")
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> HubSpotSettings:
-        """HUBSPOT_ACCESS_TOKEN, HUBSPOT_API_URL."""
-        base = cls(
-            access_token=config.env("HUBSPOT_ACCESS_TOKEN"),
-            api_url=(config.env("HUBSPOT_API_URL", DEFAULT_API_URL) or DEFAULT_API_URL).strip(),
-        )
-        return replace(base, **overrides) if overrides else base  # type: ignore[arg-type]

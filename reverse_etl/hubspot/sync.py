@@ -38,8 +38,7 @@ import orjson
 import pyarrow as pa
 from ulid import ULID
 
-from dagster_project import warehouse
-from reverse_etl import outbox, runs
+from reverse_etl import connection, ops_tables, outbox, runs
 from reverse_etl.gate import Gate
 from reverse_etl.hubspot import properties as props
 from reverse_etl.hubspot.diff import (
@@ -82,16 +81,7 @@ ENDPOINTS = {
     ("note_link", "associate"): "/crm/v4/associations/notes/companies/batch/associate/default",
 }
 
-OBJECTS_DDL = """
-    create table if not exists ops.hubspot_objects (
-        object_type varchar not null,   -- 'company' (key: account_id) | 'contact' (person_id) | 'task' | 'note'
-        key varchar not null,
-        hubspot_id varchar not null,
-        matched_by varchar,             -- 'onboarding_account_id' | 'domain' | 'email'
-        updated_at timestamptz not null,
-        primary key (object_type, key)
-    )
-"""
+OBJECTS_DDL = ops_tables.HUBSPOT_OBJECTS
 
 
 class HubSpotAuthError(RuntimeError):
@@ -686,24 +676,23 @@ def _write_local(items: Sequence[outbox.OutboxItem], *, run_id: str, as_of: date
 
 
 def sync_hubspot(
-    settings: HubSpotSettings | None = None,
+    settings: HubSpotSettings,
     *,
     as_of: datetime | None = None,
     run_id: str | None = None,
-    warehouse_path: Path | None = None,
+    warehouse_path: Path,
     outbox_directory: Path | None = None,
     transport: Any | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SyncResult:
     """Run one sync: everything changed since the last delivery, nothing else, nothing twice."""
-    settings = settings or HubSpotSettings.from_env()
     run_id = run_id or str(ULID())
     mode = "api" if settings.has_credentials else "outbox"
     result = SyncResult(run_id=run_id, mode=mode)
     started_wall, started = clock(), time.perf_counter()
-    with warehouse.connect(warehouse_path) as con:
+    with connection.connect(warehouse_path) as con:
         con.execute("create schema if not exists ops")
-        con.execute(OBJECTS_DDL)
+        ops_tables.ensure(con, OBJECTS_DDL)
         gate = runs.open_run(con, CHANNEL, run_id, as_of=as_of, mode=mode, started_at=started_wall,
                              plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result))
         own_transport = transport is None and mode == "api"
@@ -713,7 +702,7 @@ def sync_hubspot(
             if mode == "outbox":
                 deliverer = _Deliverer(settings, None, con=con, run_id=run_id, clock=clock, result=result)
                 while page := list(islice(deliverable, runs.PAGE_SIZE)):
-                    result.outbox_file = _write_local(page, run_id=run_id, as_of=as_of, directory=outbox_directory)
+                    result.outbox_file = _write_local(page, run_id=run_id, as_of=as_of, directory=outbox_directory or settings.outbox_dir)
                     deliverer.record([Delivered(i, "upsert", "") for i in page], label="outbox")
             elif outbox.status_counts(con, CHANNEL)[outbox.PENDING]:
                 transport = transport or _transport(settings)

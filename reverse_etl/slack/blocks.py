@@ -1,6 +1,6 @@
 """Block Kit messages for one alert: pure functions from a marts.csm_alerts row to a chat.postMessage payload.
 
-Every alert carries the full context a CSM needs to act without opening another tool (the seed's
+Every alert carries the full context a CSM needs to act without opening another tool (the product's promise:
 "hand off with full context"): who the customer is, what they did and did not do, where and how long they
 are stuck, and what the automation already sent. Customer-typed text goes through `escape.customer_text`
 and every mrkdwn object sets `verbatim: true`; the top-level `text` (the notification fallback) holds no

@@ -68,7 +68,7 @@ def post_data_quality_alert(
     lines: Sequence[str],
     status: str,
     *,
-    settings: SlackSettings | None = None,
+    settings: SlackSettings,
     transport: SlackTransport | None = None,
 ) -> dict[str, Any]:
     """Queue one data-quality message for SLACK_CHANNEL_DATA and deliver it now.
@@ -78,15 +78,16 @@ def post_data_quality_alert(
 
     `status`: 'failing' | 'blocking' | 'warning' | 'recovered' (also 'fail'/'warn'/'pass').
     Idempotent per (title, status, lines, as_of): calling twice in one cycle posts once.
-    Without SLACK_BOT_TOKEN the message goes to $ONBOARDING_HOME/outbox/slack.jsonl.
+    Without a token the message goes to <settings.outbox_dir>/slack.jsonl.
     Uses the caller's open connection; returns {'item_id', 'queued', 'delivery': {...}}.
     """
-    cfg = settings or SlackSettings.from_env()
+    cfg = settings
     payload = data_quality_payload(as_of, title, lines, status, cfg.channel_data)
     key = "|".join([title, status, as_of.astimezone(UTC).isoformat(), *map(str, lines)])
     item_id = "dq:" + hashlib.sha256(key.encode()).hexdigest()[:32]
     queued = outbox.enqueue(con, CHANNEL, [outbox.NewItem(item_id=item_id, kind="data_quality", payload=payload)],
                             now=as_of)
-    sender = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate)
+    sender = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate,
+                                       outbox_dir=cfg.outbox_dir)
     report = sender.deliver(lambda: borrowed(con), only=[item_id])
     return {"item_id": item_id, "queued": queued, "delivery": report.as_dict()}

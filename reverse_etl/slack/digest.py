@@ -1,6 +1,6 @@
 """The daily digest: every non-P0 alert since the last digest in ONE message, ranked, grouped by CSM.
 
-Why one message: 40 similar pings a day get a channel muted by day three (the seed's failure mode).
+Why one message: 40 similar pings a day get a channel muted by day three (the failure the digest exists to prevent).
 Slack caps a message at 50 blocks and a section at 3000 characters, so the digest keeps the top-ranked
 alerts that fit, whole lines only, and summarises the rest by priority and CSM ("…and 37 more FYI
 accounts"). Packing is a pure function, so the limits are tested without a server.

@@ -1,5 +1,5 @@
 """Drafts for the CSM, written by Claude, a template standing in when it cannot: the recovery e-mail of a
-stalled account (proposing the seed's specific offer: a call, a resource or a trial extension) and the
+stalled account (proposing the account's recovery offer: a call, a resource or a trial extension) and the
 kickoff briefing of a high-touch account (who it is, what it did and did not do, its plan, ICP, use case),
 which also goes to the CRM as a note.
 
@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dagster_project import config
 from reverse_etl.slack.escape import clip, redact_emails
 
 SYSTEM_PROMPT = (
@@ -126,14 +125,10 @@ def template_draft(alert: Mapping[str, Any], error: str | None = None) -> Draft:
     )
 
 
-def parse_answer(content: Any) -> tuple[str, str]:
-    """Subject and body from the model's recovery_email tool call, validated (a schema is a promise only)."""
-    return _tool_fields(content, TOOL_NAME, ("subject", "body"), 2000)
-
-
 def llm_draft(alert: Mapping[str, Any], *, api_key: str | None = None, model: str | None = None,
               timeout: float = 30.0) -> Draft:
-    """A Claude draft (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL as the SDK reads them); the template on any failure."""
+    """A Claude draft with the key and model the caller passes (ANTHROPIC_BASE_URL as the SDK reads it); the
+    template on any failure."""
     return _claude(RECOVERY, alert, api_key=api_key, model=model, timeout=timeout)
 
 
@@ -258,10 +253,11 @@ def _tool_fields(content: Any, tool: str, fields: tuple[str, str], body_limit: i
 
 def _claude(spec: DraftSpec, alert: Mapping[str, Any], *, api_key: str | None, model: str | None,
             timeout: float) -> Draft:
-    key = api_key if api_key is not None else config.env("ANTHROPIC_API_KEY")
-    chosen = model or config.llm_model()
+    key, chosen = api_key, model
     if not key:
         return spec.template(alert, error="ANTHROPIC_API_KEY not set")
+    if not chosen:
+        return spec.template(alert, error="no model named for drafts")
     try:
         import anthropic
 

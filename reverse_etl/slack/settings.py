@@ -1,10 +1,10 @@
-"""Everything the Slack sync reads from the environment, gathered once per run (never at import)."""
+"""Everything the Slack sync needs, as a plain value the caller builds (the Dagster resource, from the
+environment at run time); this library reads no environment."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from dagster_project import config
+from pathlib import Path
 
 AT_RISK_KINDS = frozenset({"stalled", "checkpoint_missed", "win_back"})
 # Kinds that get a draft for the CSM: a recovery e-mail (at risk) or the kickoff briefing (reverse_etl/slack/drafts.py).
@@ -21,24 +21,10 @@ class SlackSettings:
     digest_hour: int = 9
     per_channel_rate: float = 1.0
     anthropic_api_key: str | None = None
-    llm_model: str = config.DEFAULT_MODEL
+    # The model for drafts; None = templates only (the resource always names one).
+    llm_model: str | None = None
     max_llm_drafts: int = 25
     digest_max_items: int = 50
     max_realtime_per_cycle: int = 10
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> SlackSettings:
-        """SLACK_BOT_TOKEN, SLACK_API_URL, SLACK_CHANNEL_*, ONBOARDING_DIGEST_HOUR, ANTHROPIC_API_KEY,
-        ONBOARDING_LLM_MODEL, as the contract names them; keyword overrides win (tests, resources)."""
-        values: dict[str, object] = {
-            "token": config.env("SLACK_BOT_TOKEN"),
-            "base_url": config.env("SLACK_API_URL", "https://slack.com/api/"),
-            "channel_alerts": config.env("SLACK_CHANNEL_ALERTS", "#cs-alerts"),
-            "channel_digest": config.env("SLACK_CHANNEL_DIGEST", "#cs-digest"),
-            "channel_data": config.env("SLACK_CHANNEL_DATA", "#data-alerts"),
-            "digest_hour": config.digest_hour(),
-            "anthropic_api_key": config.env("ANTHROPIC_API_KEY"),
-            "llm_model": config.llm_model(),
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+    # Where messages go without a token: <outbox_dir>/slack.jsonl.
+    outbox_dir: Path | None = None

@@ -22,86 +22,13 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from dagster_project.warehouse import table_exists
+from reverse_etl import ops_tables
+from reverse_etl.connection import table_exists
 
 CHANNEL = "slack"
 ALERTS_RELATION = "marts.csm_alerts"
 
-SLACK_DDL: tuple[str, ...] = (
-    "create schema if not exists ops",
-    """
-    create table if not exists ops.slack_alerts (
-        alert_id varchar primary key,
-        account_id varchar not null,
-        kind varchar not null,
-        priority varchar not null,
-        route varchar not null,
-        alert_rank integer,
-        risk_score double,
-        first_seen_as_of timestamptz not null,
-        status varchar not null,
-        digest_date date,
-        outbox_item_id varchar,
-        context json
-    )
-    """,
-    """
-    create table if not exists ops.slack_digests (
-        digest_date date primary key,
-        as_of timestamptz not null,
-        item_id varchar,
-        channel varchar not null,
-        alerts_total integer not null,
-        alerts_shown integer not null,
-        alerts_summarised integer not null,
-        realtime_since integer not null,
-        created_at timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.slack_recovery_drafts (
-        alert_id varchar primary key,
-        account_id varchar not null,
-        kind varchar not null,
-        stall_step varchar,
-        source varchar not null,
-        model varchar,
-        subject varchar not null,
-        body varchar not null,
-        error varchar,
-        created_as_of timestamptz not null
-    )
-    """,
-    """
-    create table if not exists ops.slack_runs (
-        run_id varchar,
-        as_of timestamptz not null,
-        started_at timestamptz not null,
-        alerts_current integer not null,
-        alerts_new integer not null,
-        realtime_queued integer not null,
-        digest_date date,
-        digest_alerts integer,
-        gated integer not null,
-        posted integer not null,
-        failed integer not null,
-        written_local integer not null,
-        parked integer not null,
-        summary json
-    )
-    """,
-    """
-    create table if not exists ops.slack_posts (
-        item_id varchar primary key,
-        channel varchar not null,
-        channel_id varchar,
-        attempt_started_at timestamptz,
-        ts varchar,
-        confirmed_by varchar,
-        confirmed_at timestamptz
-    )
-    """,
-)
+SLACK_DDL: tuple[str, ...] = ops_tables.SLACK
 
 # alert statuses in ops.slack_alerts
 REALTIME = "realtime_queued"

@@ -86,14 +86,14 @@ def make_drafts(
 def run_slack_cycle(
     open_con: ConnectionFactory,
     as_of: datetime,
-    settings: SlackSettings | None = None,
+    settings: SlackSettings,
     *,
     run_id: str | None = None,
     drafter: Drafter | None = None,
     transport: SlackTransport | None = None,
 ) -> dict[str, Any]:
     """Queue and deliver this cycle's Slack messages; returns a summary for Dagster metadata and ops.slack_runs."""
-    cfg = settings or SlackSettings.from_env()
+    cfg = settings
     started = datetime.now(UTC)
     as_of = as_of.astimezone(UTC)
 
@@ -159,7 +159,8 @@ def run_slack_cycle(
             con.execute("rollback")
             raise
 
-    transport = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate)
+    transport = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate,
+                                             outbox_dir=cfg.outbox_dir)
     report = transport.deliver(open_con, run_id=run_id)
 
     if digest_info.get("item_id"):

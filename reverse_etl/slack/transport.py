@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -107,8 +108,11 @@ class SlackTransport:
         policy: RetryPolicy | None = None,
         timeout: int = 30,
         sleep: Callable[[float], None] = time.sleep,
+        outbox_dir: Path | None = None,
     ) -> None:
         self.token = token or None
+        # Without a token, messages are written to <outbox_dir>/slack.jsonl instead.
+        self.outbox_dir = outbox_dir
         self.base_url = base_url
         self.per_channel_rate = per_channel_rate
         self.policy = policy or RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8.0, max_retry_after=60.0)
@@ -258,7 +262,7 @@ class SlackTransport:
                  "method": "chat.postMessage", "payload": with_metadata(i.item_id, i.kind, i.payload)}
                 for i in items
             ]
-            outbox.write_local(CHANNEL, records)
+            outbox.write_local(CHANNEL, records, self.outbox_dir)
             with open_con() as con:
                 outbox.mark_sent(con, CHANNEL, [i.item_id for i in items], run_id=run_id)
             report.written_local = len(items)

@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.trunk.conftest import home
+from tests.cycle.conftest import home
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 35
@@ -63,7 +63,7 @@ def _truth(path: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def analytics_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalyticsWorkspace]:
-    from dagster_project.cycle import run_cycle
+    from dagster_project.cli.cycle import run_cycle
     from dagster_project.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("analytics")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from dagster_project.dbt import prepare_if_stale
+from dagster_project.lib.dbt import prepare_if_stale
 from tests.analytics.conftest import AnalyticsWorkspace
 
 pytestmark = pytest.mark.slow  # the session workspace: generation and two full cycles

@@ -14,11 +14,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project import report
-from dagster_project.resources import WarehouseResource
+from dagster_project.defs.reports import render as report
+from dagster_project.lib.resources import WarehouseResource
 from tests.analytics.browser import dump_dom, ensure_chromium, layout
 from tests.analytics.conftest import CLOCKS, START, AnalyticsWorkspace
-from tests.trunk.conftest import home
+from tests.cycle.conftest import home
 
 pytestmark = pytest.mark.slow  # the session workspace: generation and two full cycles
 CHARTS = {"path_distribution", "activation_by_path", "holdout_lift", "stall_by_step", "time_to_first_value",
@@ -162,8 +162,8 @@ def test_roi_shows_dollars_only_for_a_significant_lift(measured: dict, analytics
 
 
 def test_the_report_asset_writes_and_attaches_the_page(analytics_workspace: AnalyticsWorkspace) -> None:
-    from dagster_project.assets.report import REPORT_KEY, activation_report
     from dagster_project.definitions import defs
+    from dagster_project.defs.reports.assets import REPORT_KEY, activation_report
 
     hourly = defs.resolve_job_def("onboarding_hourly")
     assert REPORT_KEY not in hourly.asset_layer.selected_asset_keys

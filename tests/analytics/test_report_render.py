@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 
-from dagster_project.report import Figures, render_html
+from dagster_project.defs.reports.render import Figures, render_html
 
 AS_OF = datetime(2026, 10, 6, tzinfo=UTC)
 

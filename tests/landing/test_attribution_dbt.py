@@ -10,8 +10,9 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dagster_project import config, landing, warehouse
-from dagster_project.dbt import dbt_executable
+from dagster_project.defs.landing import load as landing
+from dagster_project.lib import config, warehouse
+from dagster_project.lib.dbt import dbt_executable
 from tests.support.events import iso
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)

@@ -13,9 +13,9 @@ import pytest
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
-from dagster_project import config
+from dagster_project.lib import config
+from tests.cycle.conftest import home
 from tests.landing.capture_server import CaptureServer
-from tests.trunk.conftest import home
 
 AS_OF = datetime(2026, 10, 5, 12, tzinfo=UTC)
 SIGNUP = AS_OF - timedelta(days=2)
@@ -55,7 +55,7 @@ def _step_after(track: str, goal: str) -> str:
 
 @pytest.fixture(scope="module")
 def cycle(tmp_path_factory: pytest.TempPathFactory):
-    from dagster_project.cycle import run_cycle
+    from dagster_project.cli.cycle import run_cycle
 
     root = tmp_path_factory.mktemp("real_clients")
     with CaptureServer("seg-key") as segment, CaptureServer("rudder-key") as rudder:

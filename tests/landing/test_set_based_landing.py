@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project import landing, warehouse
+from dagster_project.defs.landing import load as landing
+from dagster_project.lib import warehouse
 from dagster_project.synthetic.generate import generate
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)

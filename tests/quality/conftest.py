@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project import landing, warehouse
-from dagster_project.quality.cycle import QualityRun, run_quality
+from dagster_project.defs.landing import load as landing
+from dagster_project.defs.quality.run import QualityRun, run_quality
+from dagster_project.lib import warehouse
 from tests.quality import dq_events as ev
 
 HISTORY_DAYS = 14

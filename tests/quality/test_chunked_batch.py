@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dagster_project import warehouse
-from dagster_project.quality import batch, drift, frames, scan
-from dagster_project.quality.cycle import QualityRun, chunk_size_setting
-from dagster_project.quality.suites import load_suites, parse_suite
+from dagster_project.defs.quality import batch, drift, scan
+from dagster_project.defs.quality.run import QualityRun, chunk_size_setting
+from dagster_project.defs.quality.suites import load_suites, parse_suite
+from dagster_project.lib import warehouse
 from tests.quality import dq_events as ev
+from tests.quality import reference
 from tests.quality.conftest import HISTORY_DAYS, Workspace
 
 DAY = HISTORY_DAYS
@@ -104,7 +105,7 @@ def test_the_chunk_size_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
 def test_sql_frames_and_aggregates_match_the_python_reference(
     tmp_path: Path, history: tuple[Path, QualityRun]
 ) -> None:
-    """What DuckDB builds (scan.py) is what the Python reference (frames.py, drift.py) builds from Messages."""
+    """What DuckDB builds (scan.py) is what the Python reference (tests/quality/reference.py) builds from Messages."""
     ws = Workspace(tmp_path, history[0])
     day, replayed, _ = _planted_day()
     ev.plant(day, "integration_connected", 2, lambda m: m["properties"].update(integration={"name": "slack"}))
@@ -115,21 +116,21 @@ def test_sql_frames_and_aggregates_match_the_python_reference(
     as_of = ev.day_start(DAY + 1)
     with warehouse.connect(ws.db) as con:
         total = batch.stage_batch(con, as_of)
-        messages = batch.fetch_chunk(con, 0, total)
+        messages = reference.fetch_chunk(con, 0, total)
         for spec in load_suites():
-            python = frames.build_frame(spec, frames.messages_for(spec, messages), as_of)
+            python = reference.build_frame(spec, reference.messages_for(spec, messages), as_of)
             sql = scan.suite_frame(con, spec, as_of, 0, total)
             assert list(sql.columns) == list(python.columns), spec.name
             for prop in spec.properties:  # a non-string value is shown as JSON text, not Python's str()
                 shown_as_json = ~python[f"{prop}__type"].isin(["string"]) & python[prop].notna()
                 python.loc[shown_as_json, prop] = sql.loc[shown_as_json, prop]
             pd.testing.assert_frame_equal(sql, python, check_dtype=True, obj=spec.name)
-        assert scan.profile(con) == frames.profile(messages)
+        assert scan.profile(con) == reference.profile(messages)
         late_count, late_samples = scan.late(con, drift.DEFAULTS.late_after)
-        _, late = drift.late_share(messages)
+        _, late = reference.late_share(messages)
         assert (late_count, late_samples) == (len(late), [m.message_id for m in late[:10]]) and late_count > 20
         comparable, repeats, samples = scan.repeated_events(con)
-        (finding,) = [f for f in drift.duplicate_bursts(messages, 0, 0) if f.kind == "same_event_new_id"]
+        (finding,) = [f for f in reference.duplicate_bursts(messages, 0, 0) if f.kind == "same_event_new_id"]
         assert (repeats, samples) == (finding.count, finding.samples) and repeats > 20
         assert comparable == sum(1 for m in messages if m.type in ("track", "identify", "group"))
         batch.drop_staged(con)
@@ -159,7 +160,7 @@ def test_a_suite_on_another_root_reads_the_whole_payload(tmp_path: Path, history
     as_of = ev.day_start(DAY + 1)
     with warehouse.connect(ws.db) as con:
         total = batch.stage_batch(con, as_of, full_payload=True)
-        python = frames.build_frame(spec, frames.messages_for(spec, batch.fetch_chunk(con, 0, total)), as_of)
+        python = reference.build_frame(spec, reference.messages_for(spec, reference.fetch_chunk(con, 0, total)), as_of)
         sql = scan.suite_frame(con, spec, as_of, 0, total)
         batch.drop_staged(con)
     pd.testing.assert_frame_equal(sql, python)

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.cycle import run_cycle
+from dagster_project.cli.cycle import run_cycle
 from tests.support.events import Scenario
 
 T0 = datetime(2026, 11, 2, 8, tzinfo=UTC)

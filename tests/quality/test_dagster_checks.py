@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project import warehouse
-from dagster_project.assets.landing import landed_events
-from dagster_project.assets.quality import GATE_CHECK, raw_segment_messages_quality
-from dagster_project.cycle import AS_OF_TAG
-from dagster_project.quality.cycle import check_names
-from dagster_project.resources import LandingResource, WarehouseResource
+from dagster_project.defs.landing.assets import landed_events
+from dagster_project.defs.landing.resources import LandingResource
+from dagster_project.defs.quality.assets import GATE_CHECK, raw_segment_messages_quality
+from dagster_project.defs.quality.run import check_names
+from dagster_project.lib import warehouse
+from dagster_project.lib.clock import AS_OF_TAG
+from dagster_project.lib.resources import WarehouseResource
 from tests.quality import dq_events as ev
 
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from dagster_project.assets.quality import check_results
-from dagster_project.quality.checks import UNATTRIBUTED_CHECK
+from dagster_project.defs.quality.assets import check_results
+from dagster_project.defs.quality.checks import UNATTRIBUTED_CHECK
 from tests.quality import dq_events as ev
 from tests.quality.conftest import HISTORY_DAYS, Workspace
 
@@ -143,7 +143,7 @@ def test_title_case_and_aliased_names_are_validated_by_the_event_suite(ws: Works
     for m in signups[:10]:
         m["event"] = "Signup Completed"
     for m in signups[10:20]:
-        m["event"] = "Account Created"  # the seed's example alias
+        m["event"] = "Account Created"  # an alias of seeds/event_aliases.csv
     for m in signups[:3] + signups[10:12]:
         m["properties"]["plan_tier"] = "platinum"
     broken = {m["context"]["groupId"] for m in signups[:3] + signups[10:12]}
@@ -193,9 +193,9 @@ def test_an_empty_batch_never_imports_great_expectations(ws: Workspace) -> None:
     import sys
 
     script = (
-        "import sys\nfrom datetime import datetime\nfrom dagster_project import warehouse\n"
+        "import sys\nfrom datetime import datetime\nfrom dagster_project.lib import warehouse\n"
         "import dagster_project.definitions\n"
-        "from dagster_project.quality.cycle import run_quality\n"
+        "from dagster_project.defs.quality.run import run_quality\n"
         "assert not [m for m in sys.modules if m.startswith('great_expectations')], 'imported with the definitions'\n"
         "with warehouse.connect(sys.argv[1]) as con:\n"
         "    run = run_quality(con, datetime.fromisoformat(sys.argv[2]), reports_dir=None, deliver=False)\n"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.quality import drift
-from dagster_project.quality.checks import (
+from dagster_project.defs.quality import drift
+from dagster_project.defs.quality.checks import (
     alert_for,
     apply_min_count,
     drift_outcome,
@@ -16,8 +16,8 @@ from dagster_project.quality.checks import (
     status_changes,
     suite_outcome,
 )
-from dagster_project.quality.suites import expectations_dir, load_suites, parse_suite
-from dagster_project.quality.validate import ExpectationOutcome
+from dagster_project.defs.quality.suites import expectations_dir, load_suites, parse_suite, suite_names
+from dagster_project.defs.quality.validate import ExpectationOutcome
 
 CONTRACT_EVENTS = {
     "signup_completed": {"plan_tier", "source"},
@@ -143,3 +143,9 @@ def test_a_share_threshold_trips_only_on_the_minimum_count() -> None:
 def test_drift_outcome_carries_over_when_nothing_was_evaluated() -> None:
     assert drift_outcome("late_arrivals", [], False, "warn").status == "warn"
     assert drift_outcome("late_arrivals", [], True, "warn").status == "pass"
+
+
+def test_the_checks_are_named_from_the_suite_files_without_reading_them() -> None:
+    """The code location names the checks from the file names (it reads no suite on load): each suite is
+    named as its file, and a misnamed one is refused when the pass loads the suites."""
+    assert [s.name for s in load_suites()] == suite_names()

@@ -1,6 +1,6 @@
 """Test helpers for the Slack sync: the shared-interface marts built directly in a temp DuckDB.
 
-The lead's dbt models produce marts.customer_onboarding_state and marts.onboarding_triggers; the Slack
+The journey's dbt models produce marts.customer_onboarding_state and marts.onboarding_triggers; the Slack
 tests plant rows with the same columns (shared interface) so they do not depend on the journey engine.
 """
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.assets.customerio import (
+from dagster_project.defs.customerio.assets import (
     CUSTOMERIO_SYNC,
     PARKED_CHECK,
     CustomerIOResource,
     customerio_sync,
 )
-from dagster_project.cycle import AS_OF_TAG
-from dagster_project.resources import WarehouseResource
+from dagster_project.lib.clock import AS_OF_TAG
+from dagster_project.lib.resources import WarehouseResource
 from tests.servers.customerio_server import CustomerIOServer
 from tests.servers.customerio_warehouse import BASE, person, plant, rows, trigger
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project.defs.customerio.resources import CustomerIOResource
 from reverse_etl import outbox
 from reverse_etl.customerio import CustomerIOSettings, sync_customerio
 from reverse_etl.retry import RetryPolicy
@@ -48,7 +49,7 @@ def settings(**overrides: object) -> CustomerIOSettings:
         "max_request_bytes": SMALL_REQUESTS,
     }
     values.update(overrides)
-    return CustomerIOSettings.from_env(**values)
+    return CustomerIOResource().settings(**values)
 
 
 def plant_accounts(wh: Path, n: int) -> tuple[set[str], set[str]]:
@@ -172,8 +173,9 @@ KILLED_RUN = textwrap.dedent(
     import sys
     from datetime import datetime
     from pathlib import Path
-    from reverse_etl.customerio import CustomerIOSettings, sync_customerio
-    settings = CustomerIOSettings.from_env(max_request_bytes=int(sys.argv[2]), rate_per_second=float(sys.argv[3]))
+    from dagster_project.defs.customerio.resources import CustomerIOResource
+    from reverse_etl.customerio import sync_customerio
+    settings = CustomerIOResource().settings(max_request_bytes=int(sys.argv[2]), rate_per_second=float(sys.argv[3]))
     sync_customerio(settings, as_of=datetime.fromisoformat(sys.argv[4]), warehouse_path=Path(sys.argv[1]))
     """
 )

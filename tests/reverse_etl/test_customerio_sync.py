@@ -15,6 +15,7 @@ import duckdb
 import orjson
 import pytest
 
+from dagster_project.defs.customerio.resources import CustomerIOResource
 from reverse_etl import outbox
 from reverse_etl.customerio import CustomerIOAuthError, CustomerIOSettings, sync_customerio
 from reverse_etl.retry import RetryPolicy
@@ -40,7 +41,7 @@ def wh(tmp_path: Path) -> Path:
 
 
 def settings(**overrides: object) -> CustomerIOSettings:
-    return CustomerIOSettings.from_env(retry=FAST_RETRY, **overrides)
+    return CustomerIOResource().settings(retry=FAST_RETRY, **overrides)
 
 
 def test_first_run_sends_all_then_only_what_changed(server: CustomerIOServer, wh: Path) -> None:
@@ -231,7 +232,7 @@ def test_without_credentials_payloads_go_to_the_outbox_file(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
     plant(wh, people=[person(i) for i in range(5)], triggers=[trigger(i) for i in range(5)])
-    result = sync_customerio(CustomerIOSettings.from_env(), as_of=BASE, warehouse_path=wh)
+    result = sync_customerio(CustomerIOResource().settings(), as_of=BASE, warehouse_path=wh)
     path = tmp_path / "home" / "outbox" / "customerio.jsonl"
     assert result.mode == "outbox" and result.outbox_file == str(path) and result.requests == 0
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
@@ -248,7 +249,7 @@ def test_without_credentials_payloads_go_to_the_outbox_file(
     finally:
         con.close()
     # second run: nothing new, nothing appended
-    again = sync_customerio(CustomerIOSettings.from_env(), as_of=BASE, warehouse_path=wh)
+    again = sync_customerio(CustomerIOResource().settings(), as_of=BASE, warehouse_path=wh)
     assert again.sent == 0 and len(path.read_bytes().splitlines()) == 10
 
 
@@ -289,10 +290,11 @@ def test_no_email_or_secret_in_the_sync_log(server: CustomerIOServer, wh: Path) 
 def test_small_pages_and_chunks_change_nothing_but_memory(
     server: CustomerIOServer, wh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from reverse_etl.customerio import plan as plan_module
     from reverse_etl.customerio import sync as sync_module
 
     monkeypatch.setattr(sync_module, "PAGE_SIZE", 7)
-    monkeypatch.setattr(sync_module, "PLAN_CHUNK", 5)
+    monkeypatch.setattr(plan_module, "PLAN_CHUNK", 5)
     plant(
         wh,
         people=[person(i) for i in range(30)],

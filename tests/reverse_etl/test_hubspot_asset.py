@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.assets.hubspot import HUBSPOT_SYNC, PARKED_CHECK, HubSpotResource, hubspot_sync
-from dagster_project.cycle import AS_OF_TAG
-from dagster_project.resources import WarehouseResource
+from dagster_project.defs.hubspot.assets import HUBSPOT_SYNC, PARKED_CHECK, HubSpotResource, hubspot_sync
+from dagster_project.lib.clock import AS_OF_TAG
+from dagster_project.lib.resources import WarehouseResource
 from tests.servers.hubspot_server import HubSpotServer
 from tests.servers.hubspot_warehouse import BASE, account, plant, rows
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from dagster_project.defs.hubspot.resources import HubSpotResource
 from reverse_etl.hubspot import properties as props
 from reverse_etl.hubspot.settings import HubSpotSettings, paced_rate
 from tests.servers.hubspot_warehouse import account
@@ -66,12 +67,12 @@ def test_pacing_stays_under_the_rolling_ten_second_limit_and_settings_refuse_ove
     assert "pat-secret" not in repr(HubSpotSettings(access_token="pat-secret"))
 
 
-def test_from_env_reads_the_contract_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_resource_reads_the_contract_variables_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("HUBSPOT_API_URL", raising=False)
-    assert not HubSpotSettings.from_env().has_credentials
-    assert HubSpotSettings.from_env().api_url == "https://api.hubapi.com"
+    assert not HubSpotResource().settings().has_credentials
+    assert HubSpotResource().settings().api_url == "https://api.hubapi.com"
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-x")
     monkeypatch.setenv("HUBSPOT_API_URL", "http://127.0.0.1:9/")
-    settings = HubSpotSettings.from_env()
+    settings = HubSpotResource().settings()
     assert settings.has_credentials and settings.host == "http://127.0.0.1:9"

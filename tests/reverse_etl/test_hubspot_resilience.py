@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_project.defs.hubspot.resources import HubSpotResource
 from reverse_etl import outbox
 from reverse_etl.hubspot import HubSpotSettings, sync_hubspot
 from reverse_etl.retry import RetryPolicy
@@ -48,7 +49,7 @@ def settings(**overrides: object) -> HubSpotSettings:
     values: dict[str, object] = {"retry": FAST_RETRY, "requests_per_10s": 1000, "batch_size": 10,
                                  "match_by_domain": False}
     values.update(overrides)
-    return HubSpotSettings.from_env(**values)
+    return HubSpotResource().settings(**values)
 
 
 def assert_one_record_each(server: HubSpotServer, n: int) -> None:
@@ -139,8 +140,9 @@ KILLED_RUN = textwrap.dedent(
     import sys
     from datetime import datetime
     from pathlib import Path
-    from reverse_etl.hubspot import HubSpotSettings, sync_hubspot
-    settings = HubSpotSettings.from_env(batch_size=10, match_by_domain=False, requests_per_10s=1000)
+    from dagster_project.defs.hubspot.resources import HubSpotResource
+    from reverse_etl.hubspot import sync_hubspot
+    settings = HubSpotResource().settings(batch_size=10, match_by_domain=False, requests_per_10s=1000)
     sync_hubspot(settings, as_of=datetime.fromisoformat(sys.argv[2]), warehouse_path=Path(sys.argv[1]))
     """
 )

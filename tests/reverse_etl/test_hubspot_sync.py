@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project.defs.hubspot.resources import HubSpotResource
 from reverse_etl.hubspot import HubSpotAuthError, HubSpotSettings, sync_hubspot
 from reverse_etl.retry import RetryPolicy
 from tests.servers.hubspot_server import HubSpotServer
@@ -37,7 +38,7 @@ def wh(tmp_path: Path) -> Path:
 def settings(**overrides: object) -> HubSpotSettings:
     values: dict[str, object] = {"retry": FAST_RETRY, "requests_per_10s": 1000}
     values.update(overrides)
-    return HubSpotSettings.from_env(**values)
+    return HubSpotResource().settings(**values)
 
 
 def test_first_sync_creates_each_company_contact_and_association_once(server: HubSpotServer, wh: Path) -> None:
@@ -153,7 +154,7 @@ def test_without_a_token_the_operations_go_to_the_local_outbox_with_the_cycle_cl
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
     plant(wh, [account(i) for i in range(4)])
-    result = sync_hubspot(HubSpotSettings.from_env(), as_of=BASE, warehouse_path=wh)
+    result = sync_hubspot(HubSpotResource().settings(), as_of=BASE, warehouse_path=wh)
     assert result.mode == "outbox" and result.sent == 12 and result.requests == 0
     lines = [json.loads(x) for x in (tmp_path / "home" / "outbox" / "hubspot.jsonl").read_text().splitlines()]
     assert len(lines) == 12 and {line["as_of"] for line in lines} == {BASE.isoformat()}
@@ -162,7 +163,7 @@ def test_without_a_token_the_operations_go_to_the_local_outbox_with_the_cycle_cl
     assert company["input"]["idProperty"] == "onboarding_account_id" and company["input"]["id"] == "acct_000001"
     assert company["input"]["properties"]["onboarding_track"] == "standard"
     assert rows(wh, "select distinct result from ops.sync_changelog") == [("outbox",)]
-    again = sync_hubspot(HubSpotSettings.from_env(), as_of=BASE, warehouse_path=wh)
+    again = sync_hubspot(HubSpotResource().settings(), as_of=BASE, warehouse_path=wh)
     assert again.sent == 0  # the outbox mode diffs the same way
 
 

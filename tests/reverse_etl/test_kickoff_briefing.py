@@ -1,5 +1,5 @@
 """The kickoff briefing (Claude through the real anthropic client against a local Messages API, a template
-when it cannot) in the CSM's Slack alert, and the recovery draft proposing the seed's offer."""
+when it cannot) in the CSM's Slack alert, and the recovery draft proposing the account's recovery offer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from dagster_project import warehouse
+from dagster_project.defs.slack.resources import SlackResource
+from dagster_project.lib import warehouse
 from reverse_etl.slack import run_slack_cycle
 from reverse_etl.slack.drafts import BRIEFING_TOOL_NAME, build_prompt, llm_briefing, template_draft
 from tests.reverse_etl.slack_support import alert_row, plant_alerts
@@ -102,7 +103,7 @@ def test_the_kickoff_alert_carries_the_briefing_once(
         path = tmp_path / "w.duckdb"
         with warehouse.connect(path) as con:
             plant_alerts(con, [kickoff()])
-        summary = run_slack_cycle(lambda: warehouse.connect(path), AS_OF)
+        summary = run_slack_cycle(lambda: warehouse.connect(path), AS_OF, SlackResource().settings())
         assert summary["drafts"] == {"llm": 1, "template": 0} and summary["delivery"]["posted"] == 1
         [message] = slack.messages("cs-alerts")
         texts = [b["text"]["text"] for b in message["blocks"] if b.get("type") == "section" and "text" in b]
@@ -111,5 +112,5 @@ def test_the_kickoff_alert_carries_the_briefing_once(
         with warehouse.connect(path) as con:
             stored = con.execute("select kind, source, subject from ops.slack_recovery_drafts").fetchall()
         assert stored == [("kickoff_booked", "llm", "Acme: finance reporting, kickoff Tuesday")]
-        run_slack_cycle(lambda: warehouse.connect(path), AS_OF)
+        run_slack_cycle(lambda: warehouse.connect(path), AS_OF, SlackResource().settings())
         assert len(claude.requests) == 1 and len(slack.messages("cs-alerts")) == 1

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import warehouse
-from dagster_project.assets.slack import DELIVERY_CHECK, SLACK_ALERTS, SlackResource, slack_alerts
-from dagster_project.cycle import AS_OF_TAG
-from dagster_project.resources import WarehouseResource
+from dagster_project.defs.slack.assets import DELIVERY_CHECK, SLACK_ALERTS, SlackResource, slack_alerts
+from dagster_project.lib import warehouse
+from dagster_project.lib.clock import AS_OF_TAG
+from dagster_project.lib.resources import WarehouseResource
 from tests.reverse_etl.slack_support import alert_row, plant_alerts
 from tests.servers.slack_server import SlackServer
 

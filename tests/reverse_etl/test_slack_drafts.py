@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from dagster_project import warehouse
+from dagster_project.defs.slack.resources import SlackResource
+from dagster_project.lib import warehouse
 from reverse_etl.slack import run_slack_cycle
 from reverse_etl.slack.drafts import TOOL_NAME, build_prompt, llm_draft, template_draft
 from tests.reverse_etl.slack_support import alert_row, plant_alerts
@@ -96,7 +97,7 @@ def test_cycle_reads_keys_urls_and_model_from_the_environment(
         path = tmp_path / "w.duckdb"
         with warehouse.connect(path) as con:
             plant_alerts(con, [stalled(), alert_row(2, AS_OF, kind="high_touch_signup", priority="P0")])
-        summary = run_slack_cycle(lambda: warehouse.connect(path), AS_OF)
+        summary = run_slack_cycle(lambda: warehouse.connect(path), AS_OF, SlackResource().settings())
         assert summary["drafts"] == {"llm": 1, "template": 0} and summary["delivery"]["posted"] == 2
         assert [r.body["model"] for r in claude.requests] == ["claude-from-env"]  # no draft for a signup
         first = slack.messages("cs-alerts")[0]
@@ -106,7 +107,7 @@ def test_cycle_reads_keys_urls_and_model_from_the_environment(
             row = con.execute("select source, model, subject from ops.slack_recovery_drafts").fetchall()
         assert row == [("llm", "claude-from-env", "Inviting your team to Acme")]
         # the next hour the account is still stalled: no second draft, no second post
-        run_slack_cycle(lambda: warehouse.connect(path), AS_OF + timedelta(hours=1))
+        run_slack_cycle(lambda: warehouse.connect(path), AS_OF + timedelta(hours=1), SlackResource().settings())
         assert len(claude.requests) == 1 and len(slack.messages("cs-alerts")) == 2
 
 

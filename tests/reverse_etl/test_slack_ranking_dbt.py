@@ -13,8 +13,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from dagster_project import config, warehouse
-from dagster_project.dbt import dbt_executable
+from dagster_project.lib import config, warehouse
+from dagster_project.lib.dbt import dbt_executable
 from reverse_etl.slack import SlackSettings, run_slack_cycle
 from tests.reverse_etl.slack_support import (
     STATE_COLUMNS,

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl import outbox
 from reverse_etl.retry import RetryPolicy
 from reverse_etl.slack import post_data_quality_alert, run_slack_cycle
@@ -262,8 +262,7 @@ def test_per_channel_pacing_keeps_under_one_message_per_second(open_con: Opener)
 def test_no_token_writes_the_same_payloads_to_the_outbox_file(
     tmp_path: Path, open_con: Opener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
-    cfg = SlackSettings(token=None, digest_hour=9)
+    cfg = SlackSettings(token=None, digest_hour=9, outbox_dir=tmp_path / "home" / "outbox")
     rows = [alert_row(1, DAY, priority="P0", company_name=HOSTILE), alert_row(2, DAY, priority="FYI")]
     with open_con() as con:
         plant_alerts(con, rows)
@@ -343,7 +342,7 @@ def test_self_serve_changes_are_counted_not_listed(slack: SlackServer, open_con:
 KILLED_CYCLE = """
 import sys
 from datetime import datetime
-from dagster_project import warehouse
+from dagster_project.lib import warehouse
 from reverse_etl.retry import RetryPolicy
 from reverse_etl.slack import run_slack_cycle
 from reverse_etl.slack.settings import SlackSettings

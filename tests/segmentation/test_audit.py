@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project import warehouse
-from dagster_project.segmentation import audit
+from dagster_project.defs.segmentation import audit
+from dagster_project.lib import warehouse
 
 AS_OF = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
@@ -102,8 +102,8 @@ def test_monthly_sample_labels_accuracy_and_alert(con: duckdb.DuckDBPyConnection
 def test_the_audit_asset_and_its_check(con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch) -> None:
     import dagster as dg
 
-    from dagster_project.assets.segmentation import segmentation_accuracy, segmentation_accuracy_check
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.defs.segmentation.assets import segmentation_accuracy, segmentation_accuracy_check
+    from dagster_project.lib.resources import WarehouseResource
 
     monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
     path = tmp_path / "wh.duckdb"

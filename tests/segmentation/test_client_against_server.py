@@ -7,8 +7,8 @@ import json
 import anthropic
 import pytest
 
-from dagster_project.segmentation.client import FatalApiError, classify
-from dagster_project.segmentation.runner import PendingAccount, classify_batch
+from dagster_project.defs.segmentation.client import FatalApiError, classify
+from dagster_project.defs.segmentation.runner import PendingAccount, classify_batch
 from tests.servers.anthropic_server import AnthropicServer, Fault
 
 MODEL = "claude-test-model"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.assets.segmentation import (
+from dagster_project.defs.segmentation.assets import (
     ACCOUNT_SEGMENTATION,
     FIRMOGRAPHICS,
     SCORED,
@@ -20,7 +20,7 @@ def _defs() -> dg.Definitions:
     from dagster_project.definitions import defs
 
     keys = {key for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition) for key in a.keys}
-    if ACCOUNT_SEGMENTATION in keys:  # already wired by the lead
+    if ACCOUNT_SEGMENTATION in keys:  # already wired by definitions.py
         return defs
     mine = dg.Definitions(assets=SEGMENTATION_ASSETS, asset_checks=SEGMENTATION_CHECKS, resources=SEGMENTATION_RESOURCES)
     return dg.Definitions.merge(defs, mine)

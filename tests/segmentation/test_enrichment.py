@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project import warehouse
-from dagster_project.segmentation.enrichment import EnrichmentFileError, load_firmographics
+from dagster_project.defs.segmentation.enrichment import EnrichmentFileError, load_firmographics
+from dagster_project.lib import warehouse
 
 HEADER = "account_id,domain,employees,industry,country,funding_stage,tech_stack,founded_year,annual_revenue_usd\n"
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from dagster_project import config, landing, warehouse
-from dagster_project.segmentation import audit, enrichment
-from dagster_project.segmentation.service import segment_accounts
+from dagster_project.defs.landing import load as landing
+from dagster_project.defs.segmentation import audit, enrichment
+from dagster_project.defs.segmentation.service import segment_accounts
+from dagster_project.lib import config, warehouse
 from tests.servers.anthropic_server import AnthropicServer
 
 pytestmark = pytest.mark.slow

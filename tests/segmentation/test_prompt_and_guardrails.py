@@ -7,15 +7,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from dagster_project.segmentation.costs import Price, Usage, cost_usd, price_for
-from dagster_project.segmentation.guardrails import (
+from dagster_project.defs.segmentation.costs import Price, Usage, cost_usd, price_for
+from dagster_project.defs.segmentation.guardrails import (
     Answer,
     MalformedAnswer,
     apply_guardrails,
     decide,
     parse_tool_input,
 )
-from dagster_project.segmentation.prompt import (
+from dagster_project.defs.segmentation.prompt import (
     SYSTEM_PROMPT,
     TOOL_NAME,
     account_data_block,

@@ -12,8 +12,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project import warehouse
-from dagster_project.segmentation.service import segment_accounts
+from dagster_project.defs.segmentation.service import segment_accounts
+from dagster_project.lib import warehouse
 from tests.servers.anthropic_server import AnthropicServer, Fault
 
 AS_OF = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -120,9 +120,9 @@ def test_the_per_run_cap_defers_the_rest(con, llm: AnthropicServer) -> None:
 
 
 def test_the_asset_materializes_with_the_cycle_clock(tmp_path: Path, llm: AnthropicServer) -> None:
-    from dagster_project.assets.segmentation import account_segmentation
-    from dagster_project.resources import WarehouseResource
-    from dagster_project.segmentation.resource import SegmentationModelResource
+    from dagster_project.defs.segmentation.assets import account_segmentation
+    from dagster_project.defs.segmentation.resources import SegmentationModelResource
+    from dagster_project.lib.resources import WarehouseResource
 
     path = tmp_path / "wh.duckdb"
     with warehouse.connect(path) as connection:

@@ -1,7 +1,7 @@
 """Planted input for the HubSpot sync tests: marts.crm_accounts (and ops.send_gate), built directly.
 
 The mart is created in a temp DuckDB with the columns of its dbt contract, so the sync is tested
-without the journey engine (tests/trunk covers the mart through a real cycle).
+without the journey engine (tests/cycle covers the mart through a real cycle).
 """
 
 from __future__ import annotations

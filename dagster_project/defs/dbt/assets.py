@@ -1,0 +1,224 @@
+"""The dbt project in two steps around the AI segmentation: core models, then the journey and marts.
+
+What each step builds and tests is a selector of dbt_project/selectors.yml (hourly_core,
+hourly_journey): models, seeds and the data tests that protect sends; the whole-history data tests
+run in the daily job (defs/dbt/jobs.py), the unit tests in CI. Both steps run `dbt build` in the cycle's own
+process (dbt's programmatic runner, dagster_project.lib.dbt.invoke_in_process) from the manifest prepared
+at install time: no dbt subprocess start-up, no parse, the cycle's clock in ONBOARDING_AS_OF
+(macros/as_of.sql). dagster-dbt's DbtCliResource (a subprocess per call) serves the daily tests only.
+
+A clock earlier than the one the incremental models last ran with (a backfill, a replayed hour)
+would leave them holding events from the future of that clock, so the core step then rebuilds them
+in full (`--full-refresh`); `onboarding_triggers` opts out of full refreshes (it is the record of
+what was emitted).
+"""
+
+import collections
+import contextlib
+import functools
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_manifest_and_translator_from_dbt_assets
+
+from dagster_project.lib import config, warehouse
+from dagster_project.lib.clock import as_of_for
+from dagster_project.lib.dbt import (
+    AS_OF_ENV,
+    CORE_SELECTOR,
+    DAILY_TESTS_SELECTOR,
+    JOURNEY_SELECTOR,
+    OnboardingTranslator,
+    invoke_in_process,
+    keep_parse_state,
+    manifest_is_stale,
+    manifest_path,
+    run_target,
+)
+from dagster_project.lib.resources import WarehouseResource
+
+TRANSLATOR = OnboardingTranslator()
+MANIFEST = manifest_path()
+
+def _clock_went_backwards(warehouse_resource: WarehouseResource, as_of: datetime) -> bool:
+    with warehouse_resource.connect() as con:
+        if not warehouse.table_exists(con, "intermediate", "int_account_events_aggregated"):
+            return False
+        row = con.execute(
+            "select max(_batch_as_of) from intermediate.int_account_events_aggregated"
+        ).fetchone()
+    return bool(row and row[0] is not None and row[0] > as_of)
+
+def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResource, full_refresh: bool) -> Iterator[Any]:
+    """`dbt build` of this step's selector, in this process, from the prepared manifest.
+
+    What it reports: one materialization per model and seed built (row counts and, for the marts, a
+    preview: read after dbt closed the warehouse), and the result of each send-protecting test that
+    did not pass (a warning); a failed test or model fails the step in one line naming it. Passing
+    tests are summed up in one log line rather than one Dagster event each (a persistent instance
+    pays for every event it stores).
+    """
+    as_of = as_of_for(context)
+    selector = _SELECTORS[context.op.name]
+    args = ["build", "--selector", selector]
+    if full_refresh:
+        context.log.warning(f"as_of {config.iso(as_of)} is before the last cycle's clock: full refresh")
+        args.append("--full-refresh")
+    if manifest_is_stale():
+        raise dg.Failure(description=STALE)
+    target = config.dbt_target_dir() / "runs" / f"{context.op.name}-{context.run_id[:8]}"
+    started = time.perf_counter()
+    result = invoke_in_process(
+        args, target, {"ONBOARDING_WAREHOUSE": str(warehouse_resource.resolved_path()), AS_OF_ENV: config.iso(as_of)}
+    )
+    statuses = collections.Counter(str(r.status) for r in result.results)
+    if any(str(r.status) in ("error", "fail") for r in result.results):
+        raise dg.Failure(description=_first_dbt_error({"args": {"which": args[0]}, "results": [
+            {"unique_id": r.node.unique_id, "status": str(r.status), "message": r.message} for r in result.results
+        ]}))
+    # The run's folder (dbt.log) is only kept when it failed.
+    shutil.rmtree(target, ignore_errors=True)
+    outputs, checks = _dbt_names(context)
+    selected = context.selected_output_names
+    built: list[tuple[str, str]] = []
+    warned: list[dg.AssetCheckResult] = []
+    for r in result.results:
+        unique_id = r.node.unique_id
+        if unique_id in outputs and outputs[unique_id] in selected and str(r.status) == "success":
+            built.append((outputs[unique_id], r.node.schema + "__" + r.node.name))
+        elif unique_id in checks and str(r.status) == "warn":
+            warned.append(dg.AssetCheckResult(
+                asset_key=checks[unique_id].asset_key, check_name=checks[unique_id].name, passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"failures": r.failures or 0, "message": " ".join((r.message or "").split())[:300]},
+            ))
+    context.log.info(
+        f"dbt {' '.join(args)}: {len(result.results)} nodes in {time.perf_counter() - started:.1f} s ("
+        + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) + ")"
+    )
+    with warehouse_resource.connect(read_only=True) as con:
+        for output_name, relation in built:
+            schema, _, name = relation.partition("__")
+            metadata = _table_metadata(con, schema, name) if schema in ("intermediate", "marts") else {}
+            yield dg.Output(None, output_name=output_name, metadata=metadata)
+    yield from warned
+
+
+_SELECTORS = {"dbt_core": CORE_SELECTOR, "dbt_journey": JOURNEY_SELECTOR}
+STALE = ("the dbt project changed since its manifest was prepared: run `.venv/bin/python -m dagster_project.lib.dbt` "
+         "(or `make install`) and reload the code location")
+
+
+@functools.cache
+def _dbt_names_for(assets_def: dg.AssetsDefinition) -> tuple[dict[str, str], dict[str, dg.AssetCheckKey]]:
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([assets_def])
+    output_names = {key: name for name, key in assets_def.keys_by_output_name.items()}
+    outputs: dict[str, str] = {}
+    for unique_id, props in manifest["nodes"].items():
+        if props["resource_type"] in ("model", "seed", "snapshot"):
+            key = translator.get_asset_spec(manifest, unique_id, None).key
+            if key in output_names:
+                outputs[unique_id] = output_names[key]
+    checks: dict[str, dg.AssetCheckKey] = {}
+    for unique_id in manifest["nodes"]:
+        if unique_id.startswith("test."):
+            key = get_asset_check_key_for_test(manifest, translator, unique_id, None)
+            if key is not None and key in assets_def.check_keys:
+                checks[unique_id] = key
+    return outputs, checks
+
+
+def _dbt_names(context: dg.AssetExecutionContext) -> tuple[dict[str, str], dict[str, dg.AssetCheckKey]]:
+    """dbt unique id -> this step's output name (models, seeds) and asset check key (tests)."""
+    return _dbt_names_for(context.assets_def)
+
+
+def _invoke(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    dbt: DbtCliResource,
+    args: Sequence[str],
+    warehouse_resource: WarehouseResource,
+    as_of: datetime,
+    **kwargs: Any,
+) -> list[Any]:
+    """One dbt invocation; its Dagster events, buffered; a one-line Failure when a node failed.
+
+    The events are buffered so that row counts and previews are read after dbt has closed the
+    warehouse (dagster-dbt's own fetch_row_counts keeps adapter connections open in this process,
+    which would hold DuckDB's single-writer lock against the next dbt step).
+    """
+    if manifest_is_stale():
+        raise dg.Failure(description=STALE)
+    target = run_target(f"{context.op.name}-{context.run_id[:8]}")
+    # dbt's profile and the as_of() macro read these: hand them to the dbt subprocess
+    # (DbtCliResource copies os.environ when it starts the process), without leaving them set here.
+    with _environment({"ONBOARDING_WAREHOUSE": str(warehouse_resource.resolved_path()), AS_OF_ENV: config.iso(as_of)}):
+        invocation = dbt.cli(list(args), context=context, raise_on_error=False, target_path=target, **kwargs)
+        events = list(invocation.stream())
+    keep_parse_state(target)
+    if not invocation.is_successful():
+        raise dg.Failure(description=_first_dbt_error(invocation.get_artifact("run_results.json")))
+    # The run's folder is only kept when it failed (dbt.log, run_results.json).
+    shutil.rmtree(target, ignore_errors=True)
+    return events
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _table_metadata(con, schema: str, name: str) -> dict[str, Any]:
+    relation = f'"{schema}"."{name}"'
+    metadata: dict[str, Any] = {"dagster/row_count": warehouse.count(con, relation)}
+    if schema == "marts":
+        preview = con.execute(f"select * from {relation} limit 5").df()
+        metadata["preview"] = dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "empty")
+    return metadata
+
+
+def _first_dbt_error(run_results: dict[str, Any]) -> str:
+    """One line naming the first failing dbt node and why, instead of dbt's whole log."""
+    command = run_results.get("args", {}).get("which", "build")
+    failed = [r for r in run_results.get("results", []) if r.get("status") in ("error", "fail")]
+    if not failed:
+        return f"dbt {command} failed (see the run's dbt log)"
+    first = failed[0]
+    node = first.get("unique_id", "?").split(".", 2)[-1]
+    message = " ".join((first.get("message") or first.get("status") or "").split())[:300]
+    more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"dbt {command} failed at {node}: {message}{more}"
+
+@dbt_assets(manifest=MANIFEST, dagster_dbt_translator=TRANSLATOR, selector=CORE_SELECTOR, name="dbt_core")
+def dbt_core(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Staging, event aggregates and account profiles: everything the segmentation reads."""
+    yield from _build(context, warehouse, full_refresh=_clock_went_backwards(warehouse, as_of_for(context)))
+
+@dbt_assets(manifest=MANIFEST, dagster_dbt_translator=TRANSLATOR, selector=JOURNEY_SELECTOR, name="dbt_journey")
+def dbt_journey(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Tracks, the journey state machine, triggers and marts, after the segmentation decided."""
+    yield from _build(context, warehouse, full_refresh=False)
+
+
+@dg.op(name="dbt_daily_tests", out={}, description="Every dbt data test over the whole history (selectors.yml: daily_tests).")
+def dbt_daily_tests(context: dg.OpExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
+    events = _invoke(context, dbt, ["test", "--selector", DAILY_TESTS_SELECTOR], warehouse, as_of_for(context),
+                     manifest=MANIFEST, dagster_dbt_translator=TRANSLATOR)
+    results = [e for e in events if isinstance(e, dg.AssetCheckEvaluation | dg.AssetObservation)]
+    context.log.info(f"dbt daily tests: {len(results)} results, all passed")
+    yield from results

@@ -1,0 +1,229 @@
+"""The dbt project as Dagster sees it: one DbtProject, one translator, a manifest prepared ahead.
+
+The translator is the only bridge between dbt and Dagster: every dbt node's asset key is
+[layer, name] (layer = the schema: staging, intermediate, marts; seeds are ["seeds", name]),
+so sources line up with the Python assets that write them (raw/*, ops/*), and the group is
+the layer. Nothing else in the code location special-cases a dbt node: what each dbt step of
+the cycle builds and tests is a selector of dbt_project/selectors.yml.
+
+The manifest is prepared once, at install time (`make install`, or `python -m dagster_project.lib.dbt`
+after editing the dbt project; `make` redoes it when a dbt file is newer), never at import:
+loading the code location reads that one file and starts no process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+
+from dagster_project.lib import config
+
+# dbt_project/selectors.yml: the two hourly steps around the AI segmentation (split by what reads
+# its decisions) and the whole-history data tests of the daily job.
+CORE_SELECTOR = "hourly_core"
+JOURNEY_SELECTOR = "hourly_journey"
+DAILY_TESTS_SELECTOR = "daily_tests"
+# The environment variable the as_of() macro reads the cycle's clock from (macros/as_of.sql).
+AS_OF_ENV = "ONBOARDING_AS_OF"
+
+
+class OnboardingTranslator(DagsterDbtTranslator):
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        if resource_type == "seed":
+            return dg.AssetKey(["seeds", dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "seeds"
+        return dbt_resource_props.get("schema") or "dbt"
+
+
+@cache
+def project() -> DbtProject:
+    return DbtProject(
+        project_dir=config.dbt_project_dir(),
+        profiles_dir=config.dbt_project_dir(),
+        target_path=config.dbt_target_dir(),
+    )
+
+
+def manifest_path() -> Path:
+    """The prepared manifest; a clear error (not a parse) when it was never prepared."""
+    path = config.dbt_target_dir() / "manifest.json"
+    if not path.exists():
+        raise RuntimeError(
+            f"no dbt manifest at {path}: prepare it with `make install` or `.venv/bin/python -m dagster_project.lib.dbt`"
+        )
+    return path
+
+
+def prepare() -> Path:
+    """Parse the dbt project into its manifest and dbt's partial-parse state, as a deployment does
+    at build time (`dbt parse`, the venv's dbt, in a subprocess)."""
+    proj = project()
+    proj.target_path.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--target-path", str(proj.target_path),
+         "--project-dir", str(proj.project_dir), "--profiles-dir", str(proj.profiles_dir)],
+        capture_output=True,
+        text=True,
+        env=dbt_env(),
+    )
+    if completed.returncode != 0 or not proj.manifest_path.exists():
+        detail = (completed.stdout + completed.stderr).strip().splitlines()
+        raise RuntimeError("dbt parse failed: " + (detail[-1] if detail else "no output"))
+    return proj.manifest_path
+
+
+def _newest_source_mtime(root: Path) -> float:
+    newest = 0.0
+    for pattern in ("*.sql", "*.yml", "*.csv"):
+        for path in root.rglob(pattern):
+            # dbt itself writes .user.yml (its anonymous id) beside the profile on its first run.
+            if "target" in path.parts or "dbt_packages" in path.parts or path.name.startswith("."):
+                continue
+            newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+def manifest_is_stale() -> bool:
+    path = config.dbt_target_dir() / "manifest.json"
+    return not path.exists() or path.stat().st_mtime < _newest_source_mtime(config.dbt_project_dir())
+
+
+def prepare_if_stale() -> Path:
+    """Prepare when the manifest is missing or older than a dbt file: for a test session or a
+    development checkout (`onboarding run`). The code location never calls it (it only reads the manifest)."""
+    return prepare() if manifest_is_stale() else manifest_path()
+
+
+PARSE_STATE = "partial_parse.msgpack"
+
+
+def run_target(name: str) -> Path:
+    """A fresh dbt target folder for one invocation, seeded with dbt's partial-parse state, so dbt
+    re-parses only what changed since (nothing, from one cycle to the next).
+
+    dbt also re-parses everything when the profile changed, and the profile holds the warehouse's
+    path: the state prepared at install time serves the warehouse it was prepared for, and each
+    invocation hands its state back (keep_parse_state), so a workspace pays one parse, once.
+    """
+    prepared = config.dbt_target_dir()
+    target = prepared / "runs" / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    state = prepared / PARSE_STATE
+    if state.exists():
+        shutil.copy(state, target / PARSE_STATE)
+    return target
+
+
+def keep_parse_state(target: Path) -> None:
+    """Hand an invocation's partial-parse state back to the next one (an atomic replace)."""
+    state = target / PARSE_STATE
+    if state.exists():
+        os.replace(state, config.dbt_target_dir() / PARSE_STATE)
+
+
+@cache
+def _prepared_manifest(path: Path, mtime: float) -> Any:
+    """The manifest dbt prepared at install time, as dbt's own object (its partial-parse state), read
+    once per process and per version of the file: dbt then runs without parsing anything."""
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import extended_mashumuro_decoder
+
+    return Manifest.from_msgpack(path.read_bytes(), decoder=extended_mashumuro_decoder)
+
+
+def _database_of(manifest: Any) -> str | None:
+    return next((node.database for node in manifest.nodes.values() if node.database), None)
+
+
+@cache
+def _parsed_manifest(database: str, mtime: float, project_dir: str) -> Any:
+    from dbt.cli.main import dbtRunner
+
+    target = config.dbt_target_dir() / "runs" / f"parse-{database}"
+    parsed = dbtRunner().invoke(["parse", "--project-dir", project_dir, "--profiles-dir", project_dir,
+                                 "--target-path", str(target), "--log-path", str(target), "--quiet"])
+    if not parsed.success:
+        raise RuntimeError(f"dbt parse failed for the warehouse database {database!r}: {parsed.exception}")
+    return parsed.result
+
+
+def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> Any:
+    """One dbt command in this process, from the prepared manifest (no subprocess, no parse).
+
+    `env` is set for the invocation only (the profile reads the warehouse from it, the as_of() macro
+    the clock). dbt-duckdb keeps its database handle in a class attribute across invocations: it is
+    closed here, so the next Python asset (or dbt step) is the only writer of the file.
+    Returns dbt's RunExecutionResult; raises when dbt could not run at all.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    state = config.dbt_target_dir() / PARSE_STATE
+    if not state.exists():
+        raise RuntimeError(f"no prepared dbt state at {state}: run `make install` or `.venv/bin/python -m dagster_project.lib.dbt`")
+    project_dir = str(config.dbt_project_dir())
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        manifest = _prepared_manifest(state, state.stat().st_mtime)
+        # dbt-duckdb names the database after the file: a warehouse named otherwise than the one the
+        # manifest was prepared for gets its own parse, once per process.
+        database = config.warehouse_path().stem  # the invocation's ONBOARDING_WAREHOUSE, set just above
+        if _database_of(manifest) not in (None, database):
+            manifest = _parsed_manifest(database, state.stat().st_mtime, project_dir)
+        result = dbtRunner(manifest=manifest).invoke(
+            [*args, "--project-dir", project_dir, "--profiles-dir", project_dir, "--target-path", str(target),
+             "--log-path", str(target), "--quiet", "--no-partial-parse",
+             # The manifest is the prepared one: writing it (and run_results.json) again costs
+             # seconds per call; the results come back as objects.
+             "--no-write-json"]
+        )
+    finally:
+        with DuckDBConnectionManager._LOCK:
+            if DuckDBConnectionManager._ENV is not None:
+                DuckDBConnectionManager._ENV.close()
+                DuckDBConnectionManager._ENV = None
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if result.result is None:
+        raise RuntimeError(f"dbt {args[0]} could not run: {' '.join(str(result.exception).split())[:500]}")
+    return result.result
+
+
+def dbt_executable() -> str:
+    return str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_env(warehouse: Path | None = None) -> dict[str, str]:
+    """The environment of a dbt subprocess: the profile reads the warehouse from ONBOARDING_WAREHOUSE."""
+    env = dict(os.environ)
+    env["ONBOARDING_WAREHOUSE"] = str(warehouse or config.warehouse_path())
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+if __name__ == "__main__":
+    print(f"dbt manifest prepared: {prepare()}")

@@ -1,0 +1,68 @@
+"""The DuckDB warehouse file, opened the way every writer of it must: briefly, and patient with its lock.
+
+DuckDB allows one writer per file, and dbt opens the same file while it builds, so nothing keeps a
+connection open across a step: `connect()` is a context manager that closes on exit and waits
+(bounded) for a lock held by another process, with a one-line error if it never frees. The caller
+names the file: this library reads no environment and knows no workspace layout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the DuckDB write lock for longer than we are willing to wait."""
+
+
+@contextmanager
+def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 120.0) -> Iterator[
+    duckdb.DuckDBPyConnection
+]:
+    """Open the warehouse at `path`, waiting for another process's lock to clear, and always close it."""
+    target = Path(path)
+    if not read_only:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    elif not target.exists():
+        raise FileNotFoundError(f"no warehouse at {target}: run `onboarding run` first")
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            con = duckdb.connect(str(target), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"warehouse {target} is locked by another process for over {wait_seconds:.0f}s "
+                    "(a running `dagster dev` job or another `onboarding run`?)"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    try:
+        # Fetch: DuckDB 2 refuses relation queries while an execute() result is left unread.
+        con.execute("set TimeZone = 'UTC'").fetchall()
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Fully fetched (DuckDB 2 refuses new relations while a result is half-read)."""
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows and rows[0][0])
+
+
+def count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    row = con.execute(f"select count(*) from {relation}").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,251 @@
+"""How the cycle invokes dbt: from the prepared manifest, the clock outside the parse, the split and the
+hourly tests declared in dbt, the whole-history tests in a daily job, the unit tests here (CI).
+
+The start-up test loads the code location in a fresh interpreter under an audit hook: no subprocess,
+no dbt file read but the manifest, no anthropic SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dagster_project.lib import config
+from dagster_project.lib.dbt import dbt_env, dbt_executable, keep_parse_state, run_target
+from tests.cycle.conftest import Workspace, home
+
+# `import dagster` runs `file -b python` itself (its vendored croniter asks platform.architecture()):
+# loaded before the hook, so the probe sees what the code location adds.
+_IMPORT_PROBE = """
+import json, os, sys
+import dagster
+roots = [os.path.realpath(p) for p in sys.argv[1:]]
+opened, spawned = set(), []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        if any(path.startswith(root + os.sep) for root in roots):
+            opened.add(path)
+    elif event in ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"):
+        spawned.append(str(args[0])[:200])
+sys.addaudithook(hook)
+import dagster_project.definitions
+print(json.dumps({"opened": sorted(opened), "spawned": spawned, "anthropic": "anthropic" in sys.modules}))
+"""
+
+
+def _manifest() -> dict:
+    return json.loads((config.dbt_target_dir() / "manifest.json").read_text())
+
+
+def test_loading_the_code_location_reads_only_the_manifest_and_starts_nothing():
+    roots = [str(config.dbt_project_dir()), str(config.dbt_target_dir())]
+    out = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, *roots], capture_output=True, text=True,
+                         timeout=600, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-3000:]
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["spawned"] == []
+    assert probe["opened"] == [os.path.realpath(config.dbt_target_dir() / "manifest.json")]
+    assert probe["anthropic"] is False
+
+
+def test_a_missing_manifest_is_one_clear_error_not_a_parse(tmp_path: Path):
+    env = dict(os.environ, ONBOARDING_DBT_TARGET=str(tmp_path / "no-target"))
+    out = subprocess.run([sys.executable, "-c", "import dagster_project.definitions"], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert out.returncode != 0
+    assert "no dbt manifest at" in out.stderr and "python -m dagster_project.lib.dbt" in out.stderr
+    assert not (tmp_path / "no-target").exists()
+
+
+def _test_nodes(manifest: dict, unique_ids: set[str]) -> list[dict]:
+    return [manifest["nodes"][u] for u in unique_ids if manifest["nodes"][u]["resource_type"] == "test"]
+
+
+def test_the_split_and_the_hourly_tests_are_dbt_selectors():
+    from dagster_project.defs.dbt.assets import dbt_core, dbt_journey
+
+    manifest = _manifest()
+    node_of = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] in ("model", "seed"):
+            key = ["seeds", node["name"]] if node["resource_type"] == "seed" else [node["schema"], node["name"]]
+            node_of[dg.AssetKey(key)] = unique_id
+    # What reads the segmentation's decisions, per dbt's own graph.
+    readers, stack = set(), ["source.onboarding.ops.account_segmentation"]
+    while stack:
+        for child in manifest["child_map"].get(stack.pop(), []):
+            if child not in readers:
+                readers.add(child)
+                stack.append(child)
+    core = {node_of[k] for k in dbt_core.keys}
+    journey = {node_of[k] for k in dbt_journey.keys}
+    models = {u for u, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
+    assert journey == readers & models
+    assert core == models - readers
+    assert "model.onboarding.int_accounts_profiled" in core and "model.onboarding.int_accounts_segmented" in journey
+
+    checks = [spec for asset in (dbt_core, dbt_journey) for spec in asset.check_specs]
+    by_name = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "test"}
+    assert checks, "the send-protecting tests are the hourly asset checks"
+    for spec in checks:
+        assert "protects_sends" in by_name[spec.name]["tags"], spec.name
+    hourly = {spec.name for spec in checks}
+    assert "unique_onboarding_triggers_trigger_id" in hourly
+    assert "unique_customer_onboarding_state_account_id" in hourly
+    # Whole-history tests stay off the hourly path: far fewer checks than tests.
+    assert "source_unique_raw_segment_messages_message_id" not in hourly
+    assert len(hourly) < len(by_name) / 2
+
+
+def test_the_clock_reaches_dbt_without_a_reparse(tmp_path: Path):
+    """Two compiles at two clocks: the second re-parses nothing and its SQL carries its own clock;
+    the old way (the clock in --vars) re-parses the whole project."""
+    warehouse_file = tmp_path / "w.duckdb"
+    env = dbt_env(warehouse_file)
+
+    def compile_at(name: str, clock: str, *extra: str) -> tuple[set[str], str]:
+        target = run_target(f"test-{name}")
+        out = subprocess.run(
+            [dbt_executable(), "--log-format", "json", "--log-level", "debug", "compile", "--select",
+             "stg_segment__messages", *extra, "--target-path", str(target),
+             "--project-dir", str(config.dbt_project_dir()), "--profiles-dir", str(config.dbt_project_dir())],
+            capture_output=True, text=True, timeout=600, env={**env, "ONBOARDING_AS_OF": clock},
+        )
+        assert out.returncode == 0, out.stdout[-3000:]
+        events = {json.loads(line)["info"]["name"] for line in out.stdout.splitlines() if line.startswith("{")}
+        sql = next((target / "compiled").rglob("stg_segment__messages.sql")).read_text()
+        keep_parse_state(target)  # as the cycle does: the next invocation starts from this one's state
+        shutil.rmtree(target)
+        return events, sql
+
+    compile_at("warm", "2026-10-01T05:00:00+00:00")  # the first compile on this warehouse may re-parse
+    events, sql = compile_at("clock", "2026-10-02T06:00:00+00:00")
+    assert "UnableToPartialParse" not in events and "PartialParsingEnabled" in events
+    assert "cast('2026-10-02T06:00:00+00:00' as timestamptz)" in sql
+    events, sql = compile_at("vars", "2026-10-02T06:00:00+00:00", "--vars", '{"as_of": "2026-10-03T07:00:00+00:00"}')
+    assert "UnableToPartialParse" in events
+    assert "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in sql
+
+
+_IN_PROCESS_PROBE = """
+import json, os, sys
+from pathlib import Path
+import duckdb
+from dagster_project.lib import config
+from dagster_project.lib.dbt import PARSE_STATE, _database_of, _prepared_manifest, invoke_in_process
+models = os.path.realpath(config.dbt_project_dir() / "models")
+opened, spawned = set(), []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        if path.startswith(models + os.sep):
+            opened.add(path)
+    elif event in ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"):
+        spawned.append(str(args[0])[:200])
+sys.addaudithook(hook)
+# The database the prepared state was parsed for (dbt-duckdb: the warehouse file's stem).
+state = config.dbt_target_dir() / PARSE_STATE
+database = _database_of(_prepared_manifest(state, state.stat().st_mtime)) or "warehouse"
+target, warehouse = Path(sys.argv[1]), str(Path(sys.argv[2]) / f"{database}.duckdb")
+results = []
+for clock in ("2026-10-01T05:00:00+00:00", "2026-10-02T06:00:00+00:00"):
+    result = invoke_in_process(["compile", "--select", "stg_segment__messages"], target,
+                               {"ONBOARDING_WAREHOUSE": warehouse, "ONBOARDING_AS_OF": clock})
+    results.append(result.results[0].node.compiled_code)
+    duckdb.connect(warehouse).close()  # dbt let go of the file: this process may write it
+fast = sorted(opened)
+other = str(Path(warehouse).with_name(f"{database}_other.duckdb"))
+result = invoke_in_process(["compile", "--select", "stg_segment__messages"], target,
+                           {"ONBOARDING_WAREHOUSE": other, "ONBOARDING_AS_OF": "2026-10-03T07:00:00+00:00"})
+print(json.dumps({"opened": fast, "spawned": spawned, "sql": results, "env": os.environ.get("ONBOARDING_AS_OF"),
+                  "other": result.results[0].node.compiled_code}))
+"""
+
+
+def test_the_hourly_steps_run_dbt_in_process_without_parsing_and_let_go_of_the_warehouse(tmp_path: Path):
+    """dbt from the prepared manifest in the cycle's own process: no subprocess, no model file read
+    (no parse), each clock in its SQL, the environment restored and DuckDB's file free after each call."""
+    out = subprocess.run([sys.executable, "-c", _IN_PROCESS_PROBE, str(tmp_path / "target"),
+                          str(tmp_path)], capture_output=True, text=True, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k != "ONBOARDING_AS_OF"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    # No dbt process: only the stdlib's one `uname` probe (platform.platform(), for dbt's invocation info).
+    assert set(probe["spawned"]) <= {"uname"} and probe["opened"] == []
+    assert "cast('2026-10-01T05:00:00+00:00' as timestamptz)" in probe["sql"][0]
+    assert "cast('2026-10-02T06:00:00+00:00' as timestamptz)" in probe["sql"][1]
+    assert probe["env"] is None
+    # A warehouse file named otherwise (ONBOARDING_WAREHOUSE) is a database of that name: parsed for it.
+    assert '_other"."staging"."base_segment__messages"' in probe["other"] and "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in probe["other"]
+
+
+@pytest.fixture
+def warehouse_copy(workspace: Workspace, tmp_path: Path) -> Path:
+    root = tmp_path / "copy"
+    root.mkdir()
+    shutil.copy(workspace.root / "warehouse.duckdb", root / "warehouse.duckdb")
+    return root
+
+
+def test_unit_tests_pass(warehouse_copy: Path):
+    """The dbt unit tests (off the hourly path) run here, in CI, against a built warehouse."""
+    target = run_target("test-unit")
+    out = subprocess.run(
+        [dbt_executable(), "test", "--select", "test_type:unit", "--target-path", str(target),
+         "--project-dir", str(config.dbt_project_dir()), "--profiles-dir", str(config.dbt_project_dir())],
+        capture_output=True, text=True, timeout=900, env=dbt_env(warehouse_copy / "warehouse.duckdb"),
+    )
+    assert out.returncode == 0, out.stdout[-4000:]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    assert len(results) == len(_manifest()["unit_tests"]) > 0
+    assert all(r["status"] == "pass" for r in results)
+
+
+def test_daily_job_runs_the_whole_history_tests_and_names_a_failure(warehouse_copy: Path):
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def("onboarding_daily_tests")
+    assert defs.resolve_schedule_def("onboarding_daily_tests_schedule").cron_schedule == "40 5 * * *"
+    with home(warehouse_copy):
+        result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        assert result.success
+        reported = [e for e in result.all_events if e.event_type_value in ("ASSET_CHECK_EVALUATION", "ASSET_OBSERVATION")]
+        tests = [u for u, n in _manifest()["nodes"].items() if n["resource_type"] == "test"]
+        assert len(reported) >= len(tests) > 100
+        con = duckdb.connect(str(warehouse_copy / "warehouse.duckdb"))
+        con.execute("insert into raw.segment_messages select * from raw.segment_messages limit 1")
+        con.close()
+        failed = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.is_step_failure)
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith("dbt test failed at ") and "message_id" in description
+
+
+def test_a_failing_hourly_dbt_step_names_its_node_in_one_line_and_frees_the_warehouse(tmp_path: Path):
+    """The in-process step on a warehouse with no raw tables: the step fails naming the first failed dbt
+    node, nothing downstream is reported built, and this process can write the file right after."""
+    from dagster_project.defs.dbt.assets import dbt_core
+    from dagster_project.lib.clock import AS_OF_TAG
+    from dagster_project.lib.resources import WarehouseResource
+
+    warehouse_file = tmp_path / "warehouse.duckdb"
+    result = dg.materialize([dbt_core], resources={"warehouse": WarehouseResource(path=str(warehouse_file))},
+                            instance=dg.DagsterInstance.ephemeral(), tags={AS_OF_TAG: "2026-10-01T00:00:00Z"},
+                            raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith("dbt build failed at ") and "\n" not in description
+    assert "segment_messages" in description
+    assert not result.get_asset_materialization_events()
+    duckdb.connect(str(warehouse_file)).close()
