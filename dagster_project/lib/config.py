@@ -19,6 +19,10 @@ HOME = Env("ONBOARDING_HOME", "./data", "root for the embedded default: `warehou
 WAREHOUSE = Env("ONBOARDING_WAREHOUSE", None, "the DuckDB file (dbt's profile reads the same variable)",
                 shown_default="`$ONBOARDING_HOME/warehouse.duckdb`")
 LANDING_DIR = Env("ONBOARDING_LANDING_DIR", None, "where event files land", shown_default="`$ONBOARDING_HOME/landing`")
+# dbt's profile reads the same variable (dbt_project/profiles.yml, the same default): one cap for every DuckDB
+# connection of a cycle, so a first load of a long history spills to disk instead of growing with it.
+DUCKDB_MEMORY = Env("ONBOARDING_DUCKDB_MEMORY", "3GB",
+                    "DuckDB's memory limit for the cycle's connections and dbt's builds (it spills to disk past it)")
 DBT_TARGET = Env("ONBOARDING_DBT_TARGET", None, "dbt's target folder (tests use their own)",
                  shown_default="`dbt_project/target`")
 DEBUG = Env("ONBOARDING_DEBUG", None,

@@ -80,7 +80,8 @@ def connect(path: Path | None = None, *, read_only: bool = False, wait_seconds: 
 ]:
     """Open the warehouse (default: ONBOARDING_WAREHOUSE), waiting for another process's lock to clear,
     and always close it (reverse_etl.connection.connect, with the workspace's default file)."""
-    with connection.connect(path or config.warehouse_path(), read_only=read_only, wait_seconds=wait_seconds) as con:
+    with connection.connect(path or config.warehouse_path(), read_only=read_only, wait_seconds=wait_seconds,
+                            memory_limit=config.DUCKDB_MEMORY.read()) as con:
         yield con
 
 
