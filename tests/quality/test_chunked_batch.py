@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
 from dagster_project.defs.quality import batch, drift, scan
 from dagster_project.defs.quality.run import QualityRun, chunk_size_setting
 from dagster_project.defs.quality.suites import load_suites, parse_suite
-from dagster_project.lib import warehouse
+from dagster_project.lib import config, warehouse
 from tests.quality import dq_events as ev
 from tests.quality import reference
 from tests.quality.conftest import HISTORY_DAYS, Workspace
@@ -137,13 +138,24 @@ def test_sql_frames_and_aggregates_match_the_python_reference(
 
 
 def test_the_duckdb_memory_cap_is_lifted_after_the_pass(tmp_path: Path) -> None:
+    # The cycle's connections carry the workspace cap (ONBOARDING_DUCKDB_MEMORY): the pass sets it back.
     with warehouse.connect(tmp_path / "w.duckdb") as con:
+        before = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        with batch.memory_limit(con, "256MB", restore=config.DUCKDB_MEMORY.read()):
+            assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "244.1 MiB"
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == before
+    # A connection with DuckDB's default gets the default back.
+    con = duckdb.connect(str(tmp_path / "plain.duckdb"))
+    try:
         before = con.execute("select current_setting('memory_limit')").fetchone()[0]
         with batch.memory_limit(con, "256MB"):
             assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "244.1 MiB"
         assert con.execute("select current_setting('memory_limit')").fetchone()[0] == before
-        with pytest.raises(ValueError, match="not a DuckDB memory size"), batch.memory_limit(con, "1GB'; --"):
-            pass
+    finally:
+        con.close()
+    with (warehouse.connect(tmp_path / "w.duckdb") as con, pytest.raises(ValueError, match="not a DuckDB memory size"),
+          batch.memory_limit(con, "1GB'; --")):
+        pass
 
 
 def test_a_suite_on_another_root_reads_the_whole_payload(tmp_path: Path, history: tuple[Path, QualityRun]) -> None:

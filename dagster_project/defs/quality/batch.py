@@ -151,11 +151,13 @@ def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[None]:
+def memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None, restore: str | None = None) -> Iterator[None]:
     """Cap DuckDB's memory while a pass stages and scans its batch (it spills to disk past it), then restore.
 
     Without a cap DuckDB may use 80 % of RAM for the staged copy of a first load (10 GB RSS measured at
     5M messages); with it the staged rows and window sorts go to DuckDB's temp directory instead.
+    `restore` is the connection's own cap (ONBOARDING_DUCKDB_MEMORY), set back as given: DuckDB shows a
+    custom limit rounded to 0.1 GiB, so the shown value cannot be set back exactly.
     """
     if not limit:
         yield
@@ -165,9 +167,12 @@ def memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[
     try:
         yield
     finally:
-        con.execute("reset memory_limit")  # exact when the caller had DuckDB's default, the usual case
-        if con.execute("select current_setting('memory_limit')").fetchone()[0] != before:
-            con.execute(f"set memory_limit = '{_size(before)}'")  # DuckDB shows a custom limit rounded to 0.1
+        if restore:
+            con.execute(f"set memory_limit = '{_size(restore)}'")
+        else:
+            con.execute("reset memory_limit")  # exact when the caller had DuckDB's default
+            if con.execute("select current_setting('memory_limit')").fetchone()[0] != before:
+                con.execute(f"set memory_limit = '{_size(before)}'")
 
 
 def _size(text: str) -> str:

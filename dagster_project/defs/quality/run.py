@@ -157,7 +157,7 @@ def run_quality(
     previous = store.previous_statuses(con)
     fresh_loads = store.new_load_ids(con)
     size = chunk_size or chunk_size_setting()
-    with batch_io.memory_limit(con, MEMORY.read()):
+    with batch_io.memory_limit(con, MEMORY.read(), restore=config.DUCKDB_MEMORY.read()):
         try:
             total = batch_io.stage_batch(con, as_of, load_ids, full_payload=scan_sql.needs_full_payload(specs))
             fetched = time.perf_counter()
