@@ -8,33 +8,30 @@ back to the landed events, and `onboarding_triggers`) at every clock of the wind
 copy of the warehouse, so the production warehouse, its sync state and its outbox are never
 touched and nothing is sent.
 
-Speed: starting dbt for each of 720 hourly steps would take an hour, so the models are compiled
-once by dbt (with a placeholder clock) and the compiled SQL is executed here, step by step, with
-the same materializations dbt would use: views, tables, and incremental models folding in only
-the new batch (delete+insert on the unique key, or append). Same SQL, same semantics, one process.
+Each step is dbt itself: the hourly cycle's in-process runner (lib/dbt.py, the prepared manifest, no
+subprocess, no parse) with the step's clock in ONBOARDING_AS_OF, so every materialization, incremental
+strategy and macro is dbt's own and a replay can never drift from what the cycle builds.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from dagster_project.lib import config, warehouse
-from dagster_project.lib.dbt import dbt_env, dbt_executable
+from dagster_project.lib.dbt import AS_OF_ENV, invoke_in_process
 
-PLACEHOLDER = "2000-01-01T00:00:00+00:00"
+# What a replay step builds: the journey's decisions and state, with everything upstream of them.
 TARGETS = ("int_onboarding_triggers_due", "onboarding_triggers", "customer_onboarding_state")
+SELECTION = " ".join(f"+{name}" for name in TARGETS)
 _EVERY = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 
 
@@ -102,55 +99,6 @@ class ReplayReport:
         return "\n".join(lines)
 
 
-def _compile(scratch: Path, target: Path) -> dict[str, Any]:
-    """dbt compile of the journey's upstream closure against the scratch warehouse."""
-    select = " ".join(f"+{name}" for name in TARGETS)
-    completed = subprocess.run(
-        [dbt_executable(), "compile", "--quiet", "--select", select, "--exclude", "resource_type:test",
-         "resource_type:unit_test", "--vars", json.dumps({"as_of": PLACEHOLDER}), "--target-path", str(target),
-         "--project-dir", str(config.dbt_project_dir()), "--profiles-dir", str(config.dbt_project_dir())],
-        capture_output=True, text=True, env=dbt_env(scratch),
-    )
-    manifest_path = target / "manifest.json"
-    if completed.returncode != 0 or not manifest_path.exists():
-        detail = (completed.stdout + completed.stderr).strip().splitlines()
-        raise RuntimeError("dbt compile for the replay failed: " + (detail[-1] if detail else "no output"))
-    return json.loads(manifest_path.read_text())
-
-
-def _plan(manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(models to run in dependency order, seeds they read)."""
-    nodes = manifest["nodes"]
-    wanted: set[str] = set()
-    stack = [uid for uid, n in nodes.items() if n["resource_type"] == "model" and n["name"] in TARGETS]
-    while stack:
-        uid = stack.pop()
-        if uid in wanted or uid not in nodes:
-            continue
-        wanted.add(uid)
-        stack.extend(nodes[uid].get("depends_on", {}).get("nodes", []))
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(uid: str) -> None:
-        if uid in seen or uid not in wanted:
-            return
-        seen.add(uid)
-        for dep in nodes[uid].get("depends_on", {}).get("nodes", []):
-            visit(dep)
-        order.append(uid)
-
-    for uid in sorted(wanted):
-        visit(uid)
-    models = [nodes[u] for u in order if nodes[u]["resource_type"] == "model"]
-    seeds = [nodes[u] for u in order if nodes[u]["resource_type"] == "seed"]
-    return models, seeds
-
-
-def _relation(node: dict[str, Any]) -> str:
-    return f'"{node["schema"]}"."{node["alias"]}"'
-
-
 def _copy_warehouse_inputs(source: Path, con: duckdb.DuckDBPyConnection) -> None:
     """Every table of `raw` and `ops` (the sources: landed events, enrichment, LLM decisions)."""
     con.execute(f"attach '{source}' as prod (read_only)")
@@ -166,31 +114,21 @@ def _copy_warehouse_inputs(source: Path, con: duckdb.DuckDBPyConnection) -> None
         con.execute("detach prod")
 
 
-def _load_seeds(con: duckdb.DuckDBPyConnection, seeds: list[dict[str, Any]]) -> None:
-    for seed in seeds:
-        path = config.dbt_project_dir() / seed["original_file_path"]
-        con.execute(f'create schema if not exists "{seed["schema"]}"')
-        con.execute(
-            f"create or replace table {_relation(seed)} as select * from read_csv(?, header = true)", [str(path)]
-        )
-
-
-def _run_model(con: duckdb.DuckDBPyConnection, node: dict[str, Any], sql: str, exists: bool) -> None:
-    relation = _relation(node)
-    materialized = node["config"]["materialized"]
-    con.execute(f'create schema if not exists "{node["schema"]}"')
-    if materialized == "view":
-        con.execute(f"create or replace view {relation} as {sql}")
-    elif materialized != "incremental" or not exists:
-        con.execute(f"create or replace table {relation} as {sql}")
-    else:
-        con.execute(f"create or replace temp table _replay_batch as {sql}")
-        key = node["config"].get("unique_key")
-        if node["config"].get("incremental_strategy") == "delete+insert" and key:
-            keys = [key] if isinstance(key, str) else list(key)
-            match = " and ".join(f"t.{k} = b.{k}" for k in keys)
-            con.execute(f"delete from {relation} t where exists (select 1 from _replay_batch b where {match})")
-        con.execute(f"insert into {relation} by name select * from _replay_batch")
+def _dbt_step(command: str, scratch: Path, target: Path, clock: datetime) -> None:
+    """One dbt invocation of the journey's upstream closure at `clock`: dbt itself, in this process,
+    from the prepared manifest (the cycle's own runner), its data and unit tests left to the cycle."""
+    # `run` builds models only; `build` (the first clock, which also loads the seeds) would test too.
+    skip_tests = ["--exclude-resource-type", "test", "unit_test"] if command == "build" else []
+    result = invoke_in_process(
+        [command, "--select", SELECTION, *skip_tests],
+        target,
+        {"ONBOARDING_WAREHOUSE": str(scratch), AS_OF_ENV: config.iso(clock)},
+    )
+    failed = [r for r in result.results if str(r.status) in ("error", "fail")]
+    if failed:
+        node = failed[0].node.unique_id.split(".", 2)[-1]
+        message = " ".join((failed[0].message or "").split())[:300]
+        raise RuntimeError(f"replay: dbt {command} failed at {node} for clock {config.iso(clock)}: {message}")
 
 
 def replay(
@@ -208,33 +146,26 @@ def replay(
     workdir = config.home() / "replay" / f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    scratch = workdir / "replay.duckdb"
+    # Named as the production file is: dbt-duckdb names the database after the file, and the prepared
+    # manifest serves a database of that name without a parse.
+    scratch = workdir / "warehouse.duckdb"
     began = time.perf_counter()
 
-    # Copy the inputs, compile once with no model tables (full-build SQL), run the first step, then
-    # compile again so the incremental models get their incremental SQL (dbt decides that from
-    # what exists).
+    # Copy the inputs; the first clock builds the seeds and every model (dbt's full-build SQL, a
+    # go-live: int_journey_cycles adopts the history), each later clock runs the models, whose
+    # incremental ones fold in only what is new, exactly as the hourly cycle's dbt step does.
     with warehouse.connect(scratch) as con:
         warehouse.ensure_schema(con)
         _copy_warehouse_inputs(source, con)
-    full_manifest = _compile(scratch, workdir / "target-full")
-    models, seeds = _plan(full_manifest)
-    with warehouse.connect(scratch) as con:
-        _load_seeds(con, seeds)
-        for node in models:
-            sql = node["compiled_code"].replace(PLACEHOLDER, config.iso(steps[0]))
-            _run_model(con, node, sql, exists=False)
-    incremental_manifest = _compile(scratch, workdir / "target-incremental")
-    compiled = {uid: n["compiled_code"] for uid, n in incremental_manifest["nodes"].items() if "compiled_code" in n}
-    progress(f"replay: {len(steps)} cycles of {len(models)} models from {config.iso(start)} every {every}")
+    target = workdir / "target"
+    progress(f"replay: {len(steps)} cycles from {config.iso(start)} every {every} (dbt, in process)")
+    for index, clock in enumerate(steps, start=1):
+        _dbt_step("build" if index == 1 else "run", scratch, target, clock)
+        if index % max(1, len(steps) // 20) == 0:
+            progress(f"replay: {index}/{len(steps)} cycles, clock {config.iso(clock)}")
+    shutil.rmtree(target, ignore_errors=True)
 
     with warehouse.connect(scratch) as con:
-        for index, clock in enumerate(steps[1:], start=2):
-            stamp = config.iso(clock)
-            for node in models:
-                _run_model(con, node, compiled[node["unique_id"]].replace(PLACEHOLDER, stamp), exists=True)
-            if index % max(1, len(steps) // 20) == 0:
-                progress(f"replay: {index}/{len(steps)} cycles, clock {stamp}")
         by_day = con.execute(
             """
             select strftime(decided_as_of, '%Y-%m-%d') as day, coalesce(track, '-') as track, kind, count(*)
