@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib import config, warehouse
-from dagster_project.lib.dbt import AS_OF_ENV, invoke_in_process
+from dagster_project.lib.dbt import AS_OF_ENV, invoke_in_process, prepare_if_stale
 
 # What a replay step builds: the journey's decisions and state, with everything upstream of them.
 TARGETS = ("int_onboarding_triggers_due", "onboarding_triggers", "customer_onboarding_state")
@@ -158,6 +158,7 @@ def replay(
         warehouse.ensure_schema(con)
         _copy_warehouse_inputs(source, con)
     target = workdir / "target"
+    prepare_if_stale()  # as `onboarding run` does: a checkout whose dbt files changed parses them once, here
     progress(f"replay: {len(steps)} cycles from {config.iso(start)} every {every} (dbt, in process)")
     for index, clock in enumerate(steps, start=1):
         _dbt_step("build" if index == 1 else "run", scratch, target, clock)
