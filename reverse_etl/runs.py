@@ -2,15 +2,15 @@
 pending outbox past the send gate, count failures, close the run with its figures.
 
 Customer.io and HubSpot differ in what they send and how; the order of durability around it is
-the same (see outbox.py and synclog.py), so it is written once, here. A run result is any object
-with the counters of `synclog.RUN_COUNTERS` plus `status`, `error`, `pending_left`, `parked_ids`,
-`skipped_gate`, `gate_reasons`, `diff_seconds`, `duration_seconds` and a `summary()` method.
+the same (see outbox.py and synclog.py), so it is written once, here, with the figures every run
+keeps (`SyncResult`, which each channel extends with what it plans and a `summary()`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,53 @@ from reverse_etl.gate import Gate, read_gate
 from reverse_etl.synclog import ChangeRow, ensure_sync_tables, finish_run, log_changes, start_run
 
 PAGE_SIZE = 10_000
+
+
+@dataclass
+class SyncResult:
+    """What one sync run did, the figures every channel keeps; a channel adds what it plans."""
+
+    run_id: str
+    mode: str  # 'api' | 'outbox'
+    status: str = "success"  # 'success' | 'partial' | 'failed'
+    sent: int = 0
+    failed: int = 0
+    parked: int = 0
+    invalid: int = 0
+    skipped_gate: int = 0
+    pending_left: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    bytes_sent: int = 0
+    diff_seconds: float = 0.0
+    duration_seconds: float = 0.0
+    gate_reasons: dict[str, int] = field(default_factory=dict)
+    parked_ids: list[str] = field(default_factory=list)
+    outbox_file: str | None = None
+    error: str | None = None
+
+    @property
+    def planned_changes(self) -> int:
+        raise NotImplementedError
+
+    def counters(self) -> dict[str, int]:
+        """The counters of ops.sync_runs (synclog.RUN_COUNTERS)."""
+        return {
+            "planned_changes": self.planned_changes,
+            "sent": self.sent,
+            "failed": self.failed,
+            "parked": self.parked,
+            "invalid": self.invalid,
+            "skipped_gate": self.skipped_gate,
+            "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "bytes_sent": self.bytes_sent,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        raise NotImplementedError
 
 
 def open_run(con: Any, channel: str, run_id: str, *, as_of: datetime | None, mode: str, started_at: datetime,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from reverse_etl import outbox
+from reverse_etl import outbox, runs
 from reverse_etl.synclog import ChangeRow
 
 
@@ -14,47 +14,14 @@ class CustomerIOAuthError(RuntimeError):
 
 
 @dataclass
-class SyncResult:
-    run_id: str
-    mode: str  # 'api' | 'outbox'
-    status: str = "success"  # 'success' | 'partial' | 'failed'
+class SyncResult(runs.SyncResult):
     planned_identifies: int = 0
     planned_events: int = 0
-    sent: int = 0
-    failed: int = 0
-    parked: int = 0
-    invalid: int = 0
-    skipped_gate: int = 0
     not_primary_contact: int = 0
-    pending_left: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    bytes_sent: int = 0
-    diff_seconds: float = 0.0
-    duration_seconds: float = 0.0
-    gate_reasons: dict[str, int] = field(default_factory=dict)
-    parked_ids: list[str] = field(default_factory=list)
-    outbox_file: str | None = None
-    error: str | None = None
 
     @property
     def planned_changes(self) -> int:
         return self.planned_identifies + self.planned_events
-
-    def counters(self) -> dict[str, int]:
-        return {
-            "planned_changes": self.planned_changes,
-            "sent": self.sent,
-            "failed": self.failed,
-            "parked": self.parked,
-            "invalid": self.invalid,
-            "skipped_gate": self.skipped_gate,
-            "requests": self.requests,
-            "retries": self.retries,
-            "rate_limited": self.rate_limited,
-            "bytes_sent": self.bytes_sent,
-        }
 
     def summary(self) -> dict[str, Any]:
         return {

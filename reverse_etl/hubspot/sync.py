@@ -89,52 +89,19 @@ class HubSpotAuthError(RuntimeError):
 
 
 @dataclass
-class SyncResult:
-    run_id: str
-    mode: str  # 'api' | 'outbox'
-    status: str = "success"  # 'success' | 'partial' | 'failed'
+class SyncResult(runs.SyncResult):
     planned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PRIORITY, 0))
-    sent: int = 0
-    failed: int = 0
-    parked: int = 0
-    invalid: int = 0
-    skipped_gate: int = 0
     waiting: int = 0  # associations whose company or contact is not in HubSpot yet
     created: int = 0
     updated: int = 0
     matched_by_domain: int = 0
     properties_created: int = 0
-    pending_left: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    bytes_sent: int = 0
     requests_by_endpoint: dict[str, int] = field(default_factory=dict)
     announced_limit: str | None = None
-    diff_seconds: float = 0.0
-    duration_seconds: float = 0.0
-    gate_reasons: dict[str, int] = field(default_factory=dict)
-    parked_ids: list[str] = field(default_factory=list)
-    outbox_file: str | None = None
-    error: str | None = None
 
     @property
     def planned_changes(self) -> int:
         return sum(self.planned.values())
-
-    def counters(self) -> dict[str, int]:
-        return {
-            "planned_changes": self.planned_changes,
-            "sent": self.sent,
-            "failed": self.failed,
-            "parked": self.parked,
-            "invalid": self.invalid,
-            "skipped_gate": self.skipped_gate,
-            "requests": self.requests,
-            "retries": self.retries,
-            "rate_limited": self.rate_limited,
-            "bytes_sent": self.bytes_sent,
-        }
 
     def summary(self) -> dict[str, Any]:
         return {
