@@ -18,7 +18,7 @@
     {%- if value is none or value == '' -%}
         {%- set value = run_started_at.strftime('%Y-%m-%dT%H:%M:%S+00:00') -%}
     {%- endif -%}
-    cast('{{ value }}' as timestamptz)
+    cast('{{ value }}' as {{ type_timestamptz() }})
 {%- endmacro %}
 
 {# A SQL list literal from a dbt var holding a list of strings. #}

@@ -18,7 +18,7 @@
 #}
 {% macro attributed_tracks(where='true') -%}
 tracks_new as (
-    select * from {{ ref('stg_segment__tracks') }}
+    select * from {{ ref('stg_segment__tracks') }} as tracks
     where ({{ where }})
     {{ incremental_batch_filter() }}
 ),
@@ -32,7 +32,7 @@ memberships as (
 last_batch as (
     select
         coalesce(max(_batch_load_id), 0) as load_id,
-        coalesce(max(_batch_as_of), cast('1970-01-01' as timestamptz)) as as_of
+        coalesce(max(_batch_as_of), cast('1970-01-01' as {{ type_timestamptz() }})) as as_of
     from {{ this }}
 ),
 
@@ -61,7 +61,7 @@ tracks_late as (
 
 candidates as (
     select * from tracks_new
-    union all by name
+    {{ union_all_by_name() }}
     select * from tracks_late
 ),
 {%- else -%}
@@ -70,6 +70,11 @@ candidates as (
 ),
 {%- endif %}
 
+{{ adapter.dispatch('attributed_tracks_joined', 'onboarding')() }}
+{%- endmacro %}
+
+{#- The `attributed` CTE: each candidate with its user's latest membership at or before the event. -#}
+{% macro default__attributed_tracks_joined() -%}
 attributed as (
     select
         candidates.* exclude (account_id, known_at),
@@ -82,4 +87,57 @@ attributed as (
     asof left join memberships
         on candidates.user_id = memberships.user_id and candidates.event_at >= memberships.joined_at
 )
+{%- endmacro %}
+
+{#- Spark has no ASOF join (nor `* exclude`): the latest membership by a window over the candidate's
+    memberships at or before it; the columns are stg_segment__tracks' own, in the order `* exclude` keeps. -#}
+{% macro spark__attributed_tracks_joined() -%}
+joined as (
+    select
+        {%- for column in ['message_id', 'account_id', 'user_id', 'event_name', 'source_event_name', 'properties',
+            'event_at', 'known_at', 'load_id'] %}
+        candidates.{{ column }},
+        {%- endfor %}
+        memberships.account_id as membership_account_id,
+        memberships.first_known_at as membership_first_known_at,
+        row_number() over (
+            partition by candidates.message_id order by memberships.joined_at desc
+        ) as membership_rank
+    from candidates
+    left join memberships
+        on candidates.user_id = memberships.user_id and candidates.event_at >= memberships.joined_at
+),
+
+attributed as (
+    select
+        {%- for column in ['message_id', 'user_id', 'event_name', 'source_event_name', 'properties', 'event_at', 'load_id'] %}
+        {{ column }},
+        {%- endfor %}
+        coalesce(account_id, membership_account_id) as account_id,
+        case
+            when account_id is null then greatest(known_at, membership_first_known_at)
+            else known_at
+        end as known_at
+    from joined
+    where membership_rank = 1
+)
+{%- endmacro %}
+
+{#- int_events_unattributed: the messages no membership of their user at or before them attributes. -#}
+{% macro default__unattributed_messages() -%}
+    select messages.*
+    from messages
+    asof left join memberships
+        on messages.user_id = memberships.user_id and messages.event_at >= memberships.joined_at
+    where memberships.account_id is null
+{%- endmacro %}
+
+{#- Spark has no ASOF join: no membership at or before the message (memberships always carry an account). -#}
+{% macro spark__unattributed_messages() -%}
+    select messages.*
+    from messages
+    where not exists (
+        select 1 from memberships
+        where messages.user_id = memberships.user_id and messages.event_at >= memberships.joined_at
+    )
 {%- endmacro %}

@@ -11,7 +11,7 @@
     {%- if is_incremental() %}
     and (
         load_id > (select coalesce(max(_batch_load_id), 0) from {{ this }})
-        or known_at > (select coalesce(max(_batch_as_of), cast('1970-01-01' as timestamptz)) from {{ this }})
+        or known_at > (select coalesce(max(_batch_as_of), cast('1970-01-01' as {{ type_timestamptz() }})) from {{ this }})
     )
     {%- endif %}
 {%- endmacro %}

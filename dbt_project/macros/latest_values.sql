@@ -10,7 +10,7 @@ aggregated as (
         {{ key }},
         max({{ time_column }}) as {{ time_column }},
         {%- for col in columns %}
-        arg_max({{ col }}, {{ time_column }}) filter (where {{ col }} is not null) as {{ col }}{{ "," if not loop.last }}
+        max_by({{ col }}, {{ time_column }}) filter (where {{ col }} is not null) as {{ col }}{{ "," if not loop.last }}
         {%- endfor %}
     from {{ batch }}
     group by {{ key }}

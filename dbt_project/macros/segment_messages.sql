@@ -6,11 +6,11 @@
 {#- An event name as rules match it: case, spaces, dashes and underscores folded
     (`Signup Completed`, `signup-completed`, `SIGNUP_COMPLETED` -> `signup_completed`). -#}
 {% macro normalized_event_name(column) -%}
-    regexp_replace(lower(trim({{ column }})), '[\s_-]+', '_', 'g')
+    {{ regexp_replace_all('lower(trim(' ~ column ~ '))', '[\s_-]+', '_') }}
 {%- endmacro %}
 
 {#- A trait of an identify or group call: `traits`, else `context.traits` (RudderStack and
     analytics.js put them there), field by field. -#}
 {% macro segment_trait(name, payload='payload') -%}
-    coalesce({{ payload }} ->> '$.traits.{{ name }}', {{ payload }} ->> '$.context.traits.{{ name }}')
+    coalesce({{ json_text(payload, '$.traits.' ~ name) }}, {{ json_text(payload, '$.context.traits.' ~ name) }})
 {%- endmacro %}

@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=engine_materialized(),
         unique_key=['account_id', 'event_name'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=engine_incremental_strategy(),
     )
 }}
 -- One row per account and product event: first and last time, who did it first, how often.
@@ -22,11 +22,11 @@ aggregated as (
         event_name,
         min(event_at) as first_at,
         max(event_at) as last_at,
-        arg_min(known_at, event_at) as first_known_at,
-        arg_max(known_at, event_at) as last_known_at,
-        arg_min(user_id, event_at) as first_user_id,
-        arg_min(properties, event_at) as first_properties,
-        arg_max(properties, event_at) as last_properties,
+        min_by(known_at, event_at) as first_known_at,
+        max_by(known_at, event_at) as last_known_at,
+        min_by(user_id, event_at) as first_user_id,
+        min_by(properties, event_at) as first_properties,
+        max_by(properties, event_at) as last_properties,
         count(*) as event_count
     from batch
     group by account_id, event_name

@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=engine_materialized(),
         unique_key='account_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=engine_incremental_strategy(),
     )
 }}
 -- The latest value of each group trait per account (a trait missing from a later call keeps its

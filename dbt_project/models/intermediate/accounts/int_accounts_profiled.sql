@@ -20,8 +20,8 @@ signups as (
         account_id,
         first_user_id as primary_user_id,
         first_at as signup_at,
-        lower(first_properties ->> '$.plan_tier') as signup_plan_tier,
-        first_properties ->> '$.source' as signup_source
+        lower({{ json_text('first_properties', '$.plan_tier') }}) as signup_plan_tier,
+        {{ json_text('first_properties', '$.source') }} as signup_source
     from events
     where event_name = 'signup_completed'
 ),
@@ -30,9 +30,9 @@ plan_changes as (
     select
         account_id,
         last_at as last_plan_change_at,
-        lower(last_properties ->> '$.from_tier') as from_tier,
-        lower(last_properties ->> '$.to_tier') as to_tier,
-        try_cast(last_properties ->> '$.mrr' as double) as changed_mrr
+        lower({{ json_text('last_properties', '$.from_tier') }}) as from_tier,
+        lower({{ json_text('last_properties', '$.to_tier') }}) as to_tier,
+        try_cast({{ json_text('last_properties', '$.mrr') }} as double) as changed_mrr
     from events
     where event_name = 'plan_changed'
 ),

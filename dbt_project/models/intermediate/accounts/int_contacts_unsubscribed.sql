@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=engine_materialized(),
         unique_key=['account_id', 'user_id'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=engine_incremental_strategy(),
     )
 }}
 -- Who opted out of e-mail, per account and person (only the primary contact's opt-out matters

@@ -26,11 +26,7 @@ memberships as (
 ),
 
 unattributed as (
-    select messages.*
-    from messages
-    asof left join memberships
-        on messages.user_id = memberships.user_id and messages.event_at >= memberships.joined_at
-    where memberships.account_id is null
+    {{ adapter.dispatch('unattributed_messages', 'onboarding')() }}
 )
 
 select * from unattributed

@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=engine_materialized(),
         unique_key='user_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=engine_incremental_strategy(),
     )
 }}
 -- The latest identify traits per person. E-mail addresses live here and in the Customer.io feed only.

@@ -34,9 +34,9 @@ nurture_tags as (
 categories as (
     select
         accounts.account_id,
-        arg_min(keywords.use_case, keywords.priority * 1000 - length(keywords.keyword)) as use_case
+        min_by(keywords.use_case, keywords.priority * 1000 - length(keywords.keyword)) as use_case
     from accounts
-    inner join keywords on strpos(accounts.use_case_text, lower(keywords.keyword)) > 0
+    inner join keywords on instr(accounts.use_case_text, lower(keywords.keyword)) > 0
     group by accounts.account_id
 ),
 
@@ -51,9 +51,9 @@ categorised as (
 libraries as (
     select
         categorised.account_id,
-        arg_min(
+        min_by(
             library.library_url,
-            (library.industry = '*')::integer * 2 + (library.use_case = '*')::integer
+            cast(library.industry = '*' as integer) * 2 + cast(library.use_case = '*' as integer)
         ) as library_url
     from categorised
     inner join library

@@ -71,7 +71,7 @@ first_stall as (
     select
         steps.account_id,
         min(steps.stalled_at) as first_stalled_at,
-        arg_min(steps.step_key, steps.stalled_at) as first_stall_step
+        min_by(steps.step_key, steps.stalled_at) as first_stall_step
     from steps
     left join activation on steps.account_id = activation.account_id
     where
@@ -90,9 +90,13 @@ trial_extensions as (
     -- does not suppress the account (var lifted_by_trial_extension names the reasons it lifts).
     select
         account_id,
-        last_at + to_days(coalesce(
-            try_cast(last_properties ->> '$.days' as integer), {{ var('trial_extension_default_days') }}
-        )) as extended_until
+        {%- set extension_days -%}
+            coalesce(
+                try_cast({{ json_text('last_properties', '$.days') }} as integer),
+                {{ var('trial_extension_default_days') }}
+            )
+        {%- endset %}
+        last_at + {{ interval_days(extension_days) }} as extended_until
     from events
     where event_name = 'trial_extended'
 ),
@@ -133,9 +137,9 @@ account_suppressions as (
 active_suppression as (
     select
         account_id,
-        arg_min(suppression_reason, priority) as suppression_reason,
-        arg_min(suppressed_at, priority) as suppressed_at,
-        arg_min(suppression_known_at, priority) as suppression_known_at
+        min_by(suppression_reason, priority) as suppression_reason,
+        min_by(suppressed_at, priority) as suppressed_at,
+        min_by(suppression_known_at, priority) as suppression_known_at
     from account_suppressions
     where not is_lifted
     group by account_id
@@ -154,8 +158,8 @@ roster as (
         csm_id,
         trim(track) as track,
         capacity
-    from {{ ref('csm_roster') }},
-        unnest(string_split(tracks, ';')) as t (track)
+    from {{ ref('csm_roster') }}
+    {{ split_to_rows('tracks', ';', 't', 'track') }}
 ),
 
 roster_ranges as (
@@ -190,16 +194,17 @@ joined as (
         active_suppression.suppressed_at as account_suppressed_at,
         active_suppression.suppression_known_at as account_suppression_known_at,
         unsubscribes.unsubscribed_at,
-        accounts.signup_at + to_days({{ var('checkpoint_day') }}) as checkpoint_at,
+        accounts.signup_at + {{ interval_days(var('checkpoint_day')) }} as checkpoint_at,
         (
             select roster_ranges.csm_id from roster_ranges
             where
                 roster_ranges.track = segmented.track
-                and md5_number(accounts.account_id) % roster_ranges.total_capacity
+                and {{ md5_bucket('accounts.account_id', 'roster_ranges.total_capacity', in_double=true) }}
                 >= roster_ranges.bucket_from
-                and md5_number(accounts.account_id) % roster_ranges.total_capacity < roster_ranges.bucket_to
+                and {{ md5_bucket('accounts.account_id', 'roster_ranges.total_capacity', in_double=true) }}
+                < roster_ranges.bucket_to
         ) as csm_owner,
-        (md5_number(accounts.account_id || ':holdout') % 10000)
+        ({{ md5_bucket("accounts.account_id || ':holdout'", 10000) }})
         < {{ var('holdout_share') }} * 10000 as holdout
     from accounts
     inner join segmented on accounts.account_id = segmented.account_id
@@ -224,7 +229,8 @@ recovery as (
             when {{ as_of() }} < checkpoint_at then 0
             else
                 least(
-                    {{ max_attempts }}, floor(epoch({{ as_of() }} - checkpoint_at) / {{ window_seconds }}) + 1
+                    {{ max_attempts }},
+                    floor({{ seconds_between('checkpoint_at', as_of()) }} / {{ window_seconds }}) + 1
                 )
         end as attempts_by_clock
     from joined
@@ -240,11 +246,13 @@ attempts as (
                 else
                     least(
                         attempts_by_clock,
-                        ceil(epoch(journey_ended_at - checkpoint_at) / {{ window_seconds }})
+                        ceil(
+                            {{ seconds_between('checkpoint_at', 'journey_ended_at') }} / {{ window_seconds }}
+                        )
                     )
             end as integer
         ) as recovery_attempts,
-        checkpoint_at + to_seconds({{ max_attempts * window_seconds }}) as win_back_due_at
+        checkpoint_at + {{ interval_seconds(max_attempts * window_seconds) }} as win_back_due_at
     from recovery
 ),
 
@@ -254,7 +262,10 @@ evaluated as (
         case
             when recovery_attempts > 0
                 then
-                    checkpoint_at + to_seconds(cast((recovery_attempts - 1) * {{ window_seconds }} as bigint))
+                    checkpoint_at
+                    + {{ interval_seconds(
+                        'cast((recovery_attempts - 1) * ' ~ window_seconds ~ ' as bigint)'
+                    ) }}
         end as last_recovery_at,
         case
             when
@@ -264,7 +275,8 @@ evaluated as (
         end as win_back_at,
         activated_at is null
         and current_step is not null
-        and current_step_reached_at + to_hours(current_step_wait_hours) <= {{ as_of() }} as is_stalled
+        and current_step_reached_at + {{ interval_hours('current_step_wait_hours') }}
+        <= {{ as_of() }} as is_stalled
     from attempts
 ),
 
@@ -294,7 +306,8 @@ final as (
             when account_suppression_reason is not null then 'suppressed'
             when
                 activated_at is not null and {{ as_of() }}
-                >= greatest(activated_at, signup_at + to_days({{ var('handoff_days')[0] }})) then 'retention'
+                >= greatest(activated_at, signup_at + {{ interval_days(var('handoff_days')[0]) }})
+                then 'retention'
             when activated_at is not null then 'activated'
             when win_back_at is not null then 'win_back'
             when recovery_attempts > 0 then 'recovery'
@@ -311,7 +324,7 @@ final as (
         case when is_stalled then current_step end as stall_step,
         case
             when is_stalled
-                then round(epoch({{ as_of() }} - current_step_reached_at) / 3600.0, 1)
+                then round({{ seconds_between('current_step_reached_at', as_of()) }} / 3600.0, 1)
         end as hours_stalled,
         first_stalled_at,
         first_stall_step,
@@ -322,7 +335,7 @@ final as (
         coalesce(
             account_suppression_reason,
             case when unsubscribed_at is not null then (
-                select arg_min(suppression_rules.suppression_reason, suppression_rules.priority)
+                select min_by(suppression_rules.suppression_reason, suppression_rules.priority)
                 from suppression_rules
                 where suppression_rules.scope = 'email'
             ) end

@@ -101,9 +101,9 @@ final as (
             when
                 reached_at is not null
                 and goal_event is not null
-                and reached_at + to_hours(wait_hours)
+                and reached_at + {{ interval_hours('wait_hours') }}
                 <= least(coalesce(goal_at, {{ as_of() }}), {{ as_of() }})
-                then reached_at + to_hours(wait_hours)
+                then reached_at + {{ interval_hours('wait_hours') }}
         end as stalled_at
     from evaluated
 )

@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=engine_materialized(),
         unique_key='as_of',
-        incremental_strategy='delete+insert',
+        incremental_strategy=engine_incremental_strategy(),
         full_refresh=false,
     )
 }}
@@ -20,7 +20,7 @@ with previous as (
     {% if is_incremental() %}
     select max(as_of) as previous_as_of from {{ this }} where as_of < {{ as_of() }}
     {% else %}
-    select cast(null as timestamptz) as previous_as_of
+    select cast(null as {{ type_timestamptz() }}) as previous_as_of
     {% endif %}
 ),
 
@@ -29,7 +29,7 @@ final as (
         {{ as_of() }} as as_of,
         previous_as_of,
         previous_as_of is null
-        or previous_as_of < {{ as_of() }} - to_hours({{ gap_hours }}) as is_adoption,
+        or previous_as_of < {{ as_of() }} - {{ interval_hours(gap_hours) }} as is_adoption,
         '{{ var("adoption_sends") }}' as adoption_sends
     from previous
 )

@@ -32,7 +32,7 @@ step_next_goal as (
     -- For a resource step (no goal), the first goal step after it: the resource fits while that is current.
     select
         *,
-        first_value(case when goal_event is not null then step_key end ignore nulls) over (
+        {{ first_value_ignore_nulls('case when goal_event is not null then step_key end') }} over (
             partition by account_id order by step_order rows between 1 following and unbounded following
         ) as next_goal_step
     from steps
@@ -48,7 +48,9 @@ step_due as (
         steps.step_key as step,
         cast(null as integer) as attempt,
         steps.reached_at as due_at,
-        json_object('track', steps.track, 'step', steps.step_key, 'message', steps.message) as payload,
+        {{ json_object_of([
+            ('track', 'steps.track'), ('step', 'steps.step_key'), ('message', 'steps.message'),
+        ]) }} as payload,
         nudgeable.lifecycle_stage = 'onboarding' and (
             steps.step_status = 'current'
             or (steps.step_status = 'sent' and steps.next_goal_step = nudgeable.current_step)
@@ -72,15 +74,16 @@ stalled as (
         track,
         stall_step as step,
         cast(null as integer) as attempt,
-        stalled_since + to_hours(
+        {%- set stall_wait_hours -%}
             (
                 select steps.wait_hours from steps
                 where
                     steps.account_id = nudgeable.account_id and steps.step_key = nudgeable.stall_step
                     and steps.track = nudgeable.track
             )
-        ) as due_at,
-        json_object('track', track, 'step', stall_step) as payload,
+        {%- endset %}
+        stalled_since + {{ interval_hours(stall_wait_hours) }} as due_at,
+        {{ json_object_of([('track', 'track'), ('step', 'stall_step')]) }} as payload,
         lifecycle_stage = 'stalled' as fits_state,
         1 as state_priority,
         holdout
@@ -96,13 +99,13 @@ recovery as (
         'recovery' as kind,
         'onboarding_recovery' as event_name,
         nudgeable.track,
-        cast(null as varchar) as step,
+        cast(null as string) as step,
         nudgeable.recovery_attempts as attempt,
         nudgeable.last_recovery_at as due_at,
-        json_object(
-            'attempt', nudgeable.recovery_attempts, 'track', nudgeable.track, 'offer', offers.offer,
-            'offer_detail', offers.offer_detail, 'trial_extension_days', offers.trial_extension_days
-        ) as payload,
+        {{ json_object_of([
+            ('attempt', 'nudgeable.recovery_attempts'), ('track', 'nudgeable.track'), ('offer', 'offers.offer'),
+            ('offer_detail', 'offers.offer_detail'), ('trial_extension_days', 'offers.trial_extension_days'),
+        ]) }} as payload,
         nudgeable.lifecycle_stage = 'recovery' as fits_state,
         1 as state_priority,
         nudgeable.holdout
@@ -119,10 +122,10 @@ win_back as (
         'win_back' as kind,
         'onboarding_win_back' as event_name,
         track,
-        cast(null as varchar) as step,
+        cast(null as string) as step,
         cast(null as integer) as attempt,
         win_back_at as due_at,
-        json_object('track', track, 'recovery_attempts', recovery_attempts) as payload,
+        {{ json_object_of([('track', 'track'), ('recovery_attempts', 'recovery_attempts')]) }} as payload,
         lifecycle_stage = 'win_back' as fits_state,
         1 as state_priority,
         holdout
@@ -137,10 +140,12 @@ activated as (
         'activated' as kind,
         'onboarding_activated' as event_name,
         track,
-        cast(null as varchar) as step,
+        cast(null as string) as step,
         cast(null as integer) as attempt,
         activated_at as due_at,
-        json_object('track', track, 'activated_at', cast(epoch(activated_at) as bigint)) as payload,
+        {{ json_object_of([
+            ('track', 'track'), ('activated_at', epoch_seconds_bigint('activated_at')),
+        ]) }} as payload,
         true as fits_state,
         1 as state_priority,
         false as holdout
@@ -166,13 +171,13 @@ handoff_milestones as (
         track,
         csm_owner,
         'day_{{ day }}' as milestone,
-        signup_at + to_days({{ day }}) as due_at
+        signup_at + {{ interval_days(day) }} as due_at
     from journeys
     where
         activated_at is not null
         and csm_owner is not null
-        and activated_at <= signup_at + to_days({{ day }})
-        and signup_at + to_days({{ day }}) <= {{ as_of() }}
+        and activated_at <= signup_at + {{ interval_days(day) }}
+        and signup_at + {{ interval_days(day) }} <= {{ as_of() }}
     {% endfor %}
 ),
 
@@ -186,7 +191,9 @@ handoff as (
         milestone as step,
         cast(null as integer) as attempt,
         due_at,
-        json_object('csm_owner', csm_owner, 'milestone', milestone, 'track', track) as payload,
+        {{ json_object_of([
+            ('csm_owner', 'csm_owner'), ('milestone', 'milestone'), ('track', 'track'),
+        ]) }} as payload,
         true as fits_state,
         1 as state_priority,
         false as holdout
@@ -219,7 +226,7 @@ final as (
         md5(concat_ws(
             '|', unioned.account_id, unioned.kind,
             case when unioned.kind in ('step_due', 'stalled') then unioned.track else '' end,
-            coalesce(unioned.step, ''), coalesce(cast(unioned.attempt as varchar), '')
+            coalesce(unioned.step, ''), coalesce(cast(unioned.attempt as string), '')
         )) as trigger_id,
         unioned.account_id,
         unioned.person_id,

@@ -15,7 +15,7 @@ with journeys as (
 ),
 
 attempts as (
-    select unnest(range(1, {{ var('max_recovery_attempts') }} + 1)) as attempt
+    select {{ integer_range_rows(1, var('max_recovery_attempts') ~ ' + 1') }} as attempt
 ),
 
 offers as (
@@ -28,14 +28,14 @@ chosen as (
         attempts.attempt,
         any_value(journeys.track) as track,
         any_value(journeys.stall_point) as stall_point,
-        arg_min(
-            struct_pack(
-                offer := offers.offer,
-                offer_detail := offers.offer_detail,
-                trial_extension_days := offers.trial_extension_days
-            ),
-            (offers.track = '*')::integer * 4 + (offers.stall_step = '*')::integer * 2
-            + (offers.attempt = '*')::integer
+        min_by(
+            {{ struct_of([
+                ('offer', 'offers.offer'),
+                ('offer_detail', 'offers.offer_detail'),
+                ('trial_extension_days', 'offers.trial_extension_days'),
+            ]) }},
+            cast(offers.track = '*' as integer) * 4 + cast(offers.stall_step = '*' as integer) * 2
+            + cast(offers.attempt = '*' as integer)
         ) as picked
     from journeys
     cross join attempts
@@ -43,7 +43,7 @@ chosen as (
         on
             offers.track in ('*', journeys.track)
             and offers.stall_step in ('*', journeys.stall_point)
-            and offers.attempt in ('*', (attempts.attempt)::varchar)
+            and offers.attempt in ('*', cast(attempts.attempt as string))
     group by journeys.account_id, attempts.attempt
 ),
 

@@ -25,7 +25,7 @@ early_activity as (
         on
             profiled.account_id = events.account_id
             and profiled.signup_at <= events.first_at
-            and events.first_at < profiled.signup_at + to_hours({{ window_hours }})
+            and events.first_at < profiled.signup_at + {{ interval_hours(window_hours) }}
             and events.event_name <> 'signup_completed'
     group by profiled.account_id
 ),

@@ -11,8 +11,7 @@ weights as (
 ),
 
 -- One row per account and scored attribute: a text value for categorical weights, a number for bands.
-attributes as (
-    unpivot (
+{%- set text_attributes -%}
         select
             account_id,
             plan_tier,
@@ -20,21 +19,24 @@ attributes as (
             funding_stage,
             lower(source) as source,
             lower(country) as country,
-            cast(null as varchar) as _
+            cast(null as string) as _
         from enriched
-    ) on plan_tier, industry, funding_stage, source, country
-    into name dimension value text_value
-),
-
-numeric_attributes as (
-    unpivot (
+{%- endset %}
+{%- set number_attributes -%}
         select
             account_id,
             cast(arr as double) as arr,
             cast(employees as double) as employees
         from enriched
-    ) on arr, employees
-    into name dimension value number_value
+{%- endset %}
+attributes as (
+    {{ unpivot_columns(
+        text_attributes, ['plan_tier', 'industry', 'funding_stage', 'source', 'country'], 'dimension', 'text_value',
+    ) }}
+),
+
+numeric_attributes as (
+    {{ unpivot_columns(number_attributes, ['arr', 'employees'], 'dimension', 'number_value') }}
 ),
 
 matched as (
@@ -129,27 +131,28 @@ ruled as (
 with_input as (
     select
         ruled.*,
-        cast(to_json(struct_pack(
-            company_name := ruled.company_name,
-            plan_tier := ruled.plan_tier,
-            signup_plan_tier := ruled.signup_plan_tier,
-            mrr := ruled.mrr,
-            arr := ruled.arr,
-            employees := ruled.employees,
-            industry := ruled.industry,
-            country := ruled.country,
-            source := ruled.source,
-            utm_source := ruled.utm_source,
-            utm_campaign := ruled.utm_campaign,
-            use_case := ruled.use_case,
-            funding_stage := ruled.funding_stage,
-            tech_stack := ruled.tech_stack,
-            founded_year := ruled.founded_year,
-            annual_revenue_usd := ruled.annual_revenue_usd,
-            icp_score := ruled.icp_score,
-            -- Any plan change re-evaluates the track, even when the traits lag behind the billing event.
-            last_plan_change_at := strftime(ruled.last_plan_change_at, '%Y-%m-%dT%H:%M:%SZ')
-        )) as varchar) as segmentation_input
+        {#- Any plan change re-evaluates the track, even when the traits lag behind the billing event. -#}
+        {%- set input_fields = [
+            ('company_name', 'ruled.company_name'),
+            ('plan_tier', 'ruled.plan_tier'),
+            ('signup_plan_tier', 'ruled.signup_plan_tier'),
+            ('mrr', 'ruled.mrr'),
+            ('arr', 'ruled.arr'),
+            ('employees', 'ruled.employees'),
+            ('industry', 'ruled.industry'),
+            ('country', 'ruled.country'),
+            ('source', 'ruled.source'),
+            ('utm_source', 'ruled.utm_source'),
+            ('utm_campaign', 'ruled.utm_campaign'),
+            ('use_case', 'ruled.use_case'),
+            ('funding_stage', 'ruled.funding_stage'),
+            ('tech_stack', 'ruled.tech_stack'),
+            ('founded_year', 'ruled.founded_year'),
+            ('annual_revenue_usd', 'ruled.annual_revenue_usd'),
+            ('icp_score', 'ruled.icp_score'),
+            ('last_plan_change_at', format_instant('ruled.last_plan_change_at', '%Y-%m-%dT%H:%M:%SZ')),
+        ] %}
+        cast({{ json_of_struct(input_fields) }} as string) as segmentation_input
     from ruled
 )
 

@@ -21,8 +21,8 @@ tracks as (
     {%- for track, band in bands.items() %}
     select
         '{{ track }}' as track,
-        {{ band[0] }}::double as expected_min_share,
-        {{ band[1] }}::double as expected_max_share
+        cast({{ band[0] }} as double) as expected_min_share,
+        cast({{ band[1] }} as double) as expected_max_share
     {%- if not loop.last %}
     union all
     {%- endif %}

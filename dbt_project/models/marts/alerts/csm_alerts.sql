@@ -69,10 +69,10 @@ plan_milestones as (
     -- The 30-day plan as the kickoff briefing lists it: 'due date - milestone [status]'.
     select
         account_id,
-        list(
-            strftime(due_at, '%Y-%m-%d') || ' - ' || milestone || ' [' || status || ']'
-            order by due_at, milestone_key
-        ) as plan_milestones
+        {{ ordered_list(
+            format_instant('due_at', '%Y-%m-%d') ~ " || ' - ' || milestone || ' [' || status || ']'",
+            'due_at, milestone_key',
+        ) }} as plan_milestones
     from {{ ref('onboarding_plan_tasks') }}
     group by account_id
 ),
@@ -114,7 +114,7 @@ sent as (
         delivered.account_id,
         count(*) as triggers_sent_count,
         max(delivered.sent_at) as last_trigger_at,
-        list(
+        {%- set sent_label -%}
             delivered.event_name
             || coalesce(' ' || triggers.step, '')
             || case
@@ -123,9 +123,9 @@ sent as (
                     then ' #' || triggers.attempt
                 else ''
             end
-            || ' (' || strftime(delivered.sent_at, '%Y-%m-%d %H:%M') || ')'
-            order by delivered.sent_at, delivered.trigger_id
-        ) as triggers_sent
+            || ' (' || {{ format_instant('delivered.sent_at', '%Y-%m-%d %H:%M') }} || ')'
+        {%- endset %}
+        {{ ordered_list(sent_label, 'delivered.sent_at, delivered.trigger_id') }} as triggers_sent
     from delivered
     left join triggers on delivered.trigger_id = triggers.trigger_id
     where delivered.sent_at <= {{ as_of() }}
@@ -145,16 +145,14 @@ step_progress as (
     -- Did = the track's goal steps whose goal event happened (in any order), Not yet = the others: the
     -- same steps steps_completed / steps_total count. Titles are the customer-facing names (seed column
     -- customer_title), for anything a customer may read.
+    {%- set done = 'account_steps.goal_event is not null and account_steps.is_done' %}
+    {%- set todo = 'account_steps.goal_event is not null and not account_steps.is_done' %}
     select
         alertable.account_id,
-        list(account_steps.step_key order by account_steps.step_order)
-        filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done,
-        list(account_steps.step_key order by account_steps.step_order)
-        filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo,
-        list(titles.customer_title order by account_steps.step_order)
-        filter (where account_steps.goal_event is not null and account_steps.is_done) as steps_done_titles,
-        list(titles.customer_title order by account_steps.step_order)
-        filter (where account_steps.goal_event is not null and not account_steps.is_done) as steps_todo_titles
+        {{ ordered_list('account_steps.step_key', 'account_steps.step_order', done) }} as steps_done,
+        {{ ordered_list('account_steps.step_key', 'account_steps.step_order', todo) }} as steps_todo,
+        {{ ordered_list('titles.customer_title', 'account_steps.step_order', done) }} as steps_done_titles,
+        {{ ordered_list('titles.customer_title', 'account_steps.step_order', todo) }} as steps_todo_titles
     from alertable
     inner join account_steps
         on alertable.account_id = account_steps.account_id and alertable.track = account_steps.track
@@ -183,7 +181,7 @@ changes as (
     select
         account_id,
         'checkpoint_missed' as kind,
-        cast(recovery_attempts as varchar) as episode_key,
+        cast(recovery_attempts as string) as episode_key,
         last_recovery_at
     from alertable
     where lifecycle_stage = 'recovery' and recovery_attempts >= 1 and activated_at is null
@@ -212,7 +210,7 @@ changes as (
             and kickoffs.event_name = 'kickoff_booked'
     where
         alertable.track = 'high_touch'
-        and kickoffs.first_at > {{ as_of() }} - interval ({{ lookback_days }}) day
+        and kickoffs.first_at > {{ as_of() }} - {{ interval_days(lookback_days) }}
 
     union all
 
@@ -225,7 +223,7 @@ changes as (
     where
         track = 'high_touch'
         and activated_at is null
-        and signup_at > {{ as_of() }} - interval ({{ lookback_days }}) day
+        and signup_at > {{ as_of() }} - {{ interval_days(lookback_days) }}
 
     union all
 
@@ -239,7 +237,7 @@ changes as (
     where
         alertable.activated_at is not null
         and ever_stalled.first_stall_at <= alertable.activated_at
-        and alertable.activated_at > {{ as_of() }} - interval ({{ lookback_days }}) day
+        and alertable.activated_at > {{ as_of() }} - {{ interval_days(lookback_days) }}
 ),
 
 enriched as (
@@ -253,10 +251,12 @@ enriched as (
             as steps_remaining,
         case
             when changes.kind in ('high_touch_signup', 'recovered', 'kickoff_booked')
-                then date_diff('hour', changes.changed_at, {{ as_of() }})
+                then {{ boundaries_between('hour', 'changes.changed_at', as_of()) }}
             else coalesce(
                 alertable.hours_stalled,
-                date_diff('hour', coalesce(alertable.last_activity_at, alertable.signup_at), {{ as_of() }})
+                {{ boundaries_between(
+                    'hour', 'coalesce(alertable.last_activity_at, alertable.signup_at)', as_of(),
+                ) }}
             )
         end as severity_hours
     from changes
@@ -336,10 +336,10 @@ final as (
         cur.customer_title as current_step_title,
         prioritised.steps_completed,
         prioritised.steps_total,
-        coalesce(step_progress.steps_done, []) as steps_done,
-        coalesce(step_progress.steps_todo, []) as steps_todo,
-        coalesce(step_progress.steps_done_titles, []) as steps_done_titles,
-        coalesce(step_progress.steps_todo_titles, []) as steps_todo_titles,
+        coalesce(step_progress.steps_done, {{ empty_text_list() }}) as steps_done,
+        coalesce(step_progress.steps_todo, {{ empty_text_list() }}) as steps_todo,
+        coalesce(step_progress.steps_done_titles, {{ empty_text_list() }}) as steps_done_titles,
+        coalesce(step_progress.steps_todo_titles, {{ empty_text_list() }}) as steps_todo_titles,
         prioritised.stall_step,
         prioritised.hours_stalled,
         prioritised.recovery_attempts,
@@ -355,10 +355,10 @@ final as (
         content.use_case_stated as use_case,
         content.use_case_category,
         content.library_url,
-        coalesce(plan_milestones.plan_milestones, []) as plan_milestones,
+        coalesce(plan_milestones.plan_milestones, {{ empty_text_list() }}) as plan_milestones,
         -- what the automation already sent
         coalesce(sent.triggers_sent_count, 0) as triggers_sent_count,
-        coalesce(sent.triggers_sent, []) as triggers_sent,
+        coalesce(sent.triggers_sent, {{ empty_text_list() }}) as triggers_sent,
         -- timestamps
         prioritised.changed_at,
         prioritised.signup_at,

@@ -21,10 +21,10 @@ accounts as (
         first_stalled_at,
         recovery_attempts,
         as_of,
-        signup_at + to_days({{ var('checkpoint_day') }}) <= as_of as is_window_closed,
+        signup_at + {{ interval_days(var('checkpoint_day')) }} <= as_of as is_window_closed,
         activated_at is not null
-        and activated_at <= signup_at + to_days({{ var('checkpoint_day') }}) as is_activated_14d,
-        epoch(activated_at - signup_at) / 3600.0 as hours_to_activation
+        and activated_at <= signup_at + {{ interval_days(var('checkpoint_day')) }} as is_activated_14d,
+        {{ seconds_between('signup_at', 'activated_at') }} / 3600.0 as hours_to_activation
     from states
 ),
 
@@ -53,7 +53,7 @@ weekly as (
 )
 
 select
-    cast(weekly.track as varchar) as track,
+    cast(weekly.track as string) as track,
     weekly.signup_week,
     {{ is_partial_week('weekly.signup_week', 'observed.first_signup_day', 'observed.as_of') }}
         as is_partial_week,
@@ -61,7 +61,7 @@ select
         when weekly.eligible_accounts = weekly.accounts then 'closed'
         when weekly.eligible_accounts > 0 then 'partial'
         else 'open'
-    end as varchar) as window_status,
+    end as string) as window_status,
     cast(weekly.accounts as bigint) as accounts,
     cast(weekly.eligible_accounts as bigint) as eligible_accounts,
     cast(weekly.activated_within_14d as bigint) as activated_within_14d,

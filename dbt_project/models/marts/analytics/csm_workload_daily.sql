@@ -82,8 +82,8 @@ clock as (
 )
 
 select
-    cast(daily.csm_owner as varchar) as csm_owner,
-    cast(roster.name as varchar) as csm_name,
+    cast(daily.csm_owner as string) as csm_owner,
+    cast(roster.name as string) as csm_name,
     daily.day,
     cast(daily.situations as bigint) as situations,
     cast(daily.stalls as bigint) as stalls,

@@ -11,10 +11,10 @@ with states as (
         track,
         holdout,
         activated_at is not null
-        and activated_at <= signup_at + to_days({{ var('checkpoint_day') }}) as is_activated_14d,
+        and activated_at <= signup_at + {{ interval_days(var('checkpoint_day')) }} as is_activated_14d,
         as_of
     from {{ ref('customer_onboarding_state') }}
-    where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of
+    where signup_at + {{ interval_days(var('checkpoint_day')) }} <= as_of
 ),
 
 by_group as (
@@ -42,37 +42,37 @@ wilson as (
         *,
         -- Wilson score interval: (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)
         (
-            treated_rate + {{ z }} ^ 2 / (2 * treated_accounts)
+            treated_rate + power({{ z }}, 2) / (2 * treated_accounts)
             - {{ z }} * sqrt(
                 treated_rate * (1 - treated_rate) / treated_accounts
-                + {{ z }} ^ 2 / (4 * treated_accounts ^ 2)
+                + power({{ z }}, 2) / (4 * power(treated_accounts, 2))
             )
         )
-        / (1 + {{ z }} ^ 2 / treated_accounts) as treated_ci_low,
+        / (1 + power({{ z }}, 2) / treated_accounts) as treated_ci_low,
         (
-            treated_rate + {{ z }} ^ 2 / (2 * treated_accounts)
+            treated_rate + power({{ z }}, 2) / (2 * treated_accounts)
             + {{ z }} * sqrt(
                 treated_rate * (1 - treated_rate) / treated_accounts
-                + {{ z }} ^ 2 / (4 * treated_accounts ^ 2)
+                + power({{ z }}, 2) / (4 * power(treated_accounts, 2))
             )
         )
-        / (1 + {{ z }} ^ 2 / treated_accounts) as treated_ci_high,
+        / (1 + power({{ z }}, 2) / treated_accounts) as treated_ci_high,
         (
-            holdout_rate + {{ z }} ^ 2 / (2 * holdout_accounts)
+            holdout_rate + power({{ z }}, 2) / (2 * holdout_accounts)
             - {{ z }} * sqrt(
                 holdout_rate * (1 - holdout_rate) / holdout_accounts
-                + {{ z }} ^ 2 / (4 * holdout_accounts ^ 2)
+                + power({{ z }}, 2) / (4 * power(holdout_accounts, 2))
             )
         )
-        / (1 + {{ z }} ^ 2 / holdout_accounts) as holdout_ci_low,
+        / (1 + power({{ z }}, 2) / holdout_accounts) as holdout_ci_low,
         (
-            holdout_rate + {{ z }} ^ 2 / (2 * holdout_accounts)
+            holdout_rate + power({{ z }}, 2) / (2 * holdout_accounts)
             + {{ z }} * sqrt(
                 holdout_rate * (1 - holdout_rate) / holdout_accounts
-                + {{ z }} ^ 2 / (4 * holdout_accounts ^ 2)
+                + power({{ z }}, 2) / (4 * power(holdout_accounts, 2))
             )
         )
-        / (1 + {{ z }} ^ 2 / holdout_accounts) as holdout_ci_high
+        / (1 + power({{ z }}, 2) / holdout_accounts) as holdout_ci_high
     from rates
 ),
 
@@ -91,9 +91,13 @@ final as (
         holdout_ci_high,
         treated_rate - holdout_rate as lift,
         treated_rate - holdout_rate
-        - sqrt((treated_rate - treated_ci_low) ^ 2 + (holdout_ci_high - holdout_rate) ^ 2) as lift_ci_low,
+        - sqrt(
+            power((treated_rate - treated_ci_low), 2) + power((holdout_ci_high - holdout_rate), 2)
+        ) as lift_ci_low,
         treated_rate - holdout_rate
-        + sqrt((treated_ci_high - treated_rate) ^ 2 + (holdout_rate - holdout_ci_low) ^ 2) as lift_ci_high,
+        + sqrt(
+            power((treated_ci_high - treated_rate), 2) + power((holdout_rate - holdout_ci_low), 2)
+        ) as lift_ci_high,
         -- Two-proportion z statistic (pooled), for readers who want a p-value.
         (treated_rate - holdout_rate) / nullif(sqrt(
             ((treated_activated + holdout_activated) / (treated_accounts + holdout_accounts))
@@ -101,7 +105,7 @@ final as (
             * (1 / treated_accounts + 1 / holdout_accounts)
         ), 0) as z_score,
         treated_rate - holdout_rate
-        - sqrt((treated_rate - treated_ci_low) ^ 2 + (holdout_ci_high - holdout_rate) ^ 2)
+        - sqrt(power((treated_rate - treated_ci_low), 2) + power((holdout_ci_high - holdout_rate), 2))
         > 0 as is_significant,
         {{ var('holdout_share') }} as holdout_share,
         as_of
@@ -109,7 +113,7 @@ final as (
 )
 
 select
-    cast(track as varchar) as track,
+    cast(track as string) as track,
     cast(treated_accounts as bigint) as treated_accounts,
     cast(treated_activated as bigint) as treated_activated,
     cast(treated_rate as double) as treated_rate,

@@ -28,7 +28,7 @@ states as (
         track,
         signup_at,
         case when lifecycle_stage = 'suppressed' then 0 else coalesce(arr, 0) end as retained_arr,
-        signup_at + to_days({{ var('roi_arpu_retention_days') }}) <= as_of as is_mature,
+        signup_at + {{ interval_days(var('roi_arpu_retention_days')) }} <= as_of as is_mature,
         as_of
     from {{ ref('customer_onboarding_state') }}
 ),
@@ -41,7 +41,7 @@ observed as (
         count(*) filter (where is_mature) as mature_accounts,
         avg(retained_arr) filter (where is_mature) as mature_arr_per_signup,
         count(*) filter (where track not in {{ sql_list(unrouted) }}) as csm_accounts,
-        greatest(epoch(max(as_of) - min(signup_at)) / 86400.0, 1.0) as observed_days,
+        greatest({{ seconds_between('min(signup_at)', 'max(as_of)') }} / 86400.0, 1.0) as observed_days,
         max(as_of) as as_of
     from states
     group by rollup(track)
@@ -132,17 +132,17 @@ valued as (
 )
 
 select
-    cast(track as varchar) as track,
+    cast(track as string) as track,
     cast(accounts as bigint) as accounts,
     cast(observed_days as double) as observed_days,
     cast(new_customers_per_year as double) as new_customers_per_year,
     cast(arpu as double) as arpu,
-    cast(arpu_basis as varchar) as arpu_basis,
+    cast(arpu_basis as string) as arpu_basis,
     cast(arpu_accounts as bigint) as arpu_accounts,
     cast(lift as double) as activation_lift,
     cast(lift_ci_low as double) as activation_lift_ci_low,
     cast(lift_ci_high as double) as activation_lift_ci_high,
-    cast(lift_status as varchar) as lift_status,
+    cast(lift_status as string) as lift_status,
     is_lift_significant,
     cast(round(activation_value, 2) as double) as activation_value,
     cast(round(activation_value_ci_low, 2) as double) as activation_value_ci_low,

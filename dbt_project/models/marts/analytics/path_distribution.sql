@@ -35,7 +35,7 @@ select
     weekly.signup_week,
     {{ is_partial_week('weekly.signup_week', 'observed.first_signup_day', 'observed.as_of') }}
         as is_partial_week,
-    cast(weekly.track as varchar) as track,
+    cast(weekly.track as string) as track,
     cast(weekly.accounts as bigint) as accounts,
     cast(sum(weekly.accounts) over (partition by weekly.signup_week) as bigint) as week_accounts,
     cast(weekly.accounts / sum(weekly.accounts) over (partition by weekly.signup_week) as double) as share,

@@ -19,15 +19,15 @@ with states as (
 ),
 
 attempts as (
-    select unnest(range(1, {{ var('max_recovery_attempts') }} + 1)) as attempt
+    select {{ integer_range_rows(1, var('max_recovery_attempts') ~ ' + 1') }} as attempt
 ),
 
 opened as (
     select
         states.*,
         attempts.attempt,
-        states.signup_at + to_days({{ var('checkpoint_day') }})
-        + to_days((attempts.attempt - 1) * {{ var('recovery_window_days') }}) as opened_at
+        states.signup_at + {{ interval_days(var('checkpoint_day')) }}
+        + {{ interval_days('(attempts.attempt - 1) * ' ~ var('recovery_window_days')) }} as opened_at
     from states
     cross join attempts
 ),
@@ -35,7 +35,7 @@ opened as (
 reached as (
     select
         *,
-        opened_at + to_days({{ var('recovery_window_days') }}) as closes_at
+        opened_at + {{ interval_days(var('recovery_window_days')) }} as closes_at
     from opened
     where
         opened_at <= as_of
@@ -58,9 +58,9 @@ final as (
 )
 
 select
-    cast(track as varchar) as track,
+    cast(track as string) as track,
     cast(attempt as integer) as attempt,
-    cast(arm as varchar) as arm,
+    cast(arm as string) as arm,
     cast(reached as bigint) as reached,
     cast(decided as bigint) as decided,
     cast(recovered as bigint) as recovered,

@@ -32,7 +32,7 @@ final as (
         ) as stuck_now,
         count(*) filter (where steps.stalled_at is not null and steps.goal_at is not null) as unstuck,
         count(*) filter (where steps.stalled_at is not null and states.holdout) as stalled_holdout,
-        median(epoch(steps.goal_at - steps.reached_at) / 3600.0)
+        median({{ seconds_between('steps.reached_at', 'steps.goal_at') }} / 3600.0)
         filter (where steps.step_status = 'done') as median_hours_to_goal,
         max(states.as_of) as as_of
     from steps
@@ -41,10 +41,10 @@ final as (
 )
 
 select
-    cast(track as varchar) as track,
+    cast(track as string) as track,
     cast(step_order as integer) as step_order,
-    cast(step_key as varchar) as step_key,
-    cast(goal_event as varchar) as goal_event,
+    cast(step_key as string) as step_key,
+    cast(goal_event as string) as goal_event,
     cast(reached as bigint) as reached,
     cast(stalled as bigint) as stalled,
     cast(stalled / nullif(reached, 0) as double) as stall_rate,

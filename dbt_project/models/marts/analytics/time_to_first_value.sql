@@ -11,7 +11,7 @@ with states as (
         signup_at,
         activated_at,
         as_of,
-        epoch(activated_at - signup_at) / 3600.0 as hours_to_activation
+        {{ seconds_between('signup_at', 'activated_at') }} / 3600.0 as hours_to_activation
     from {{ ref('customer_onboarding_state') }}
 ),
 
@@ -20,22 +20,22 @@ final as (
         coalesce(track, 'all') as track,
         count(*) as accounts,
         count(activated_at) as activated,
-        count(*) filter (where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of)
+        count(*) filter (where signup_at + {{ interval_days(var('checkpoint_day')) }} <= as_of)
             as eligible_14d_accounts,
         count(
             *) filter (
-            where signup_at + to_days({{ var('checkpoint_day') }}) <= as_of
+            where signup_at + {{ interval_days(var('checkpoint_day')) }} <= as_of
             and hours_to_activation <= 24 * {{ var('checkpoint_day') }}
         ) as activated_within_14d,
-        quantile_cont(hours_to_activation, 0.25) as p25_hours_to_activation,
+        {{ quantile_continuous('hours_to_activation', 0.25) }} as p25_hours_to_activation,
         median(hours_to_activation) as median_hours_to_activation,
-        quantile_cont(hours_to_activation, 0.75) as p75_hours_to_activation,
-        quantile_cont(hours_to_activation, 0.90) as p90_hours_to_activation,
+        {{ quantile_continuous('hours_to_activation', 0.75) }} as p75_hours_to_activation,
+        {{ quantile_continuous('hours_to_activation', 0.90) }} as p90_hours_to_activation,
         {% for label, hours in [('1h', 1), ('24h', 24), ('7d', 168), ('14d', 336)] %}
         count(*) filter (
-            where hours_to_activation <= {{ hours }} and signup_at + to_hours({{ hours }}) <= as_of
+            where hours_to_activation <= {{ hours }} and signup_at + {{ interval_hours(hours) }} <= as_of
         )
-        / nullif(count(*) filter (where signup_at + to_hours({{ hours }}) <= as_of), 0)
+        / nullif(count(*) filter (where signup_at + {{ interval_hours(hours) }} <= as_of), 0)
             as activated_within_{{ label }}_rate,
         {% endfor %}
         max(as_of) as as_of
@@ -44,7 +44,7 @@ final as (
 )
 
 select
-    cast(track as varchar) as track,
+    cast(track as string) as track,
     cast(accounts as bigint) as accounts,
     cast(activated as bigint) as activated,
     cast(eligible_14d_accounts as bigint) as eligible_14d_accounts,

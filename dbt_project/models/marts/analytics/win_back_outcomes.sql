@@ -27,7 +27,9 @@ final as (
             where activated_at is null and (suppressed_at is null or suppressed_at <= win_back_at)
         )
             as still_open,
-        median(epoch(activated_at - win_back_at) / 86400.0) filter (where activated_at > win_back_at)
+        median({{ seconds_between('win_back_at', 'activated_at') }} / 86400.0) filter (
+            where activated_at > win_back_at
+        )
             as median_days_to_activation,
         max(as_of) as as_of
     from states
@@ -35,8 +37,8 @@ final as (
 )
 
 select
-    cast(track as varchar) as track,
-    cast(arm as varchar) as arm,
+    cast(track as string) as track,
+    cast(arm as string) as arm,
     cast(win_back_accounts as bigint) as win_back_accounts,
     cast(activated_after as bigint) as activated_after,
     cast(suppressed_after as bigint) as suppressed_after,

@@ -57,7 +57,7 @@ final as (
         end as first_name,
         case
             when contacts.person_name like '% %'
-                then trim(substr(contacts.person_name, strpos(contacts.person_name, ' ') + 1))
+                then trim(substr(contacts.person_name, instr(contacts.person_name, ' ') + 1))
         end as last_name,
         contacts.job_title,
         states.track,

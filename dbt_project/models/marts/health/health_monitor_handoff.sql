@@ -31,30 +31,31 @@ final as (
         states.lifecycle_stage,
         states.signup_at,
         states.activated_at,
-        date_diff('day', states.activated_at, states.as_of) as days_since_activation,
+        {{ boundaries_between('day', 'states.activated_at', 'states.as_of') }} as days_since_activation,
         coalesce(usage.event_types_used_since_activation, 0) as event_types_used_since_activation,
         coalesce(usage.event_types_used, 0) as event_types_used,
         cast(coalesce(usage.events_total, 0) as bigint) as events_total,
         states.last_activity_at,
-        date_diff('day', states.last_activity_at, states.as_of) as days_since_last_activity,
-        states.signup_at + to_days({{ days[0] }}) as check_in_at,
-        states.signup_at + to_days({{ days[1] }}) as nps_at,
-        states.signup_at + to_days({{ days[2] }}) as renewal_at,
+        {{ boundaries_between('day', 'states.last_activity_at', 'states.as_of') }}
+            as days_since_last_activity,
+        states.signup_at + {{ interval_days(days[0]) }} as check_in_at,
+        states.signup_at + {{ interval_days(days[1]) }} as nps_at,
+        states.signup_at + {{ interval_days(days[2]) }} as renewal_at,
         case
-            when states.signup_at + to_days({{ days[0] }}) > states.as_of then 'check_in'
-            when states.signup_at + to_days({{ days[1] }}) > states.as_of then 'nps'
-            when states.signup_at + to_days({{ days[2] }}) > states.as_of then 'renewal'
+            when states.signup_at + {{ interval_days(days[0]) }} > states.as_of then 'check_in'
+            when states.signup_at + {{ interval_days(days[1]) }} > states.as_of then 'nps'
+            when states.signup_at + {{ interval_days(days[2]) }} > states.as_of then 'renewal'
         end as next_touchpoint,
         case
             when
-                states.signup_at + to_days({{ days[0] }}) > states.as_of
-                then states.signup_at + to_days({{ days[0] }})
+                states.signup_at + {{ interval_days(days[0]) }} > states.as_of
+                then states.signup_at + {{ interval_days(days[0]) }}
             when
-                states.signup_at + to_days({{ days[1] }}) > states.as_of
-                then states.signup_at + to_days({{ days[1] }})
+                states.signup_at + {{ interval_days(days[1]) }} > states.as_of
+                then states.signup_at + {{ interval_days(days[1]) }}
             when
-                states.signup_at + to_days({{ days[2] }}) > states.as_of
-                then states.signup_at + to_days({{ days[2] }})
+                states.signup_at + {{ interval_days(days[2]) }} > states.as_of
+                then states.signup_at + {{ interval_days(days[2]) }}
         end as next_touchpoint_at,
         states.as_of
     from states

@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=engine_materialized(),
         unique_key='trigger_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=engine_incremental_strategy(),
         full_refresh=false,
         on_schema_change='append_new_columns',
     )
@@ -69,13 +69,13 @@ history as (
     from {{ this }}
     {% else %}
     select
-        cast(null as varchar) as trigger_id,
-        cast(null as varchar) as account_id,
-        cast(null as varchar) as person_id,
-        cast(null as varchar) as kind,
-        cast(null as timestamptz) as emitted_as_of,
-        cast(null as varchar) as send_decision,
-        cast(null as timestamptz) as decided_as_of
+        cast(null as string) as trigger_id,
+        cast(null as string) as account_id,
+        cast(null as string) as person_id,
+        cast(null as string) as kind,
+        cast(null as {{ type_timestamptz() }}) as emitted_as_of,
+        cast(null as string) as send_decision,
+        cast(null as {{ type_timestamptz() }}) as decided_as_of
     where false
     {% endif %}
 ),
@@ -105,7 +105,7 @@ person_recent as (
         person_id,
         count(*) as sent_24h
     from nudges_sent
-    where decided_as_of > {{ as_of() }} - interval 24 hour
+    where decided_as_of > {{ as_of() }} - {{ interval_hours(24) }}
     group by person_id
 ),
 
@@ -163,7 +163,7 @@ decided as (
                     case
                         when is_adoption and (
                             adoption_sends = 'nothing'
-                            or due_at < {{ as_of() }} - to_hours({{ gap_hours }})
+                            or due_at < {{ as_of() }} - {{ interval_hours(gap_hours) }}
                         ) then 'backfilled'
                         when is_gated then 'gated'
                         else 'lifecycle'

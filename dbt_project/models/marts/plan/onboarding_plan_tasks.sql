@@ -66,12 +66,12 @@ final as (
         milestones.milestone,
         milestones.goal_event,
         plans.plan_start_at,
-        plans.plan_start_at + to_days(milestones.day) as due_at,
+        plans.plan_start_at + {{ interval_days('milestones.day') }} as due_at,
         milestones.follow_up_every_days,
         events.first_at as completed_at,
         case
             when events.first_at is not null then 'done'
-            when plans.plan_start_at + to_days(milestones.day) < plans.as_of then 'overdue'
+            when plans.plan_start_at + {{ interval_days('milestones.day') }} < plans.as_of then 'overdue'
             else 'open'
         end as status,
         plans.as_of

@@ -30,13 +30,13 @@ renamed as (
 renamed as (
     -- No enrichment file loaded yet: an empty relation of the same shape.
     select
-        cast(null as varchar) as account_id,
-        cast(null as varchar) as domain,
+        cast(null as string) as account_id,
+        cast(null as string) as domain,
         cast(null as integer) as employees,
-        cast(null as varchar) as industry,
-        cast(null as varchar) as country,
-        cast(null as varchar) as funding_stage,
-        cast(null as varchar) as tech_stack,
+        cast(null as string) as industry,
+        cast(null as string) as country,
+        cast(null as string) as funding_stage,
+        cast(null as string) as tech_stack,
         cast(null as integer) as founded_year,
         cast(null as double) as annual_revenue_usd
     where false

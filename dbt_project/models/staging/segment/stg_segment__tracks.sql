@@ -25,7 +25,7 @@ renamed as (
         normalized.user_id,
         coalesce(aliases.event_name, normalized.normalized_event_name) as event_name,
         normalized.event_name as source_event_name,
-        normalized.payload -> '$.properties' as properties,
+        {{ json_value('normalized.payload', '$.properties') }} as properties,
         normalized.event_at,
         normalized.known_at,
         normalized.load_id

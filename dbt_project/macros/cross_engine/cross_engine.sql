@@ -1,0 +1,284 @@
+{#
+  SQL that differs between the engines, one macro per construct (adapter.dispatch): `default__` is the
+  DuckDB SQL the project was written in, unchanged; `spark__` is the same result in Spark SQL. Where both
+  engines share a form (max_by / min_by, cast, median, count(*) filter (where ...)), the models use it directly.
+#}
+
+{#- The type of an instant (DuckDB timestamptz; Spark's timestamp is an instant, read in the session's UTC). -#}
+{% macro type_timestamptz() -%}
+    {{ return(adapter.dispatch('type_timestamptz', 'onboarding')()) }}
+{%- endmacro %}
+{% macro default__type_timestamptz() -%}timestamptz{%- endmacro %}
+{% macro spark__type_timestamptz() -%}timestamp{%- endmacro %}
+
+{#- An interval of `n` whole days / hours (n an integer expression), to add to or subtract from an instant. -#}
+{% macro interval_days(n) -%}
+    {{ return(adapter.dispatch('interval_days', 'onboarding')(n)) }}
+{%- endmacro %}
+{% macro default__interval_days(n) -%}to_days({{ n }}){%- endmacro %}
+{% macro spark__interval_days(n) -%}make_dt_interval(cast({{ n }} as int)){%- endmacro %}
+
+{% macro interval_hours(n) -%}
+    {{ return(adapter.dispatch('interval_hours', 'onboarding')(n)) }}
+{%- endmacro %}
+{% macro default__interval_hours(n) -%}to_hours({{ n }}){%- endmacro %}
+{% macro spark__interval_hours(n) -%}make_dt_interval(0, cast({{ n }} as int)){%- endmacro %}
+
+{#- Seconds since 1970-01-01 UTC of an instant (a double: DuckDB's epoch(), fractions of a second kept). -#}
+{% macro epoch_seconds(instant) -%}
+    {{ return(adapter.dispatch('epoch_seconds', 'onboarding')(instant)) }}
+{%- endmacro %}
+{% macro default__epoch_seconds(instant) -%}epoch({{ instant }}){%- endmacro %}
+{% macro spark__epoch_seconds(instant) -%}(unix_micros({{ instant }}) / 1000000.0){%- endmacro %}
+
+{#- Whole Unix seconds of an instant, rounded half to even (DuckDB's cast of a double to bigint). -#}
+{% macro epoch_seconds_bigint(instant) -%}
+    {{ return(adapter.dispatch('epoch_seconds_bigint', 'onboarding')(instant)) }}
+{%- endmacro %}
+{% macro default__epoch_seconds_bigint(instant) -%}cast(epoch({{ instant }}) as bigint){%- endmacro %}
+{% macro spark__epoch_seconds_bigint(instant) -%}
+    cast(bround(unix_micros({{ instant }}) / 1000000.0, 0) as bigint)
+{%- endmacro %}
+
+{#- Seconds (a double) from instant `start` to instant `end`. -#}
+{% macro seconds_between(start, end) -%}
+    {{ return(adapter.dispatch('seconds_between', 'onboarding')(start, end)) }}
+{%- endmacro %}
+{% macro default__seconds_between(start, end) -%}epoch({{ end }} - {{ start }}){%- endmacro %}
+{% macro spark__seconds_between(start, end) -%}
+    ((unix_micros({{ end }}) - unix_micros({{ start }})) / 1000000.0)
+{%- endmacro %}
+
+{#- Calendar boundaries ('day' or 'hour', UTC) crossed from `start` to `end` (DuckDB's date_diff). -#}
+{% macro boundaries_between(datepart, start, end) -%}
+    {{ return(adapter.dispatch('boundaries_between', 'onboarding')(datepart, start, end)) }}
+{%- endmacro %}
+{% macro default__boundaries_between(datepart, start, end) -%}
+    date_diff('{{ datepart }}', {{ start }}, {{ end }})
+{%- endmacro %}
+{% macro spark__boundaries_between(datepart, start, end) -%}
+    {%- if datepart == 'day' -%}
+    cast(datediff(cast({{ end }} as date), cast({{ start }} as date)) as bigint)
+    {%- elif datepart == 'hour' -%}
+    cast((unix_seconds(date_trunc('HOUR', {{ end }})) - unix_seconds(date_trunc('HOUR', {{ start }}))) / 3600 as bigint)
+    {%- else -%}
+    {{ exceptions.raise_compiler_error('boundaries_between: day or hour, not ' ~ datepart) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- An instant as text, written with a strftime format (the formats the project uses). -#}
+{% macro format_instant(instant, format) -%}
+    {{ return(adapter.dispatch('format_instant', 'onboarding')(instant, format)) }}
+{%- endmacro %}
+{% macro default__format_instant(instant, format) -%}strftime({{ instant }}, '{{ format }}'){%- endmacro %}
+{% macro spark__format_instant(instant, format) -%}
+    {%- set java = {
+        '%Y-%m-%d': 'yyyy-MM-dd',
+        '%Y-%m-%d %H:%M': 'yyyy-MM-dd HH:mm',
+        '%Y-%m-%dT%H:%M:%SZ': "yyyy-MM-dd'T'HH:mm:ss'Z'",
+    } -%}
+    {%- if format not in java -%}
+        {{ exceptions.raise_compiler_error('format_instant: no Spark pattern for ' ~ format) }}
+    {%- endif -%}
+    date_format({{ instant }}, "{{ java[format] }}")
+{%- endmacro %}
+
+{#- A JSON value at a path ('$.a.b') of a JSON column: as JSON (json_value) or as text (json_text). -#}
+{% macro json_value(json, path) -%}
+    {{ return(adapter.dispatch('json_value', 'onboarding')(json, path)) }}
+{%- endmacro %}
+{% macro default__json_value(json, path) -%}{{ json }} -> '{{ path }}'{%- endmacro %}
+{% macro spark__json_value(json, path) -%}get_json_object({{ json }}, '{{ path }}'){%- endmacro %}
+
+{% macro json_text(json, path) -%}
+    {{ return(adapter.dispatch('json_text', 'onboarding')(json, path)) }}
+{%- endmacro %}
+{% macro default__json_text(json, path) -%}{{ json }} ->> '{{ path }}'{%- endmacro %}
+{% macro spark__json_text(json, path) -%}get_json_object({{ json }}, '{{ path }}'){%- endmacro %}
+
+{#- A JSON object from (key, SQL expression) pairs, in order; null values kept as null. -#}
+{% macro json_object_of(pairs) -%}
+    {{ return(adapter.dispatch('json_object_of', 'onboarding')(pairs)) }}
+{%- endmacro %}
+{% macro default__json_object_of(pairs) -%}
+    json_object({%- for key, value in pairs -%}'{{ key }}', {{ value }}{{ ", " if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+{% macro spark__json_object_of(pairs) -%}
+    to_json(named_struct({%- for key, value in pairs -%}'{{ key }}', {{ value }}{{ ", " if not loop.last }}{%- endfor -%}),
+        map('ignoreNullFields', 'false'))
+{%- endmacro %}
+
+{#- Every match of a regular expression replaced (DuckDB needs the 'g' option; Spark always replaces all). -#}
+{% macro regexp_replace_all(text, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regexp_replace_all', 'onboarding')(text, pattern, replacement)) }}
+{%- endmacro %}
+{% macro default__regexp_replace_all(text, pattern, replacement) -%}
+    regexp_replace({{ text }}, '{{ pattern }}', '{{ replacement }}', 'g')
+{%- endmacro %}
+{% macro spark__regexp_replace_all(text, pattern, replacement) -%}
+    regexp_replace({{ text }}, '{{ pattern | replace("\\", "\\\\") }}', '{{ replacement }}')
+{%- endmacro %}
+
+{#- The integers start .. stop - 1, one row each (a select-list expression). -#}
+{% macro integer_range_rows(start, stop) -%}
+    {{ return(adapter.dispatch('integer_range_rows', 'onboarding')(start, stop)) }}
+{%- endmacro %}
+{% macro default__integer_range_rows(start, stop) -%}unnest(range({{ start }}, {{ stop }})){%- endmacro %}
+{% macro spark__integer_range_rows(start, stop) -%}explode(sequence({{ start }}, {{ stop }} - 1)){%- endmacro %}
+
+{#- Continuous (interpolated) quantile of a numeric column. -#}
+{% macro quantile_continuous(column, fraction) -%}
+    {{ return(adapter.dispatch('quantile_continuous', 'onboarding')(column, fraction)) }}
+{%- endmacro %}
+{% macro default__quantile_continuous(column, fraction) -%}quantile_cont({{ column }}, {{ fraction }}){%- endmacro %}
+{% macro spark__quantile_continuous(column, fraction) -%}percentile({{ column }}, {{ fraction }}){%- endmacro %}
+
+{#- A list aggregate ordered by `order_by`, of the rows that pass `condition` (null when none do). -#}
+{% macro ordered_list(value, order_by, condition=none) -%}
+    {{ return(adapter.dispatch('ordered_list', 'onboarding')(value, order_by, condition)) }}
+{%- endmacro %}
+{% macro default__ordered_list(value, order_by, condition=none) -%}
+    list({{ value }} order by {{ order_by }})
+    {%- if condition is not none %}
+        filter (where {{ condition }})
+    {%- endif -%}
+{%- endmacro %}
+{% macro spark__ordered_list(value, order_by, condition=none) -%}
+    {%- set keys = order_by.split(',') -%}
+    transform(
+        array_sort(nullif(
+            collect_list(named_struct(
+                {%- for key in keys %}'k{{ loop.index }}', {{ key | trim }}, {% endfor -%}
+                'v', {{ value }}
+            )){% if condition is not none %} filter (where {{ condition }}){% endif %},
+            array()
+        )),
+        entry -> entry.v
+    )
+{%- endmacro %}
+
+{#-
+  A bucket of a text in 0 .. modulus - 1 from its MD5, the same on both engines: DuckDB's md5_number (the
+  128-bit digest read little-endian) modulo `modulus`; Spark computes the same number from the hex digest in
+  two 64-bit halves (hi x 2^64 + lo).
+  `in_double`: DuckDB computes `md5_number(x) % m` for a HUGEINT m (a sum over the roster) in DOUBLE (the
+  digest rounded to a double, then fmod), not exactly; Spark then does the same: each half converted to a
+  double, hi x 2^64 + lo, fmod. Otherwise (an integer literal m) the remainder is exact, with decimals.
+-#}
+{% macro md5_bucket(text, modulus, in_double=false) -%}
+    {{ return(adapter.dispatch('md5_bucket', 'onboarding')(text, modulus, in_double)) }}
+{%- endmacro %}
+{% macro default__md5_bucket(text, modulus, in_double=false) -%}md5_number({{ text }}) % {{ modulus }}{%- endmacro %}
+{% macro spark__md5_bucket(text, modulus, in_double=false) -%}
+    {%- set digest = 'md5(' ~ text ~ ')' -%}
+    {%- set ns = namespace(lo=[], hi=[]) -%}
+    {%- for i in range(7, -1, -1) -%}{%- do ns.lo.append('substr(' ~ digest ~ ', ' ~ (2 * i + 1) ~ ', 2)') -%}{%- endfor -%}
+    {%- for i in range(15, 7, -1) -%}{%- do ns.hi.append('substr(' ~ digest ~ ', ' ~ (2 * i + 1) ~ ', 2)') -%}{%- endfor -%}
+    {%- set hi = 'cast(conv(concat(' ~ (ns.hi | join(', ')) ~ '), 16, 10) as decimal(20, 0))' -%}
+    {%- set lo = 'cast(conv(concat(' ~ (ns.lo | join(', ')) ~ '), 16, 10) as decimal(20, 0))' -%}
+    {%- if in_double -%}
+    ((cast({{ lo }} as double) + cast({{ hi }} as double) * 18446744073709551616.0D) % cast({{ modulus }} as double))
+    {%- else -%}
+    cast(pmod(
+        pmod({{ hi }}, {{ modulus }})
+        * pmod(cast('18446744073709551616' as decimal(20, 0)), {{ modulus }})
+        + pmod({{ lo }}, {{ modulus }}),
+        {{ modulus }}
+    ) as bigint)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Union of two selects whose columns match by name (Spark: by position; the callers select the same model). -#}
+{% macro union_all_by_name() -%}
+    {{ return(adapter.dispatch('union_all_by_name', 'onboarding')()) }}
+{%- endmacro %}
+{% macro default__union_all_by_name() -%}union all by name{%- endmacro %}
+{% macro spark__union_all_by_name() -%}union all{%- endmacro %}
+
+{#- A from-clause item after `relation`: one row per part of `text_column` split on `separator`, as `alias.column`. -#}
+{% macro split_to_rows(text_column, separator, alias, column) -%}
+    {{ return(adapter.dispatch('split_to_rows', 'onboarding')(text_column, separator, alias, column)) }}
+{%- endmacro %}
+{% macro default__split_to_rows(text_column, separator, alias, column) -%}
+    , unnest(string_split({{ text_column }}, '{{ separator }}')) as {{ alias }} ({{ column }})
+{%- endmacro %}
+{% macro spark__split_to_rows(text_column, separator, alias, column) -%}
+    lateral view explode(split({{ text_column }}, '{{ separator }}')) {{ alias }} as {{ column }}
+{%- endmacro %}
+
+{#- A struct from (name, SQL expression) pairs. -#}
+{% macro struct_of(pairs) -%}
+    {{ return(adapter.dispatch('struct_of', 'onboarding')(pairs)) }}
+{%- endmacro %}
+{% macro default__struct_of(pairs) -%}
+    struct_pack({%- for key, value in pairs -%}{{ key }} := {{ value }}{{ ", " if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+{% macro spark__struct_of(pairs) -%}
+    named_struct({%- for key, value in pairs -%}'{{ key }}', {{ value }}{{ ", " if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+
+{#- JSON text of a struct from (name, SQL expression) pairs, keys in order, nulls kept. The text is the
+    engine's own: numbers may print differently (DuckDB 12000000.0, Spark 1.2E7). -#}
+{% macro json_of_struct(pairs) -%}
+    {{ return(adapter.dispatch('json_of_struct', 'onboarding')(pairs)) }}
+{%- endmacro %}
+{% macro default__json_of_struct(pairs) -%}
+    to_json({{ struct_of(pairs) }})
+{%- endmacro %}
+{% macro spark__json_of_struct(pairs) -%}
+    to_json({{ struct_of(pairs) }}, map('ignoreNullFields', 'false'))
+{%- endmacro %}
+
+{#-
+  How the incremental models materialise on each engine (read by their config at parse time).
+  DuckDB: incremental, delete+insert on the unique key (unchanged). Spark with parquet tables (no row-level
+  delete or merge): a table rebuilt from the sources each build, correct for that build but not
+  incremental, and with no memory of earlier cycles (see README, "Running on Spark"). Spark whose tables
+  are Delta or Iceberg (var spark_table_format, with +file_format set to match): incremental, merge.
+-#}
+{% macro engine_materialized() -%}
+    {%- if target.type == 'duckdb' or var('spark_table_format', 'parquet') in ('delta', 'iceberg') -%}
+        {{ return('incremental') }}
+    {%- endif -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+{% macro engine_incremental_strategy() -%}
+    {{ return('delete+insert' if target.type == 'duckdb' else 'merge') }}
+{%- endmacro %}
+
+{#- One row per id columns and unpivoted column (its name in `name`, its value in `value`), nulls dropped. -#}
+{% macro unpivot_columns(select_sql, columns, name, value) -%}
+    {{ return(adapter.dispatch('unpivot_columns', 'onboarding')(select_sql, columns, name, value)) }}
+{%- endmacro %}
+{% macro default__unpivot_columns(select_sql, columns, name, value) -%}
+    unpivot (
+        {{ select_sql }}
+    ) on {{ columns | join(', ') }}
+    into name {{ name }} value {{ value }}
+{%- endmacro %}
+{% macro spark__unpivot_columns(select_sql, columns, name, value) -%}
+    select * from (
+        {{ select_sql }}
+    ) unpivot ({{ value }} for {{ name }} in ({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{% macro interval_seconds(n) -%}
+    {{ return(adapter.dispatch('interval_seconds', 'onboarding')(n)) }}
+{%- endmacro %}
+{% macro default__interval_seconds(n) -%}to_seconds({{ n }}){%- endmacro %}
+{% macro spark__interval_seconds(n) -%}make_dt_interval(0, 0, 0, {{ n }}){%- endmacro %}
+
+{#- The first non-null value of a window (DuckDB: first_value(x ignore nulls); Spark: first_value(x, true)). -#}
+{% macro first_value_ignore_nulls(expression) -%}
+    {{ return(adapter.dispatch('first_value_ignore_nulls', 'onboarding')(expression)) }}
+{%- endmacro %}
+{% macro default__first_value_ignore_nulls(expression) -%}first_value({{ expression }} ignore nulls){%- endmacro %}
+{% macro spark__first_value_ignore_nulls(expression) -%}first_value({{ expression }}, true){%- endmacro %}
+
+{#- An empty list of text (DuckDB [], Spark an empty array of string). -#}
+{% macro empty_text_list() -%}
+    {{ return(adapter.dispatch('empty_text_list', 'onboarding')()) }}
+{%- endmacro %}
+{% macro default__empty_text_list() -%}[]{%- endmacro %}
+{% macro spark__empty_text_list() -%}cast(array() as array<string>){%- endmacro %}
