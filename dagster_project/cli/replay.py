@@ -146,9 +146,9 @@ def replay(
     workdir = config.home() / "replay" / f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    # Named as the production file is: dbt-duckdb names the database after the file, and the prepared
-    # manifest serves a database of that name without a parse.
-    scratch = workdir / "warehouse.duckdb"
+    # Named as the production file is: dbt-duckdb names the database after the file, and the manifest
+    # prepared for the production warehouse serves a database of that name without a parse.
+    scratch = workdir / source.name
     began = time.perf_counter()
 
     # Copy the inputs; the first clock builds the seeds and every model (dbt's full-build SQL, a
