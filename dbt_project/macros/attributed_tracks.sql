@@ -29,25 +29,28 @@ memberships as (
 ),
 
 {% if is_incremental() -%}
-last_batch as (
-    select
-        coalesce(max(_batch_load_id), 0) as load_id,
-        coalesce(max(_batch_as_of), cast('1970-01-01' as {{ type_timestamptz() }})) as as_of
-    from {{ this }}
-),
-
+{%- set last_batch = incremental_batch_bounds() %}
+{%- set since_last_batch = "(%s > " ~ last_batch.load_id ~ " or %s > " ~ last_batch.as_of ~ ")" %}
 memberships_new as (
     select memberships.*
-    from memberships, last_batch
-    where memberships.first_load_id > last_batch.load_id or memberships.first_known_at > last_batch.as_of
+    from memberships
+    where {{ since_last_batch | format('memberships.first_load_id', 'memberships.first_known_at') }}
 ),
 
+{#- Most cycles learn no new membership: then no late track can exist, and the tracks' history is not read. #}
+{%- set any_new_membership = run_query(
+    "select count(*) from " ~ ref('int_account_memberships') ~ " where "
+    ~ since_last_batch | format('first_load_id', 'first_known_at')
+).rows[0][0] > 0 if execute else true %}
 tracks_late as (
     select tracks.*
-    from {{ ref('stg_segment__tracks') }} as tracks, last_batch
+    from {{ ref('stg_segment__tracks') }} as tracks
     where tracks.account_id is null
+        {%- if not any_new_membership %}
+        and false
+        {%- endif %}
         and ({{ where }})
-        and not (tracks.load_id > last_batch.load_id or tracks.known_at > last_batch.as_of)
+        and not {{ since_last_batch | format('tracks.load_id', 'tracks.known_at') }}
         and exists (
             select 1 from memberships_new as m
             where m.user_id = tracks.user_id and m.joined_at <= tracks.event_at
@@ -55,7 +58,7 @@ tracks_late as (
         and not exists (
             select 1 from memberships as m
             where m.user_id = tracks.user_id and m.joined_at <= tracks.event_at
-                and m.first_load_id <= last_batch.load_id and m.first_known_at <= last_batch.as_of
+                and not {{ since_last_batch | format('m.first_load_id', 'm.first_known_at') }}
         )
 ),
 

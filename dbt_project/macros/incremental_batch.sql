@@ -9,11 +9,31 @@
 #}
 {% macro incremental_batch_filter() -%}
     {%- if is_incremental() %}
-    and (
-        load_id > (select coalesce(max(_batch_load_id), 0) from {{ this }})
-        or known_at > (select coalesce(max(_batch_as_of), cast('1970-01-01' as {{ type_timestamptz() }})) from {{ this }})
-    )
+    {%- set bounds = incremental_batch_bounds() %}
+    and (load_id > {{ bounds.load_id }} or known_at > {{ bounds.as_of }})
     {%- endif %}
+{%- endmacro %}
+
+{#
+  The previous batch's bounds (highest load id, clock) of the model being built, as SQL literals.
+
+  Read with one query just before the model runs, then written into its SQL as constants: a filter
+  on constants reaches the scan of raw.segment_messages (its row groups' min/max skip the history),
+  where a filter on a subquery made the engine read every landed message each hour. Outside an
+  incremental run (or while parsing), the bounds of an empty table.
+#}
+{% macro incremental_batch_bounds() -%}
+    {%- set load_id, as_of = 0, none -%}
+    {%- if execute and is_incremental() -%}
+        {%- set row = run_query(
+            "select coalesce(max(_batch_load_id), 0), cast(max(_batch_as_of) as " ~ dbt.type_string() ~ ") from " ~ this
+        ).rows[0] -%}
+        {%- set load_id, as_of = row[0], row[1] -%}
+    {%- endif -%}
+    {{ return({
+        'load_id': load_id | int,
+        'as_of': "cast('" ~ (as_of or '1970-01-01 00:00:00') ~ "' as " ~ type_timestamptz() ~ ")",
+    }) }}
 {%- endmacro %}
 
 {% macro batch_columns() -%}

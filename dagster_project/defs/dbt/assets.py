@@ -92,6 +92,8 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
         unique_id = r.node.unique_id
         if unique_id in outputs and outputs[unique_id] in selected and str(r.status) == "success":
             built.append((outputs[unique_id], r.node.schema + "__" + r.node.name))
+        elif unique_id in checks and str(r.status) == "warn" and checks[unique_id] not in context.selected_asset_check_keys:
+            context.log.warning(f"dbt test {r.node.name} warned: {' '.join((r.message or '').split())[:300]}")
         elif unique_id in checks and str(r.status) == "warn":
             warned.append(dg.AssetCheckResult(
                 asset_key=checks[unique_id].asset_key, check_name=checks[unique_id].name, passed=False,
