@@ -311,8 +311,10 @@ def _load(con: duckdb.DuckDBPyConnection, files: list[_Pending], now: datetime) 
             for item in chunk:
                 lines, blank, quarantined, valid, loaded = counts.get(ids[item.path], (0, 0, 0, 0, 0))
                 results.append(FileResult(item.key, ids[item.path], lines, loaded, valid - loaded, quarantined, blank))
-        con.executemany(
-            "insert into raw.loaded_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _insert_rows(
+            con, "raw.loaded_files",
+            ["load_id", "path", "size_bytes", "mtime", "sha256", "lines_read", "messages_loaded", "duplicates",
+             "quarantined", "blank_lines", "loaded_at"],
             [
                 [r.load_id, r.path, item.size, item.mtime, item.sha256, r.lines_read, r.messages_loaded,
                  r.duplicates, r.quarantined, r.blank_lines, now]
@@ -335,7 +337,7 @@ def _load_chunk(
     """Stage one chunk and write it; per load id: (lines read, blank, quarantined, valid, loaded)."""
     names = [str(item.path) for item in chunk]
     con.execute("create or replace temp table _landing_files (file_name varchar, load_id bigint, path varchar)")
-    con.executemany("insert into _landing_files values (?, ?, ?)", [[str(i.path), ids[i.path], i.key] for i in chunk])
+    _insert_rows(con, "_landing_files", ["file_name", "load_id", "path"], [[str(i.path), ids[i.path], i.key] for i in chunk])
     for name in ("_landing_rejects", "_landing_rejects_scan"):
         con.execute(f"drop table if exists {name}")
     reader = _READER.format(files="$files", rejects=_REJECTS)
@@ -412,6 +414,18 @@ def _load_chunk(
         lines, blank, quarantined, valid, loaded = counts.get(load_id, (0, 0, 0, 0, 0))
         counts[load_id] = (lines + n, blank, quarantined + n, valid, loaded)
     return counts
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, names: list[str], rows: list[list]) -> None:
+    """Rows in one statement, through an Arrow table: DuckDB's executemany runs one statement per row
+    (2.5 s for a ledger of 1,440 files)."""
+    import pyarrow as pa
+
+    con.register("_landing_rows", pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)}))
+    try:
+        con.execute(f"insert into {table} ({', '.join(names)}) select {', '.join(names)} from _landing_rows")
+    finally:
+        con.unregister("_landing_rows")
 
 
 def _rejected_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, int, str, str]]:
