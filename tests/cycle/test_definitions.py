@@ -67,3 +67,18 @@ def test_hourly_job_and_schedule_carry_the_tick_as_the_clock():
     with dg.build_schedule_context(scheduled_execution_time=tick) as context:
         request = schedule.evaluate_tick(context).run_requests[0]
     assert request.tags[AS_OF_TAG] == "2026-11-02T13:00:00Z"
+
+
+def test_the_hourly_job_plans_the_quality_and_sync_checks_but_not_the_dbt_tests():
+    """dbt's tests run inside the hourly dbt steps (the send-protecting ones; a failure fails the step)
+    and are reported as asset checks by the daily tests job: planning each as a check of every hourly run
+    stored one event per test per hour and left the passing ones without a result."""
+    from dagster_project.defs.dbt.assets import dbt_core, dbt_journey
+
+    hourly = defs.resolve_job_def("onboarding_hourly").asset_layer.asset_graph.asset_check_keys
+    dbt_tests = set(dbt_core.check_keys) | set(dbt_journey.check_keys)
+    assert dbt_tests, "the dbt assets declare their tests as checks"
+    assert not hourly & dbt_tests
+    checked = {key.asset_key for key in hourly}
+    assert _key("raw", "segment_messages") in checked  # the data-quality pass
+    assert {_key("customerio_sync"), _key("hubspot_sync"), _key("slack_alerts")} <= checked
