@@ -27,6 +27,8 @@ DBT_TARGET = Env("ONBOARDING_DBT_TARGET", None, "dbt's target folder (tests use 
                  shown_default="`dbt_project/target`")
 DEBUG = Env("ONBOARDING_DEBUG", None,
             "set: the CLI raises with a traceback, and a cycle's dbt and Dagster output goes to the terminal instead of its log")
+# dbt's profile reads the same variable (dbt_project/profiles.yml): one variable chooses the engine of every dbt call.
+ENGINE = Env("ONBOARDING_ENGINE", "duckdb", "the engine dbt builds on: `duckdb` or `spark` (README, \"Running on Spark\")")
 PROGRESS = Env("ONBOARDING_PROGRESS", "1", "`0` = `onboarding run` reports no step progress on stderr")
 
 
@@ -58,9 +60,19 @@ def dbt_project_dir() -> Path:
     return project_root() / "dbt_project"
 
 
+def engine() -> str:
+    """`duckdb` (the default) or `spark`; anything else is a one-line error."""
+    value = (ENGINE.read() or "duckdb").strip().lower()
+    if value not in ("duckdb", "spark"):
+        raise ValueError(f"ONBOARDING_ENGINE={value!r}: expected `duckdb` or `spark`")
+    return value
+
+
 def dbt_target_dir() -> Path:
-    """dbt's target/ folder; a separate one per warehouse lets test sessions and `dagster dev` coexist."""
-    return Path(DBT_TARGET.read() or str(dbt_project_dir() / "target")).expanduser().resolve()
+    """dbt's target/ folder; a separate one per warehouse lets test sessions and `dagster dev` coexist.
+    Spark's manifest differs from DuckDB's (configs per engine): it is prepared in `<target>/spark`."""
+    base = Path(DBT_TARGET.read() or str(dbt_project_dir() / "target")).expanduser().resolve()
+    return base / "spark" if engine() == "spark" else base
 
 
 def parse_as_of(value: str | None) -> datetime:

@@ -148,7 +148,10 @@ def _prepared_manifest(path: Path, mtime: float) -> Any:
     from dbt.contracts.graph.manifest import Manifest
     from dbt.parser.manifest import extended_mashumuro_decoder
 
-    return Manifest.from_msgpack(path.read_bytes(), decoder=extended_mashumuro_decoder)
+    manifest = Manifest.from_msgpack(path.read_bytes(), decoder=extended_mashumuro_decoder)
+    # The `graph` context of macros (a run-operation reading graph.sources): dbt builds it while parsing.
+    manifest.build_flat_graph()
+    return manifest
 
 
 def _database_of(manifest: Any) -> str | None:

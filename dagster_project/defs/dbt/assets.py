@@ -16,18 +16,20 @@ what was emitted).
 import collections
 import contextlib
 import functools
+import json
 import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_manifest_and_translator_from_dbt_assets
 
-from dagster_project.lib import config, warehouse
+from dagster_project.lib import config, lake, warehouse
 from dagster_project.lib.clock import as_of_for
 from dagster_project.lib.dbt import (
     AS_OF_ENV,
@@ -73,10 +75,12 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
     if manifest_is_stale():
         raise dg.Failure(description=STALE)
     target = config.dbt_target_dir() / "runs" / f"{context.op.name}-{context.run_id[:8]}"
+    env = {"ONBOARDING_WAREHOUSE": str(warehouse_resource.resolved_path()), AS_OF_ENV: config.iso(as_of)}
     started = time.perf_counter()
-    result = invoke_in_process(
-        args, target, {"ONBOARDING_WAREHOUSE": str(warehouse_resource.resolved_path()), AS_OF_ENV: config.iso(as_of)}
-    )
+    if lake.on_spark():
+        env["ONBOARDING_SPARK_WAREHOUSE_DIR"] = str(lake.spark_warehouse_dir())
+        _sources_to_spark(context, warehouse_resource, target, env)
+    result = invoke_in_process(args, target, env)
     statuses = collections.Counter(str(r.status) for r in result.results)
     if any(str(r.status) in ("error", "fail") for r in result.results):
         raise dg.Failure(description=_first_dbt_error({"args": {"which": args[0]}, "results": [
@@ -104,12 +108,33 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
         f"dbt {' '.join(args)}: {len(result.results)} nodes in {time.perf_counter() - started:.1f} s ("
         + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) + ")"
     )
+    if lake.on_spark():
+        with warehouse_resource.connect() as con:
+            mirrored = lake.mirror_tables(con, [tuple(r.partition("__")[::2]) for _, r in built], lake.spark_warehouse_dir())
+        context.log.info(f"{mirrored} tables Spark built read back as DuckDB views")
     with warehouse_resource.connect(read_only=True) as con:
         for output_name, relation in built:
             schema, _, name = relation.partition("__")
             metadata = _table_metadata(con, schema, name) if schema in ("intermediate", "marts") else {}
             yield dg.Output(None, output_name=output_name, metadata=metadata)
     yield from warned
+
+
+def _sources_to_spark(
+    context: dg.AssetExecutionContext, warehouse_resource: WarehouseResource, target: Path, env: dict[str, str]
+) -> None:
+    """dbt's sources as the lake's parquet (the new landings, the rest whole), registered in Spark's catalog."""
+    root = lake.lake_dir()
+    with warehouse_resource.connect() as con:
+        written = lake.export_sources(con, lake.dbt_sources(MANIFEST), root)
+    registered = invoke_in_process(
+        ["run-operation", "register_parquet_sources", "--args", json.dumps({"root": str(root)})], target, env
+    )
+    failed = [r for r in registered.results if str(r.status) != "success"]
+    if failed:
+        raise dg.Failure(description="registering the lake's sources in Spark failed: "
+                         + " ".join(str(failed[0].message).split())[:300])
+    context.log.info("sources written to the lake for Spark: " + ", ".join(f"{k} {v:,}" for k, v in written.items()))
 
 
 _SELECTORS = {"dbt_core": CORE_SELECTOR, "dbt_journey": JOURNEY_SELECTOR}

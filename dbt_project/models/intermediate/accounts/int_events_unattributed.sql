@@ -1,4 +1,5 @@
-{{ config(materialized='view') }}
+{#- A view on DuckDB; a table on Spark, whose views the Python steps cannot read back (dagster_project/lib/lake.py). #}
+{{ config(materialized='view' if target.type == 'duckdb' else 'table') }}
 -- Tracks and pages that belong to no account: no context.groupId and their user never joined an
 -- account (no group call at or before the event). Kept in raw, never sent, never gating anyone;
 -- the cycle summary counts this cycle's (by load_id) and the data channel hears of them.
