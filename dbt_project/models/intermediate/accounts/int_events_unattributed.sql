@@ -1,4 +1,5 @@
-{#- A view on DuckDB; a table on Spark, whose views the Python steps cannot read back (dagster_project/lib/lake.py). #}
+{#- A view on DuckDB; a table on Spark, whose views the Python steps cannot read back
+    (dagster_project/lib/lake.py). #}
 {{ config(materialized='view' if target.type == 'duckdb' else 'table') }}
 -- Tracks and pages that belong to no account: no context.groupId and their user never joined an
 -- account (no group call at or before the event). Kept in raw, never sent, never gating anyone;
