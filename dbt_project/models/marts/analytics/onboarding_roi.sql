@@ -97,8 +97,9 @@ assumptions as (
         {% endif %} * coalesce(observed.csm_accounts / nullif(totals.all_csm_accounts, 0), 0)
             as csm_hours_saved_per_year,
         cast({{ var('roi_loaded_hourly_cost') }} as double) as loaded_hourly_cost,
-        case when observed.track = 'all' then cast({{ var('roi_tooling_cost_per_year') }} as double) else 0 end
-            as tooling_cost_per_year
+        case
+            when observed.track = 'all' then cast({{ var('roi_tooling_cost_per_year') }} as double) else 0
+        end as tooling_cost_per_year
     from observed
     cross join totals
 ),
@@ -148,17 +149,17 @@ select
     cast(lift_ci_high as double) as activation_lift_ci_high,
     cast(lift_status as string) as lift_status,
     is_lift_significant,
-    cast({{ round_double('activation_value', 2) }} as double) as activation_value,
-    cast({{ round_double('activation_value_ci_low', 2) }} as double) as activation_value_ci_low,
-    cast({{ round_double('activation_value_ci_high', 2) }} as double) as activation_value_ci_high,
+    {{ round_double('activation_value', 2) }} as activation_value,
+    {{ round_double('activation_value_ci_low', 2) }} as activation_value_ci_low,
+    {{ round_double('activation_value_ci_high', 2) }} as activation_value_ci_high,
     cast(csm_hours_saved_per_year as double) as csm_hours_saved_per_year,
     cast(loaded_hourly_cost as double) as loaded_hourly_cost,
-    cast({{ round_double('csm_value', 2) }} as double) as csm_value,
+    {{ round_double('csm_value', 2) }} as csm_value,
     cast(tooling_cost_per_year as double) as tooling_cost_per_year,
-    cast({{ round_double('activation_value + csm_value', 2) }} as double) as gross_value,
-    cast({{ round_double('activation_value + csm_value - tooling_cost_per_year', 2) }} as double) as net_value,
-    cast({{ round_double('activation_value_ci_low + csm_value - tooling_cost_per_year', 2) }} as double) as net_value_ci_low,
-    cast({{ round_double('activation_value_ci_high + csm_value - tooling_cost_per_year', 2) }} as double)
+    {{ round_double('activation_value + csm_value', 2) }} as gross_value,
+    {{ round_double('activation_value + csm_value - tooling_cost_per_year', 2) }} as net_value,
+    {{ round_double('activation_value_ci_low + csm_value - tooling_cost_per_year', 2) }} as net_value_ci_low,
+    {{ round_double('activation_value_ci_high + csm_value - tooling_cost_per_year', 2) }}
         as net_value_ci_high,
     as_of
 from valued
