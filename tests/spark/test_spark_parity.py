@@ -3,8 +3,9 @@ Spark (local[2], parquet tables), every mart compared both ways (EXCEPT ALL), an
 
 The hourly cycle lands the workspace into DuckDB (raw) and writes ops (sync log, send gate). A model
 decision is then cached in ops.account_segmentation for every account under DuckDB's input hash (the AI
-segmentation asset's cache key, the workspace runs without an LLM): Spark finds each one only if it hashes
-the same input text (otherwise customer_onboarding_state's track_source says 'rules'). Both engines then build the dbt project from scratch over the same sources at the same clock: a fresh DuckDB file that
+segmentation asset's cache key; the workspace runs without an LLM): Spark finds each one only if it hashes
+the same input text (otherwise customer_onboarding_state's track_source says 'rules'). Both engines then
+build the dbt project from scratch over the same sources at the same clock: a fresh DuckDB file that
 holds a copy of `raw` and `ops`, and Spark tables registered over a parquet export of them
 (`dbt run-operation register_parquet_sources`). Floating-point columns are compared rounded to 9 decimals
 (the engines' last bits of a division or a median may differ); everything else exactly.

@@ -32,18 +32,30 @@
 {% macro spark__epoch_seconds(instant) -%}(unix_micros({{ instant }}) / 1000000.0D){%- endmacro %}
 
 {#-
-  A double rounded to `digits` decimals as DuckDB rounds one: value x 10^digits rounded half away from zero,
-  divided by 10^digits. Spark's round(double, n) rounds the double's decimal text half up instead, so it
-  differs where that text ends in 5 but the double is below it (1.005 is 1.00499999999999989...: DuckDB 1.0,
-  Spark 1.01); round(y, 0) is the same on both (a double not exactly k.5 never prints as k.5). For money:
-  the cents of a figure computed in doubles, identical on both engines.
+  A double rounded to `digits` decimals (0 .. 7) as DuckDB rounds one: its exact binary value, half away from
+  zero (1.005 is 1.00499999999999989...: 1.0; 2.675 is 2.67499999999999982...: 2.67; 0.125: 0.13). Spark's
+  round(double, n) rounds the double's shortest decimal text half up instead (1.01, 2.68), and so does
+  round(x * 100, 0) where the product rounds up to a tie (2.675 x 100 is 267.5 in doubles). On Spark: y = x x 10^n
+  rounded half up, except at a tie (y exactly k.5), where the product's rounding error (Dekker's exact product:
+  x split in two 26-bit halves) says on which side of the tie x x 10^n really is. The same double on both
+  engines for every |x| x 10^n below 2^52; for money in doubles: the cents.
 -#}
 {% macro round_double(value, digits) -%}
     {{ return(adapter.dispatch('round_double', 'onboarding')(value, digits)) }}
 {%- endmacro %}
 {% macro default__round_double(value, digits) -%}round({{ value }}, {{ digits }}){%- endmacro %}
 {% macro spark__round_double(value, digits) -%}
-    (round(cast({{ value }} as double) * {{ 10 ** digits }}.0D, 0) / {{ 10 ** digits }}.0D)
+    {%- set scale = (10 ** digits) ~ '.0D' -%}
+    element_at(transform(array(cast({{ value }} as double)), x -> element_at(transform(
+        array(named_struct('y', x * {{ scale }}, 'hi', 134217729.0D * x - (134217729.0D * x - x))),
+        {#- err: x x 10^n minus its double y, exactly (hi x 10^n and lo x 10^n are exact) #}
+        p -> (round(p.y, 0) - case
+            when abs(p.y) - floor(abs(p.y)) = 0.5
+                and sign(p.y) * ((p.hi * {{ scale }} - p.y) + (x - p.hi) * {{ scale }}) < 0
+                then sign(p.y)
+            else 0
+        end) / {{ scale }}
+    ), 1)), 1)
 {%- endmacro %}
 
 {#- Whole Unix seconds of an instant, rounded half to even (DuckDB's cast of a double to bigint). -#}
