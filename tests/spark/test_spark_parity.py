@@ -1,8 +1,11 @@
 """The same dbt project on Spark (issue 17): one small generated workspace built on DuckDB and on a local
 Spark (local[2], parquet tables), every mart compared both ways (EXCEPT ALL), and the dbt unit tests on both.
 
-The hourly cycle lands the workspace into DuckDB (raw) and writes ops (sync log, send gate). Both engines
-then build the dbt project from scratch over the same sources at the same clock: a fresh DuckDB file that
+The hourly cycle lands the workspace into DuckDB (raw) and writes ops (sync log, send gate). A model
+decision is then cached in ops.account_segmentation for every account under DuckDB's input hash (the AI
+segmentation asset's cache key; the workspace runs without an LLM): Spark finds each one only if it hashes
+the same input text (otherwise customer_onboarding_state's track_source says 'rules'). Both engines then
+build the dbt project from scratch over the same sources at the same clock: a fresh DuckDB file that
 holds a copy of `raw` and `ops`, and Spark tables registered over a parquet export of them
 (`dbt run-operation register_parquet_sources`). Floating-point columns are compared rounded to 9 decimals
 (the engines' last bits of a division or a median may differ); everything else exactly.
@@ -82,6 +85,13 @@ def engines() -> Iterator[dict[str, object]]:
           "--start", "2026-01-01T00:00:00+00:00", "--workers", "1"], env)
     _run([str(BIN / "onboarding"), "run", "--as-of", AS_OF], env)
     cycle = tmp / "home" / "warehouse.duckdb"
+    with duckdb.connect(str(cycle)) as con:
+        con.execute(
+            "insert into ops.account_segmentation select account_id, segmentation_input_hash, rules_track, 'llm', "
+            "0.9, 'cached decision (parity test)', 'parity-test', ?::timestamptz - interval 1 hour "
+            "from intermediate.int_accounts_scored",
+            [AS_OF],
+        )
 
     # The sources, twice: a fresh DuckDB file and a parquet export (one folder per table).
     duck = tmp / "duck.duckdb"
@@ -122,9 +132,7 @@ MARTS = (
     "stall_by_step", "time_to_first_value", "win_back_outcomes",
 )
 # Known differences, each one open work (README, "Running on Spark"). xfail, not strict: a fix shows as XPASS.
-KNOWN_DIFFERENT = {
-    "onboarding_roi": "ROI dollars differ in the cents on Spark (decimal vs double arithmetic): open",
-}
+KNOWN_DIFFERENT: dict[str, str] = {}
 # dbt unit tests that do not pass on Spark yet. The incremental ones plant `this` and is_incremental(): on Spark
 # with parquet tables those models are tables rebuilt each build (engine_materialized), so the planted
 # history does not apply.
@@ -133,8 +141,6 @@ SPARK_UNIT_TESTS_EXCLUDED = {
     "an_hourly_cycle_does_not_adopt": "incremental (int_journey_cycles)",
     "the_cap_holds_a_nudge_which_is_checked_again_before_it_goes_out": "incremental (onboarding_triggers)",
     "one_nudge_per_account_the_one_that_fits_the_rest_superseded_paced_or_held_out": "incremental (onboarding_triggers)",
-    "email_suppression_follows_the_scope_column_of_the_seed": "differs on Spark: open",
-    "onboarding_roi_customers_and_arpu_from_one_population": "ROI cents differ on Spark: open",
 }
 
 
@@ -182,6 +188,25 @@ def test_the_mart_is_the_same_on_duckdb_and_spark(engines: dict[str, object], ta
         only_spark = con.execute(f"select count(*) from ({spark_sql} except all {duck_sql})").fetchone()[0]
         rows = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
     assert (only_duck, only_spark) == (0, 0), f"{table}: {only_duck} of {rows} rows only on DuckDB, {only_spark} only on Spark"
+
+
+def test_the_segmentation_cache_key_is_the_same_on_duckdb_and_spark(engines: dict[str, object]) -> None:
+    """The input text and its hash (the key a model decision is cached under) are byte-identical, so a decision
+    cached on one engine is found on the other; the decisions planted under DuckDB's hashes are all found."""
+    files = Path(engines["spark_dir"]) / "intermediate.db"
+    with duckdb.connect(str(engines["duck"]), read_only=True) as con:
+        rows, same_text, same_hash = con.execute(
+            "select count(*), count(*) filter (where d.segmentation_input = s.segmentation_input), "
+            "count(*) filter (where d.segmentation_input_hash = s.segmentation_input_hash) "
+            "from intermediate.int_accounts_scored as d "
+            f"full join read_parquet('{files / 'int_accounts_scored'}/*.parquet') as s using (account_id)"
+        ).fetchone()
+        found = "select count(*) filter (where track_source = 'llm'), count(*) from {}"
+        on_duckdb = con.execute(found.format("intermediate.int_accounts_segmented")).fetchone()
+        on_spark = con.execute(found.format(f"read_parquet('{files / 'int_accounts_segmented'}/*.parquet')")).fetchone()
+    assert rows > 100 and (same_text, same_hash) == (rows, rows), (rows, same_text, same_hash)
+    assert on_duckdb == (rows, rows), f"{on_duckdb[0]} of {on_duckdb[1]} accounts found their decision on DuckDB"
+    assert on_spark == (rows, rows), f"{on_spark[0]} of {on_spark[1]} accounts found their cached decision on Spark"
 
 
 def test_unit_tests_pass_on_duckdb(engines: dict[str, object]) -> None:

@@ -29,7 +29,34 @@
     {{ return(adapter.dispatch('epoch_seconds', 'onboarding')(instant)) }}
 {%- endmacro %}
 {% macro default__epoch_seconds(instant) -%}epoch({{ instant }}){%- endmacro %}
-{% macro spark__epoch_seconds(instant) -%}(unix_micros({{ instant }}) / 1000000.0){%- endmacro %}
+{% macro spark__epoch_seconds(instant) -%}(unix_micros({{ instant }}) / 1000000.0D){%- endmacro %}
+
+{#-
+  A double rounded to `digits` decimals (0 .. 7) as DuckDB rounds one: its exact binary value, half away from
+  zero (1.005 is 1.00499999999999989...: 1.0; 2.675 is 2.67499999999999982...: 2.67; 0.125: 0.13). Spark's
+  round(double, n) rounds the double's shortest decimal text half up instead (1.01, 2.68), and so does
+  round(x * 100, 0) where the product rounds up to a tie (2.675 x 100 is 267.5 in doubles). On Spark: y = x x 10^n
+  rounded half up, except at a tie (y exactly k.5), where the product's rounding error (Dekker's exact product:
+  x split in two 26-bit halves) says on which side of the tie x x 10^n really is. The same double on both
+  engines for every |x| x 10^n below 2^52; for money in doubles: the cents.
+-#}
+{% macro round_double(value, digits) -%}
+    {{ return(adapter.dispatch('round_double', 'onboarding')(value, digits)) }}
+{%- endmacro %}
+{% macro default__round_double(value, digits) -%}round({{ value }}, {{ digits }}){%- endmacro %}
+{% macro spark__round_double(value, digits) -%}
+    {%- set scale = (10 ** digits) ~ '.0D' -%}
+    element_at(transform(array(cast({{ value }} as double)), x -> element_at(transform(
+        array(named_struct('y', x * {{ scale }}, 'hi', 134217729.0D * x - (134217729.0D * x - x))),
+        {#- err: x x 10^n minus its double y, exactly (hi x 10^n and lo x 10^n are exact) #}
+        p -> (round(p.y, 0) - case
+            when abs(p.y) - floor(abs(p.y)) = 0.5
+                and sign(p.y) * ((p.hi * {{ scale }} - p.y) + (x - p.hi) * {{ scale }}) < 0
+                then sign(p.y)
+            else 0
+        end) / {{ scale }}
+    ), 1)), 1)
+{%- endmacro %}
 
 {#- Whole Unix seconds of an instant, rounded half to even (DuckDB's cast of a double to bigint). -#}
 {% macro epoch_seconds_bigint(instant) -%}
@@ -40,13 +67,15 @@
     cast(bround(unix_micros({{ instant }}) / 1000000.0, 0) as bigint)
 {%- endmacro %}
 
-{#- Seconds (a double) from instant `start` to instant `end`. -#}
+{#- Seconds (a double) from instant `start` to instant `end`. On Spark the microseconds are divided by a double
+    (1000000.0D), as DuckDB's epoch() does: a decimal literal would make the result, and the arithmetic of every
+    caller, decimal (exact, so not DuckDB's double: onboarding_roi's figures differed in the last digits). -#}
 {% macro seconds_between(start, end) -%}
     {{ return(adapter.dispatch('seconds_between', 'onboarding')(start, end)) }}
 {%- endmacro %}
 {% macro default__seconds_between(start, end) -%}epoch({{ end }} - {{ start }}){%- endmacro %}
 {% macro spark__seconds_between(start, end) -%}
-    ((unix_micros({{ end }}) - unix_micros({{ start }})) / 1000000.0)
+    ((unix_micros({{ end }}) - unix_micros({{ start }})) / 1000000.0D)
 {%- endmacro %}
 
 {#- Calendar boundaries ('day' or 'hour', UTC) crossed from `start` to `end` (DuckDB's date_diff). -#}
@@ -217,8 +246,11 @@
     named_struct({%- for key, value in pairs -%}'{{ key }}', {{ value }}{{ ", " if not loop.last }}{%- endfor -%})
 {%- endmacro %}
 
-{#- JSON text of a struct from (name, SQL expression) pairs, keys in order, nulls kept. The text is the
-    engine's own: numbers may print differently (DuckDB 12000000.0, Spark 1.2E7). -#}
+{#- JSON text of a struct from (name, SQL expression) pairs, keys in order, nulls kept: the same bytes on both
+    engines, DuckDB's to_json text (a hash of it, such as the segmentation cache key, does not depend on the
+    engine). Spark's to_json prints doubles its own way (1.2E7 where DuckDB prints 12000000.0), so on Spark each
+    double is written by json_double_text and every other value by to_json (strings are escaped alike by both).
+    The values are scalars (text, numbers, booleans); decimals are not covered (their text differs). -#}
 {% macro json_of_struct(pairs) -%}
     {{ return(adapter.dispatch('json_of_struct', 'onboarding')(pairs)) }}
 {%- endmacro %}
@@ -226,7 +258,64 @@
     to_json({{ struct_of(pairs) }})
 {%- endmacro %}
 {% macro spark__json_of_struct(pairs) -%}
-    to_json({{ struct_of(pairs) }}, map('ignoreNullFields', 'false'))
+    concat('{', concat_ws(','
+    {%- for key, value in pairs %},
+        if(typeof({{ value }}) = 'double',
+            concat('"{{ key }}":', coalesce({{ json_double_text(value) }}, 'null')),
+            regexp_extract(to_json(named_struct('{{ key }}', {{ value }}), map('ignoreNullFields', 'false')),
+                '(?s)^[{](.*)[}]$', 1))
+    {%- endfor %}
+    ), '}')
+{%- endmacro %}
+
+{#-
+  A double as DuckDB's JSON prints it (null stays null): the shortest digits that read back as the same double,
+  plain from 1e-6 to below 1e21 with at least one decimal (12000000.0, 0.000015, 599.88), otherwise with an
+  exponent (1e21, 1.5e-7); NaN, Infinity, -Infinity. On Spark a whole number below 1e15 is its bigint's digits
+  and '.0'; any other double takes the fewest of 1 .. 17 significant digits (format_string %e) that cast back
+  to the same double: Java 17's own text (Double.toString) is often not the shortest above 2^53. Checked against
+  DuckDB on a million doubles (log-uniform 1e-9 .. 5e17, cents to 1e15, integers and random bit patterns below
+  2^59): the same text for every one. Above 2^59 Java's %e digits are not always the closest (56 of 288,004
+  values differed, all between 5.8e17 and 8.8e18): no money amount is that large.
+-#}
+{% macro json_double_text(value) -%}
+    {{ return(adapter.dispatch('json_double_text', 'onboarding')(value)) }}
+{%- endmacro %}
+{% macro default__json_double_text(value) -%}
+    cast(to_json({{ value }}) as varchar)
+{%- endmacro %}
+{% macro spark__json_double_text(value) -%}
+    element_at(transform(array(cast({{ value }} as double)), dbl -> case
+        when dbl is null then null
+        when isnan(dbl) then 'NaN'
+        when dbl = double('inf') then 'Infinity'
+        when dbl = double('-inf') then '-Infinity'
+        when dbl = 0 then cast(dbl as string)
+        when abs(dbl) < 1e15 and dbl = floor(dbl) then concat(cast(cast(dbl as bigint) as string), '.0')
+        else element_at(transform(
+            array(coalesce(
+                element_at(filter(
+                    transform(sequence(0, 16), p -> format_string(concat('%.', p, 'e'), abs(dbl))),
+                    txt -> cast(txt as double) = abs(dbl)
+                ), 1),
+                format_string('%.16e', abs(dbl))
+            )),
+            {#- d: the significant digits without trailing zeros, e: the decimal exponent of the first one #}
+            sci -> element_at(transform(
+                array(named_struct(
+                    'd', regexp_replace(replace(substring_index(sci, 'e', 1), '.', ''), '0+$', ''),
+                    'e', cast(substring_index(sci, 'e', -1) as int)
+                )),
+                num -> concat(if(dbl < 0, '-', ''), case
+                    when num.e between 0 and 20 and length(num.d) <= num.e + 1
+                        then concat(num.d, repeat('0', num.e + 1 - length(num.d)), '.0')
+                    when num.e between 0 and 20 then concat(substr(num.d, 1, num.e + 1), '.', substr(num.d, num.e + 2))
+                    when num.e between -6 and -1 then concat('0.', repeat('0', -num.e - 1), num.d)
+                    else concat(substr(num.d, 1, 1), if(length(num.d) > 1, concat('.', substr(num.d, 2)), ''), 'e', num.e)
+                end)
+            ), 1)
+        ), 1)
+    end), 1)
 {%- endmacro %}
 
 {#-

@@ -127,7 +127,9 @@ ruled as (
 ),
 
 -- What the model is shown: firmographics and plan, no person, no e-mail. Key order is fixed, so the
--- JSON text (and its hash) only changes when a value does.
+-- JSON text (and its hash) only changes when a value does. The text is DuckDB's to_json on both engines
+-- (json_of_struct writes Spark's doubles as DuckDB prints them: 12000000.0, not 1.2E7), so a decision cached
+-- under one engine is found under the other, and an existing DuckDB warehouse keeps its hashes.
 with_input as (
     select
         ruled.*,

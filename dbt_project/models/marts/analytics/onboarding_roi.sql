@@ -14,6 +14,10 @@
 -- Assumptions are the roi_* vars of dbt_project.yml. CSM hours are split over the tracks a CSM works
 -- (not in alert_unrouted_tracks) by signup share; tooling is charged on the 'all' row only, which uses
 -- the pooled lift.
+-- Arithmetic: every figure is a double (the vars cast to double, no decimal literal left to steer it), and
+-- the dollar columns are rounded to cents at the end with round_double (DuckDB's rounding of a double), so
+-- both engines compute the same values to the last bit (Spark would otherwise keep decimal arithmetic for
+-- decimal literals and round a double's text half up).
 
 {% set arpu_var = var('roi_arpu') %}
 {% set csm_hours_var = var('roi_csm_hours_saved_per_year') %}
@@ -65,7 +69,7 @@ assumptions as (
         {% if var('roi_new_customers_per_year') is none %}
         observed.accounts / totals.observed_days * 365.0
         {% else %}
-        {{ var('roi_new_customers_per_year') }} * observed.accounts / totals.all_accounts
+        cast({{ var('roi_new_customers_per_year') }} as double) * observed.accounts / totals.all_accounts
         {% endif %} as new_customers_per_year,
         {% if arpu_var is none %}
         case
@@ -82,19 +86,20 @@ assumptions as (
         end
             as arpu_basis,
         {% else %}
-        {{ arpu_var }} as arpu,
+        cast({{ arpu_var }} as double) as arpu,
         null as arpu_accounts,
         'var roi_arpu' as arpu_basis,
         {% endif %}
         {% if csm_hours_var is none %}
-        {{ var('roi_csm_hours_saved_per_cohort') }} * {{ var('roi_cohorts_per_year') }}
+        cast({{ var('roi_csm_hours_saved_per_cohort') }} as double) * {{ var('roi_cohorts_per_year') }}
         {% else %}
-        {{ csm_hours_var }}
+        cast({{ csm_hours_var }} as double)
         {% endif %} * coalesce(observed.csm_accounts / nullif(totals.all_csm_accounts, 0), 0)
             as csm_hours_saved_per_year,
-        {{ var('roi_loaded_hourly_cost') }} as loaded_hourly_cost,
-        case when observed.track = 'all' then {{ var('roi_tooling_cost_per_year') }} else 0 end
-            as tooling_cost_per_year
+        cast({{ var('roi_loaded_hourly_cost') }} as double) as loaded_hourly_cost,
+        case
+            when observed.track = 'all' then cast({{ var('roi_tooling_cost_per_year') }} as double) else 0
+        end as tooling_cost_per_year
     from observed
     cross join totals
 ),
@@ -144,17 +149,17 @@ select
     cast(lift_ci_high as double) as activation_lift_ci_high,
     cast(lift_status as string) as lift_status,
     is_lift_significant,
-    cast(round(activation_value, 2) as double) as activation_value,
-    cast(round(activation_value_ci_low, 2) as double) as activation_value_ci_low,
-    cast(round(activation_value_ci_high, 2) as double) as activation_value_ci_high,
+    {{ round_double('activation_value', 2) }} as activation_value,
+    {{ round_double('activation_value_ci_low', 2) }} as activation_value_ci_low,
+    {{ round_double('activation_value_ci_high', 2) }} as activation_value_ci_high,
     cast(csm_hours_saved_per_year as double) as csm_hours_saved_per_year,
     cast(loaded_hourly_cost as double) as loaded_hourly_cost,
-    cast(round(csm_value, 2) as double) as csm_value,
+    {{ round_double('csm_value', 2) }} as csm_value,
     cast(tooling_cost_per_year as double) as tooling_cost_per_year,
-    cast(round(activation_value + csm_value, 2) as double) as gross_value,
-    cast(round(activation_value + csm_value - tooling_cost_per_year, 2) as double) as net_value,
-    cast(round(activation_value_ci_low + csm_value - tooling_cost_per_year, 2) as double) as net_value_ci_low,
-    cast(round(activation_value_ci_high + csm_value - tooling_cost_per_year, 2) as double)
+    {{ round_double('activation_value + csm_value', 2) }} as gross_value,
+    {{ round_double('activation_value + csm_value - tooling_cost_per_year', 2) }} as net_value,
+    {{ round_double('activation_value_ci_low + csm_value - tooling_cost_per_year', 2) }} as net_value_ci_low,
+    {{ round_double('activation_value_ci_high + csm_value - tooling_cost_per_year', 2) }}
         as net_value_ci_high,
     as_of
 from valued
