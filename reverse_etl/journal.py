@@ -71,7 +71,7 @@ def fold(con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = 
     `also`: the channel's own statements over the same rows (each takes the channel as its one parameter),
     e.g. HubSpot's record ids. Returns the operations folded.
     """
-    (count,) = con.execute("select count(*) from ops.sync_journal where channel = ?", [channel]).fetchone()
+    ((count,),) = con.execute("select count(*) from ops.sync_journal where channel = ?", [channel]).fetchall()
     if not count:
         return 0
     con.begin()
@@ -116,12 +116,12 @@ def fold(con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = 
 
 def sent_count(con: duckdb.DuckDBPyConnection, channel: str) -> int:
     """Operations of the channel on record as delivered: sent in ops.outbox, or journaled and not folded yet."""
-    (n,) = con.execute(
+    ((n,),) = con.execute(
         """
         select count(*) from ops.outbox o
         where o.channel = ? and (o.status = 'sent' or exists (
             select 1 from ops.sync_journal j where j.channel = o.channel and j.item_id = o.item_id))
         """,
         [channel],
-    ).fetchone()
+    ).fetchall()
     return int(n)
