@@ -39,7 +39,7 @@ OUTBOX: tuple[str, ...] = (
     """,
 )
 
-# what each sync sent, when, with what result (synclog.py)
+# what each sync sent, when, with what result (synclog.py); answers not yet folded in (journal.py)
 SYNC_LOG: tuple[str, ...] = (
     "create schema if not exists ops",
     """
@@ -68,6 +68,25 @@ SYNC_LOG: tuple[str, ...] = (
         error varchar,
         attempt integer,
         recorded_at timestamptz not null
+    )
+    """,
+    """
+    create table if not exists ops.sync_journal (
+        run_id varchar not null,
+        channel varchar not null,
+        item_id varchar not null,
+        account_id varchar,
+        entity_key varchar,
+        operation varchar not null,
+        event_name varchar,
+        event_id varchar,
+        result varchar not null,
+        error varchar,
+        attempt integer,
+        recorded_at timestamptz not null,
+        snapshot_key varchar,
+        row_hash varchar,
+        snapshot json
     )
     """,
     """

@@ -2,8 +2,9 @@
 
 Why a table rather than a retry loop in memory: a run can die (deploy, OOM, kill) between
 deciding to send and hearing back. Items are written here *before* any request goes out, and
-marked `sent` in the same short transaction that records success, so the next run resumes
-exactly where this one stopped. Receivers de-duplicate by the item's deterministic id
+their success is on record in a short transaction before the next request (Slack marks them `sent`
+here at once; Customer.io and HubSpot append to ops.sync_journal, folded in here in sets: journal.py),
+so the next run resumes exactly where this one stopped. Receivers de-duplicate by the item's deterministic id
 (see `ids.py`), so the narrow window "accepted but not yet marked" costs nothing.
 
 Lifecycle of one row of `ops.outbox` (key: channel + item_id):

@@ -1,9 +1,10 @@
 """The frame every reverse-ETL sync run shares: open the run, plan in one transaction, walk the
-pending outbox past the send gate, count failures, close the run with its figures.
+pending outbox past the send gate, record each answer, count failures, close the run with its figures.
 
 Customer.io and HubSpot differ in what they send and how; the order of durability around it is
-the same (see outbox.py and synclog.py), so it is written once, here, with the figures every run
-keeps (`SyncResult`, which each channel extends with what it plans and a `summary()`).
+the same (see outbox.py, journal.py and synclog.py), so it is written once, here: the figures every
+run keeps (`SyncResult`, which each channel extends with what it plans and a `summary()`) and what
+a channel's sender holds and how it records an answer (`Deliverer`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from reverse_etl import outbox
+from reverse_etl import journal, outbox
 from reverse_etl.gate import Gate, read_gate
 from reverse_etl.synclog import ChangeRow, ensure_sync_tables, finish_run, log_changes, start_run
 
@@ -69,10 +70,12 @@ class SyncResult:
 
 
 def open_run(con: Any, channel: str, run_id: str, *, as_of: datetime | None, mode: str, started_at: datetime,
-             plan: Callable[[Gate], None]) -> Gate:
-    """Create the ops tables, record the run as running, and write its plan in one transaction."""
+             plan: Callable[[Gate], None], fold_also: Sequence[str] = ()) -> Gate:
+    """Create the ops tables, fold what a killed run journaled, record the run as running, and write its
+    plan in one transaction."""
     outbox.ensure_outbox(con)
     ensure_sync_tables(con)
+    journal.fold(con, channel, also=fold_also)
     start_run(con, run_id, channel, as_of=as_of, mode=mode, started_at=started_at)
     gate = read_gate(con)
     con.begin()
@@ -126,8 +129,9 @@ def record_failures(con: Any, channel: str, failed: Sequence[tuple[outbox.Outbox
 
 
 def close_run(con: Any, channel: str, run_id: str, result: Any, *, stats: Any | None, started: float,
-              clock: Callable[[], datetime]) -> None:
-    """The run's figures into ops.sync_runs; `partial` when anything failed, parked or stopped it."""
+              clock: Callable[[], datetime], fold_also: Sequence[str] = ()) -> None:
+    """Fold the journal; the run's figures into ops.sync_runs; `partial` when anything failed, parked or stopped it."""
+    journal.fold(con, channel, also=fold_also)
     if stats is not None:
         result.requests, result.retries = stats.requests, stats.retries
         result.rate_limited, result.bytes_sent = stats.rate_limited, stats.bytes_sent
@@ -138,3 +142,60 @@ def close_run(con: Any, channel: str, run_id: str, result: Any, *, stats: Any | 
     finish_run(con, run_id, channel, status=result.status, counters=result.counters(),
                diff_seconds=result.diff_seconds, duration_seconds=result.duration_seconds,
                error=result.error, summary=result.summary(), finished_at=clock())
+
+
+class Deliverer:
+    """What a channel's sender holds, and how it records an answer before the next request goes out.
+
+    `record` writes one batch's outcome in one short transaction: the delivered operations as one
+    append to the journal (folded into the ops tables every `journal.FOLD_EVERY` operations and at
+    the end of the run), each failure as one attempt in ops.outbox (parked at the limit), each
+    invalid operation parked. A channel says how an item becomes a changelog row (`change`) and what
+    its own fold adds (`fold_also`).
+    """
+
+    channel: ClassVar[str]
+    fold_also: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: Any, transport: Any, *, con: Any, run_id: str, clock: Callable[[], datetime],
+                 result: SyncResult) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.con = con
+        self.run_id = run_id
+        self.clock = clock
+        self.result = result
+        self.consecutive_failures = 0
+        self._unfolded = 0
+
+    def change(self, item: outbox.OutboxItem, result: str, error: str | None) -> ChangeRow:
+        """The changelog row of an item that failed, was parked or was refused."""
+        raise NotImplementedError
+
+    def record(self, delivered: Sequence[journal.Delivered], failed: Sequence[tuple[outbox.OutboxItem, str]] = (),
+               invalid: Sequence[tuple[outbox.OutboxItem, str]] = ()) -> None:
+        now, con = self.clock(), self.con
+        con.begin()  # what the receiver accepted is on record before the next request
+        try:
+            journal.append(con, self.run_id, self.channel, delivered, now=now)
+            counted = record_failures(con, self.channel, failed, now=now, run_id=self.run_id,
+                                      max_attempts=self.settings.max_item_attempts, result=self.result)
+            changes = [self.change(item, "parked" if parked else "failed", error) for item, error, parked in counted]
+            for item, error in invalid:
+                self.result.parked_ids.extend(outbox.mark_failed(con, self.channel, [item.item_id], f"invalid: {error}",
+                                                                 now=now, run_id=self.run_id, park=True))
+                self.result.invalid += 1
+                changes.append(self.change(item, "invalid", error))
+            log_changes(con, self.run_id, self.channel, changes, now=now)
+            con.commit()
+        except BaseException:
+            con.rollback()  # leave the rows pending, as if this batch had never been answered
+            raise
+        self.result.sent += len(delivered)
+        self._unfolded += len(delivered)
+        if self._unfolded >= journal.FOLD_EVERY:
+            self.fold()
+
+    def fold(self) -> None:
+        journal.fold(self.con, self.channel, also=self.fold_also)
+        self._unfolded = 0

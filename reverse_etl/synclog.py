@@ -43,6 +43,24 @@ class ChangeRow:
     attempt: int | None = None
 
 
+def change_columns(rows: Sequence[ChangeRow]) -> dict[str, pa.Array]:
+    """The changelog columns of `rows` (item_id .. attempt), as Arrow arrays."""
+    return {
+        "item_id": pa.array([r.item_id for r in rows], type=pa.string()),
+        "account_id": pa.array([r.account_id for r in rows], type=pa.string()),
+        "entity_key": pa.array([r.entity_key for r in rows], type=pa.string()),
+        "operation": pa.array([r.operation for r in rows], type=pa.string()),
+        "event_name": pa.array([r.event_name for r in rows], type=pa.string()),
+        "event_id": pa.array([r.event_id for r in rows], type=pa.string()),
+        "result": pa.array([r.result for r in rows], type=pa.string()),
+        "error": pa.array([r.error for r in rows], type=pa.string()),
+        "attempt": pa.array([r.attempt for r in rows], type=pa.int32()),
+    }
+
+
+CHANGE_COLUMNS = "item_id, account_id, entity_key, operation, event_name, event_id, result, error, attempt"
+
+
 def log_changes(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -54,71 +72,14 @@ def log_changes(
     if not rows:
         return 0
     stamp = (now or datetime.now(UTC)).astimezone(UTC)
-    table = pa.table(
-        {
-            "item_id": [r.item_id for r in rows],
-            "account_id": pa.array([r.account_id for r in rows], type=pa.string()),
-            "entity_key": pa.array([r.entity_key for r in rows], type=pa.string()),
-            "operation": [r.operation for r in rows],
-            "event_name": pa.array([r.event_name for r in rows], type=pa.string()),
-            "event_id": pa.array([r.event_id for r in rows], type=pa.string()),
-            "result": [r.result for r in rows],
-            "error": pa.array([r.error for r in rows], type=pa.string()),
-            "attempt": pa.array([r.attempt for r in rows], type=pa.int32()),
-        }
-    )
-    con.register("_changelog_rows", table)
+    con.register("_changelog_rows", pa.table(change_columns(rows)))
     try:
         con.execute(
-            """
-            insert into ops.sync_changelog
-            select ?, ?, item_id, account_id, entity_key, operation, event_name, event_id, result, error,
-                   attempt, ?
-            from _changelog_rows
-            """,
+            f"insert into ops.sync_changelog select ?, ?, {CHANGE_COLUMNS}, ? from _changelog_rows",
             [run_id, channel, stamp],
         ).fetchall()
     finally:
         con.unregister("_changelog_rows")
-    return len(rows)
-
-
-def upsert_snapshot(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    channel: str,
-    rows: Sequence[tuple[str, str | None, str, Mapping[str, Any] | None]],
-    *,
-    now: datetime | None = None,
-) -> int:
-    """rows: (entity_key, account_id, row_hash, payload) delivered in this run."""
-    if not rows:
-        return 0
-    stamp = (now or datetime.now(UTC)).astimezone(UTC)
-    table = pa.table(
-        {
-            "entity_key": [r[0] for r in rows],
-            "account_id": pa.array([r[1] for r in rows], type=pa.string()),
-            "row_hash": [r[2] for r in rows],
-            "payload": pa.array(
-                [None if r[3] is None else orjson.dumps(dict(r[3])).decode() for r in rows], type=pa.string()
-            ),
-        }
-    )
-    con.register("_snapshot_rows", table)
-    try:
-        con.execute(
-            """
-            insert into ops.sync_snapshot
-            select ?, entity_key, account_id, row_hash, payload::json, ?, ? from _snapshot_rows
-            on conflict (channel, entity_key) do update set
-                account_id = excluded.account_id, row_hash = excluded.row_hash, payload = excluded.payload,
-                synced_at = excluded.synced_at, run_id = excluded.run_id
-            """,
-            [channel, stamp, run_id],
-        ).fetchall()
-    finally:
-        con.unregister("_snapshot_rows")
     return len(rows)
 
 

@@ -5,100 +5,46 @@ this module holds the status policy beside it, per answer: 2xx sent (207: the na
 the rest sent), 401/403 stop the run, 404/405 fall back to v1, 400/413 park the offender (found by
 halving when Customer.io does not name it), anything else after the retries counts one failed attempt
 per row (parked at `max_item_attempts`); three such batches in a row trip the breaker. Each batch's
-result is recorded in one short transaction before the next request. Without credentials, the same
+result is recorded in one short transaction before the next request (runs.Deliverer: the delivered
+operations are one append to ops.sync_journal, see journal.py). Without credentials, the same
 operations go to the local outbox file instead (`write_local`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from reverse_etl import outbox, runs
+from reverse_etl import journal, outbox, runs
 from reverse_etl.customerio import payloads
 from reverse_etl.customerio.batching import pack
 from reverse_etl.customerio.diff import CHANNEL
-from reverse_etl.customerio.result import CustomerIOAuthError, SyncResult, change, item_meta
-from reverse_etl.customerio.settings import CustomerIOSettings
+from reverse_etl.customerio.result import CustomerIOAuthError, change, item_meta
 from reverse_etl.customerio.transport import Outcome, Transport, scrub
-from reverse_etl.synclog import ChangeRow, log_changes, upsert_snapshot
+from reverse_etl.synclog import ChangeRow
 
 
-class Deliverer:
+class Deliverer(runs.Deliverer):
     """Sends pending items batch by batch and records each result as it happens."""
 
-    def __init__(
-        self,
-        settings: CustomerIOSettings,
-        transport: Transport | None,
-        *,
-        run_id: str,
-        con: Any,
-        clock: Callable[[], datetime],
-        result: SyncResult,
-    ) -> None:
-        self.settings = settings
-        self.transport = transport
-        self.run_id = run_id
-        self.con = con
-        self.clock = clock
-        self.result = result
-        self.consecutive_failures = 0
+    channel = CHANNEL
+    transport: Transport
 
-    def record(
-        self,
-        sent: Sequence[outbox.OutboxItem],
-        failed: Sequence[tuple[outbox.OutboxItem, str]],
-        invalid: Sequence[tuple[outbox.OutboxItem, str]] = (),
-        result_label: str = "sent",
-    ) -> None:
-        now = self.clock()
-        con = self.con
-        # One short transaction per batch: what Customer.io accepted is on record before the next request.
-        con.begin()
-        try:
-            changes: list[ChangeRow] = []
-            if sent:
-                outbox.mark_sent(con, CHANNEL, [i.item_id for i in sent], now=now, run_id=self.run_id)
-                upsert_snapshot(
-                    con,
-                    self.run_id,
-                    CHANNEL,
-                    [
-                        (
-                            str(item_meta(i)["entity_key"]),
-                            i.account_id,
-                            i.payload["row_hash"],
-                            i.payload["op"]["attributes"],
-                        )
-                        for i in sent
-                        if i.kind == "identify"
-                    ],
-                    now=now,
-                )
-                changes += [change(i, result_label, attempt=i.attempts + 1) for i in sent]
-            counted = runs.record_failures(
-                con, CHANNEL, failed, now=now, run_id=self.run_id,
-                max_attempts=self.settings.max_item_attempts, result=self.result,
+    def change(self, item: outbox.OutboxItem, result: str, error: str | None) -> ChangeRow:
+        return change(item, result, error, item.attempts + 1)
+
+    @staticmethod
+    def accepted(items: Sequence[outbox.OutboxItem], label: str = "sent") -> list[journal.Delivered]:
+        """Delivered operations; an identify leaves the person's attributes as the snapshot the next diff reads."""
+        return [
+            journal.Delivered(
+                change(i, label, attempt=i.attempts + 1),
+                *((str(item_meta(i)["entity_key"]), i.payload["row_hash"], i.payload["op"]["attributes"])
+                  if i.kind == "identify" else ()),
             )
-            changes += [
-                change(i, "parked" if parked else "failed", error, i.attempts + 1) for i, error, parked in counted
-            ]
-            for item, error in invalid:
-                parked = outbox.mark_failed(
-                    con, CHANNEL, [item.item_id], f"invalid: {error}", now=now, run_id=self.run_id, park=True
-                )
-                self.result.parked_ids.extend(parked)
-                self.result.invalid += 1
-                changes.append(change(item, "invalid", error, item.attempts + 1))
-            log_changes(con, self.run_id, CHANNEL, changes, now=now)
-            con.commit()
-        except BaseException:
-            con.rollback()  # leave the rows pending, as if this batch had never been answered
-            raise
-        self.result.sent += len(sent)
+            for i in items
+        ]
 
     def deliver(self, items: Iterable[outbox.OutboxItem]) -> None:
         """Pack a (lazy) stream of items into requests and send them, until done or the breaker trips."""
@@ -126,11 +72,11 @@ class Deliverer:
         outcome, _tries = self.transport.send_v1(item.payload["op"], size)
         if outcome.ok:
             self.consecutive_failures = 0
-            self.record([item], [])
+            self.record(self.accepted([item]))
         elif outcome.status in (401, 403):
             raise CustomerIOAuthError(f"Customer.io refused the credentials (HTTP {outcome.status})")
         elif outcome.status is not None and 400 <= outcome.status < 500 and outcome.status != 429:
-            self.record([], [], [(item, outcome.detail)])
+            self.record([], invalid=[(item, outcome.detail)])
         else:
             self.consecutive_failures += 1
             self.record([], [(item, outcome.detail or "no response")])
@@ -139,7 +85,7 @@ class Deliverer:
         status = outcome.status
         if outcome.ok:
             self.consecutive_failures = 0
-            self.record(batch, [])
+            self.record(self.accepted(batch))
             return
         if status in (401, 403):
             raise CustomerIOAuthError(f"Customer.io refused the credentials (HTTP {status})")
@@ -153,16 +99,15 @@ class Deliverer:
             bad = self._indexed_errors(batch, outcome)
             self.consecutive_failures = 0
             self.record(
-                [i for i in batch if i.item_id not in bad],
-                [],
-                [(i, bad[i.item_id]) for i in batch if i.item_id in bad],
+                self.accepted([i for i in batch if i.item_id not in bad]),
+                invalid=[(i, bad[i.item_id]) for i in batch if i.item_id in bad],
             )
             return
         if status in (400, 413):
             bad = self._indexed_errors(batch, outcome) if outcome.errors else {}
             if bad:
                 # Nothing was accepted: park the rejected operations, resend the others.
-                self.record([], [], [(i, bad[i.item_id]) for i in batch if i.item_id in bad])
+                self.record([], invalid=[(i, bad[i.item_id]) for i in batch if i.item_id in bad])
                 rest = [(i, s) for i, s in zip(batch, sizes, strict=True) if i.item_id not in bad]
                 if rest:
                     self.send([i for i, _ in rest], [s for _, s in rest])
@@ -172,7 +117,7 @@ class Deliverer:
                 self.send(batch[:middle], sizes[:middle])
                 self.send(batch[middle:], sizes[middle:])
                 return
-            self.record([], [], [(batch[0], outcome.detail)])
+            self.record([], invalid=[(batch[0], outcome.detail)])
             return
         # 429/5xx/transport errors that outlived the in-run retries, or another 4xx.
         self.consecutive_failures += 1

@@ -2,9 +2,11 @@
 
 Order of durability, which is what makes a killed run safe to resume:
 1. plan: the diff's operations are written to ops.outbox (pending) before any request;
-2. deliver: each v2 batch that Customer.io accepted is marked sent, its people written to
-   ops.sync_snapshot and its operations to ops.sync_changelog, in one short transaction,
-   before the next batch goes out. A batch that succeeded is never sent again;
+2. deliver: each v2 batch that Customer.io accepted is journaled (ops.sync_journal: its operations
+   and the people it leaves in the snapshot) in one short transaction before the next batch goes
+   out, and folded into ops.outbox (sent), ops.sync_snapshot and ops.sync_changelog every 10,000
+   operations, at the end of the run, or first thing in the next run if this one was killed.
+   A batch that succeeded is never sent again;
 3. a batch that failed after its in-run retries counts one attempt on each of its rows, which
    stay pending for the next run, until `max_item_attempts`, when they are parked (alert).
 A run killed between 1 and 2 resends at most the one batch in flight; every event in it carries
@@ -34,9 +36,6 @@ from reverse_etl.customerio.settings import CustomerIOSettings
 from reverse_etl.customerio.transport import Transport
 
 __all__ = ["CustomerIOAuthError", "SyncResult", "sync_customerio"]
-
-# Outbox items read per page: memory stays flat however many operations are pending.
-PAGE_SIZE = 10_000
 
 
 def sync_customerio(
@@ -101,11 +100,11 @@ def _run(
     try:
         if mode == "outbox":
             deliverer = Deliverer(settings, None, run_id=run_id, con=con, clock=clock, result=result)
-            while page := list(islice(deliverable, PAGE_SIZE)):
+            while page := list(islice(deliverable, runs.PAGE_SIZE)):
                 result.outbox_file = write_local(
                     page, run_id=run_id, as_of=as_of, directory=outbox_directory
                 )
-                deliverer.record(page, [], result_label="outbox")
+                deliverer.record(deliverer.accepted(page, "outbox"))
         else:
             transport = transport or Transport(settings)
             deliverer = Deliverer(settings, transport, run_id=run_id, con=con, clock=clock, result=result)

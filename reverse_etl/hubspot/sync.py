@@ -14,10 +14,12 @@ most 100 inputs (HubSpot's batch limit):
   note, upserted by `onboarding_note_id`;
 - `task_link:<task_id>` / `note_link:<account_id>`: task or note -> company, like the contact's.
 Order of durability, as in the Customer.io sync: the plan is written to ops.outbox before any
-request; each batch HubSpot accepted is marked sent, snapshotted (ops.sync_snapshot) and logged
-(ops.sync_changelog) in one short transaction before the next request, so a batch that succeeded
-is never sent again and a killed run resumes where it stopped (at most the batch in flight is
-resent, and every operation is an upsert or an association: a repeat changes nothing).
+request; each batch HubSpot accepted is journaled (ops.sync_journal, one append) in one short
+transaction before the next request, and folded into ops.outbox (sent), ops.sync_snapshot,
+ops.sync_changelog and ops.hubspot_objects every 10,000 operations, at the end of the run, or first
+thing in the next run if this one was killed (journal.py). So a batch that succeeded is never sent
+again and a killed run resumes where it stopped (at most the batch in flight is resent, and every
+operation is an upsert or an association: a repeat changes nothing).
 Failures count one attempt per row; after `max_item_attempts` rows are parked. A 400 is halved
 until the offending row is alone, then it is parked as invalid. A 429 of the DAILY policy stops
 the run (everything stays pending for tomorrow); 401/403 stop it with HubSpotAuthError.
@@ -25,7 +27,6 @@ the run (everything stays pending for tomorrow); 401/403 stop it with HubSpotAut
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ import orjson
 import pyarrow as pa
 from ulid import ULID
 
-from reverse_etl import connection, ops_tables, outbox, runs
+from reverse_etl import connection, journal, ops_tables, outbox, runs
 from reverse_etl.gate import Gate
 from reverse_etl.hubspot import properties as props
 from reverse_etl.hubspot.diff import (
@@ -52,18 +53,12 @@ from reverse_etl.hubspot.diff import (
 )
 from reverse_etl.hubspot.settings import HubSpotSettings
 from reverse_etl.redact import scrub
-from reverse_etl.synclog import (
-    ChangeRow,
-    log_changes,
-    upsert_snapshot,
-)
+from reverse_etl.synclog import ChangeRow, log_changes
 
 PRIORITY = {"company": 0, "contact": 1, "association": 2, "task": 3, "note": 4, "task_link": 5, "note_link": 6}
-# Upserted objects: the unique property each is matched by, its API module and its plural name.
+# Upserted objects: the unique property each is matched by, and its plural name.
 UPSERT_BY = {"company": props.ACCOUNT_ID_PROPERTY, "contact": "email", "task": props.TASK_ID_PROPERTY,
              "note": props.NOTE_ID_PROPERTY}
-MODULES = {"company": "hubspot.crm.companies", "contact": "hubspot.crm.contacts",
-           "task": "hubspot.crm.objects.tasks", "note": "hubspot.crm.objects.notes"}
 PLURAL = {"company": "companies", "contact": "contacts", "task": "tasks", "note": "notes"}
 # Associations to the account's company: the kind of object each link starts from.
 LINK_FROM = {"association": "contact", "task_link": "task", "note_link": "note"}
@@ -222,111 +217,123 @@ def _change(item: outbox.OutboxItem, result: str, *, mode: str | None = None, hu
 
 
 @dataclass
-class Delivered:
+class Answer:
+    """One operation HubSpot accepted: how it went (upsert/update/associate) and the record id it has."""
+
     item: outbox.OutboxItem
     mode: str
     hubspot_id: str
     new: bool | None = None
 
 
-class _Deliverer:
+# A fold (journal.py) also keeps the HubSpot id of each company, contact, task and note delivered, and how
+# it was matched, so associations and later runs can use it.
+IDS_FOLD = f"""
+    insert into ops.hubspot_objects
+    select operation, entity_key, event_id,
+           case when event_name = 'update' then 'domain'
+                {" ".join(f"when operation = '{kind}' then '{by}'" for kind, by in UPSERT_BY.items())} end,
+           recorded_at
+    from ops.sync_journal
+    where channel = ? and result = 'sent' and operation in ({", ".join(f"'{kind}'" for kind in UPSERT_BY)})
+    qualify row_number() over (partition by operation, entity_key order by recorded_at desc) = 1
+    on conflict (object_type, key) do update set hubspot_id = excluded.hubspot_id,
+        matched_by = excluded.matched_by, updated_at = excluded.updated_at
+"""
+# HubSpot ids held in memory before they are dropped (after a fold, so the table has them all).
+KNOWN_IDS_HELD = 50_000
+
+
+class _Deliverer(runs.Deliverer):
     """Sends pending items batch by batch and records each result as it happens."""
+
+    channel = CHANNEL
+    fold_also = (IDS_FOLD,)
 
     def __init__(self, settings: HubSpotSettings, transport: Any, *, con: Any, run_id: str,
                  clock: Callable[[], datetime], result: SyncResult) -> None:
-        self.settings = settings
-        self.transport = transport
-        self.con = con
-        self.run_id = run_id
-        self.clock = clock
-        self.result = result
-        self.consecutive_failures = 0
+        super().__init__(settings, transport, con=con, run_id=run_id, clock=clock, result=result)
         self.stopped = False
-        self._model_config: dict[str, Any] = {}
+        # HubSpot ids this run knows, by (object type, key); None: not in HubSpot when looked up.
+        self._ids: dict[tuple[str, str], str | None] = {}
 
     # - bookkeeping -
-    def record(self, sent: Sequence[Delivered], failed: Sequence[tuple[outbox.OutboxItem, str]] = (),
-               invalid: Sequence[tuple[outbox.OutboxItem, str]] = (), label: str = "sent") -> None:
-        now, con = self.clock(), self.con
-        con.begin()  # what HubSpot accepted is on record before the next request
-        try:
-            changes: list[ChangeRow] = []
-            if sent:
-                outbox.mark_sent(con, CHANNEL, [d.item.item_id for d in sent], now=now, run_id=self.run_id)
-                snapshot = []
-                for d in sent:
-                    payload = d.item.payload
-                    if d.item.kind == "association":
-                        kept = {"person_id": payload["person_id"]}
-                    elif d.item.kind in LINK_FROM:
-                        kept = {"account_id": payload["account_id"]}
-                    else:
-                        kept = payload.get("full")
-                    snapshot.append((d.item.item_id, d.item.account_id, payload["row_hash"], kept))
-                upsert_snapshot(con, self.run_id, CHANNEL, snapshot, now=now)
-                if label == "sent":
-                    self._remember(con, [d for d in sent if d.item.kind not in LINK_FROM], now)
-                changes += [_change(d.item, label, mode=d.mode, hubspot_id=d.hubspot_id or None) for d in sent]
-                self.result.created += sum(1 for d in sent if d.new is True)
-                self.result.updated += sum(1 for d in sent if d.new is False)
-            counted = runs.record_failures(con, CHANNEL, failed, now=now, run_id=self.run_id,
-                                           max_attempts=self.settings.max_item_attempts, result=self.result)
-            changes += [_change(i, "parked" if parked else "failed", error=error) for i, error, parked in counted]
-            for item, error in invalid:
-                self.result.parked_ids.extend(outbox.mark_failed(con, CHANNEL, [item.item_id], f"invalid: {error}",
-                                                                 now=now, run_id=self.run_id, park=True))
-                self.result.invalid += 1
-                changes.append(_change(item, "invalid", error=error))
-            log_changes(con, self.run_id, CHANNEL, changes, now=now)
-            con.commit()
-        except BaseException:
-            con.rollback()  # leave the rows pending, as if this batch had never been answered
-            raise
-        self.result.sent += len(sent)
+    def change(self, item: outbox.OutboxItem, result: str, error: str | None) -> ChangeRow:
+        return _change(item, result, error=error)
 
-    def _remember(self, con: Any, sent: Sequence[Delivered], now: datetime) -> None:
-        """The HubSpot id of each company/contact, so associations and later runs can use it."""
-        if not sent:
-            return
-
-        con.register("_hubspot_ids", pa.table({
-            "object_type": [d.item.kind for d in sent],
-            "key": [str(d.item.payload["key"]) for d in sent],
-            "hubspot_id": [d.hubspot_id for d in sent],
-            "matched_by": ["domain" if d.mode == "update" else UPSERT_BY[d.item.kind] for d in sent],
-        }))
-        try:
-            con.execute(
-                """
-                insert into ops.hubspot_objects select object_type, key, hubspot_id, matched_by, ? from _hubspot_ids
-                on conflict (object_type, key) do update set hubspot_id = excluded.hubspot_id,
-                    matched_by = excluded.matched_by, updated_at = excluded.updated_at
-                """,
-                [now],
-            ).fetchall()
-        finally:
-            con.unregister("_hubspot_ids")
+    def answered(self, answers: Sequence[Answer], failed: Sequence[tuple[outbox.OutboxItem, str]] = (),
+                 invalid: Sequence[tuple[outbox.OutboxItem, str]] = (), label: str = "sent") -> None:
+        """Record a batch's outcome; an accepted item leaves its snapshot (and, sent, its HubSpot id)."""
+        delivered = []
+        for answer in answers:
+            item = answer.item
+            if item.kind == "association":
+                kept = {"person_id": item.payload["person_id"]}
+            elif item.kind in LINK_FROM:
+                kept = {"account_id": item.payload["account_id"]}
+            else:
+                kept = item.payload.get("full")
+            delivered.append(journal.Delivered(
+                _change(item, label, mode=answer.mode, hubspot_id=answer.hubspot_id or None),
+                item.item_id, item.payload["row_hash"], kept))
+        self.record(delivered, failed, invalid)
+        if label == "sent":
+            self._ids.update(((a.item.kind, str(a.item.payload["key"])), a.hubspot_id)
+                             for a in answers if a.item.kind not in LINK_FROM)
+        self.result.created += sum(1 for a in answers if a.new is True)
+        self.result.updated += sum(1 for a in answers if a.new is False)
 
     def known_ids(self, object_type: str, keys: Iterable[str]) -> dict[str, str]:
-        keys = sorted(set(keys))
-        if not keys:
-            return {}
-        return dict(self.con.execute(
-            "select key, hubspot_id from ops.hubspot_objects where object_type = ? and key in (select unnest(?))",
-            [object_type, keys],
-        ).fetchall())
+        """{key: HubSpot id} of the keys HubSpot has a record for."""
+        keys = set(keys)
+        self._look_up({(object_type, key) for key in keys})
+        return {key: found for key in keys if (found := self._ids.get((object_type, key)))}
+
+    def _look_up(self, pairs: set[tuple[str, str]]) -> None:
+        """Read the ids of pairs not known yet from ops.hubspot_objects, in one query."""
+        missing = [pair for pair in pairs if pair not in self._ids]
+        if not missing:
+            return
+        self.con.register("_hubspot_keys", pa.table({"object_type": [p[0] for p in missing],
+                                                     "key": [p[1] for p in missing]}))
+        try:
+            found = self.con.execute(
+                "select o.object_type, o.key, o.hubspot_id from ops.hubspot_objects o "
+                "join _hubspot_keys k on o.object_type = k.object_type and o.key = k.key"
+            ).fetchall()
+        finally:
+            self.con.unregister("_hubspot_keys")
+        self._ids.update(dict.fromkeys(missing))
+        self._ids.update(((t, k), i) for t, k, i in found)
+
+    def _prefetch(self, page: Sequence[outbox.OutboxItem]) -> None:
+        """The ids a page of items will ask for, in one query rather than one per batch."""
+        if len(self._ids) > KNOWN_IDS_HELD:
+            self.fold()  # what this run sent is in the table now: the memory can go
+            self._ids.clear()
+        pairs: set[tuple[str, str]] = set()
+        for item in page:
+            if item.kind in LINK_FROM:
+                from_type, from_key, company = _link_ends(item)
+                pairs.update(((from_type, from_key), ("company", company)))
+            elif item.kind == "company" and self.settings.match_by_domain:
+                pairs.add(("company", str(item.payload["key"])))
+        self._look_up(pairs)
 
     # - the flow -
     def deliver(self, items: Iterable[outbox.OutboxItem]) -> None:
         """Group the (lazy, priority-ordered) stream by kind into batches of at most `batch_size`."""
         batch: list[outbox.OutboxItem] = []
-        for item in items:
-            if batch and (item.kind != batch[0].kind or len(batch) >= self.settings.batch_size):
-                self.send(batch)
-                batch = []
-            if self.stopped:
-                return
-            batch.append(item)
+        stream = iter(items)
+        while page := list(islice(stream, runs.PAGE_SIZE)):
+            self._prefetch(page)
+            for item in page:
+                if batch and (item.kind != batch[0].kind or len(batch) >= self.settings.batch_size):
+                    self.send(batch)
+                    batch = []
+                if self.stopped:
+                    return
+                batch.append(item)
         if batch and not self.stopped:
             self.send(batch)
 
@@ -348,9 +355,9 @@ class _Deliverer:
         self.result.error = reason
 
     def _send_companies(self, batch: list[outbox.OutboxItem]) -> None:
-        known = self.known_ids("company", [i.payload["key"] for i in batch])
         matches: dict[str, str] = {}
         if self.settings.match_by_domain:
+            known = self.known_ids("company", [i.payload["key"] for i in batch])
             unknown = [i for i in batch if i.payload["key"] not in known and i.payload["full"].get("domain")]
             matches = self._search_domains(unknown)
             if self.stopped:
@@ -408,42 +415,24 @@ class _Deliverer:
             matches[candidates[0].item_id] = hubspot_id  # two new accounts of one domain: the first is linked
         return matches
 
-    def _body(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str]) -> Any:
+    @staticmethod
+    def _body(kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str]) -> dict[str, Any]:
+        """The batch as HubSpot's JSON. The client sends it as is: building its input models (and having it
+        take them apart again) cost more CPU per batch than our whole record-keeping."""
         if kind in LINK_FROM:
-            from hubspot.crm.associations.v4 import (
-                BatchInputPublicDefaultAssociationMultiPost,
-                Configuration,
-                PublicDefaultAssociationMultiPost,
-                PublicObjectId,
-            )
-
-            config = self._model_config.setdefault("link", Configuration())
             inputs = []
             for item in items:
                 from_type, from_key, company = _link_ends(item)
-                inputs.append(PublicDefaultAssociationMultiPost(
-                    _from=PublicObjectId(id=ids[f"{from_type}:{from_key}"], local_vars_configuration=config),
-                    to=PublicObjectId(id=ids[f"company:{company}"], local_vars_configuration=config),
-                    local_vars_configuration=config))
-            return BatchInputPublicDefaultAssociationMultiPost(inputs=inputs, local_vars_configuration=config)
-        module = importlib.import_module(MODULES[kind])
-        # One validation config for every input model: by default each model instance builds (and
-        # deep-copies) its own Configuration, which costs more than the HTTP request of its batch.
-        config = self._model_config.setdefault(kind, module.Configuration())
-        if mode == "update":
+                inputs.append({"from": {"id": ids[f"{from_type}:{from_key}"]}, "to": {"id": ids[f"company:{company}"]}})
+        elif mode == "update":
             # A record found by domain is someone else's so far: send every value and link it.
-            return module.BatchInputSimplePublicObjectBatchInput(inputs=[
-                module.SimplePublicObjectBatchInput(id=ids[i.item_id], properties={
-                    k: v for k, v in i.payload["full"].items() if v != ""}, local_vars_configuration=config)
-                for i in items
-            ], local_vars_configuration=config)
-        id_property = UPSERT_BY[kind]
-        return module.BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
-            module.SimplePublicObjectBatchInputUpsert(
-                id=i.payload["full"][id_property], id_property=id_property, properties=i.payload["properties"],
-                local_vars_configuration=config)
-            for i in items
-        ], local_vars_configuration=config)
+            inputs = [{"id": ids[i.item_id], "properties": {k: v for k, v in i.payload["full"].items() if v != ""}}
+                      for i in items]
+        else:
+            id_property = UPSERT_BY[kind]
+            inputs = [{"id": i.payload["full"][id_property], "idProperty": id_property,
+                       "properties": i.payload["properties"]} for i in items]
+        return {"inputs": inputs}
 
     def request(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str] | None = None) -> None:
         """One batch request and what it came to (halved on a 400 until the offending row is alone)."""
@@ -462,7 +451,7 @@ class _Deliverer:
             def send() -> Any:
                 return self.transport.batch_api(kind).upsert_with_http_info(
                     body, _request_timeout=timeout, _preload_content=False)
-        size = len(orjson.dumps(self.transport.companies.api_client.sanitize_for_serialization(body)))
+        size = len(orjson.dumps(body))
         outcome = self.transport.call(ENDPOINTS[(kind, mode)], send, size=size)
         if outcome.ok:
             self.consecutive_failures = 0
@@ -475,7 +464,7 @@ class _Deliverer:
                 self.request(kind, mode, items[:middle], ids)
                 self.request(kind, mode, items[middle:], ids)
             else:
-                self.record([], invalid=[(items[0], outcome.detail)])
+                self.answered([], invalid=[(items[0], outcome.detail)])
         else:
             self._failed_request(items, outcome)
 
@@ -486,19 +475,19 @@ class _Deliverer:
             self.stop("HubSpot's daily request limit is used up; everything stays pending for the next run")
             return
         self.consecutive_failures += 1
-        self.record([], failed=[(i, outcome.detail or "no response") for i in items])
+        self.answered([], failed=[(i, outcome.detail or "no response") for i in items])
 
     def _settle(self, kind: str, mode: str, items: list[outbox.OutboxItem], ids: dict[str, str], data: Any) -> None:
         """Match the answer's results to the items (HubSpot does not promise their order)."""
         results = list(data.get("results") or [])
-        delivered: list[Delivered] = []
+        delivered: list[Answer] = []
         if kind in LINK_FROM:
             pairs = {(str(r["from"]["id"]), str(r["to"]["id"])) for r in results}
             for item in items:
                 from_type, from_key, company = _link_ends(item)
                 pair = (ids[f"{from_type}:{from_key}"], ids[f"company:{company}"])
                 if pair in pairs:
-                    delivered.append(Delivered(item, mode, f"{pair[0]}->{pair[1]}"))
+                    delivered.append(Answer(item, mode, f"{pair[0]}->{pair[1]}"))
         else:
             if mode == "update":
                 by_key = {str(r["id"]): r for r in results}
@@ -511,7 +500,7 @@ class _Deliverer:
                 record = lookup.get(item.item_id)
                 if record is not None:
                     new = record.get("new")
-                    delivered.append(Delivered(item, mode, str(record["id"]), new if mode == "upsert" else False))
+                    delivered.append(Answer(item, mode, str(record["id"]), new if mode == "upsert" else False))
             if mode == "update":
                 self.result.matched_by_domain += len(delivered)
         done = {d.item.item_id for d in delivered}
@@ -521,9 +510,9 @@ class _Deliverer:
         detail = scrub(detail)
         # 207: the named inputs were rejected. Validation errors will not heal; anything else is retried.
         if any(e.get("category") == "VALIDATION_ERROR" for e in errors):
-            self.record(delivered, invalid=[(i, detail) for i in missing])
+            self.answered(delivered, invalid=[(i, detail) for i in missing])
         else:
-            self.record(delivered, failed=[(i, detail) for i in missing])
+            self.answered(delivered, failed=[(i, detail) for i in missing])
 
     def _send_links(self, batch: list[outbox.OutboxItem]) -> None:
         """Associations whose two ends are both in HubSpot; the others wait, pending, without an attempt."""
@@ -661,7 +650,8 @@ def sync_hubspot(
         con.execute("create schema if not exists ops")
         ops_tables.ensure(con, OBJECTS_DDL)
         gate = runs.open_run(con, CHANNEL, run_id, as_of=as_of, mode=mode, started_at=started_wall,
-                             plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result))
+                             plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result),
+                             fold_also=_Deliverer.fold_also)
         own_transport = transport is None and mode == "api"
         deliverable = runs.deliverable(con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
                                        hold=lambda item, reason: _change(item, "skipped_gate", error=reason))
@@ -670,7 +660,7 @@ def sync_hubspot(
                 deliverer = _Deliverer(settings, None, con=con, run_id=run_id, clock=clock, result=result)
                 while page := list(islice(deliverable, runs.PAGE_SIZE)):
                     result.outbox_file = _write_local(page, run_id=run_id, as_of=as_of, directory=outbox_directory or settings.outbox_dir)
-                    deliverer.record([Delivered(i, "upsert", "") for i in page], label="outbox")
+                    deliverer.answered([Answer(i, "upsert", "") for i in page], label="outbox")
             elif outbox.status_counts(con, CHANNEL)[outbox.PENDING]:
                 transport = transport or _transport(settings)
                 _ensure_properties(con, transport, settings, result)
@@ -687,7 +677,7 @@ def sync_hubspot(
                 if own_transport:
                     transport.close()
             runs.close_run(con, CHANNEL, run_id, result, stats=transport.stats if transport else None,
-                           started=started, clock=clock)
+                           started=started, clock=clock, fold_also=_Deliverer.fold_also)
     return result
 
 

@@ -290,11 +290,12 @@ def test_no_email_or_secret_in_the_sync_log(server: CustomerIOServer, wh: Path) 
 def test_small_pages_and_chunks_change_nothing_but_memory(
     server: CustomerIOServer, wh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from reverse_etl import journal, runs
     from reverse_etl.customerio import plan as plan_module
-    from reverse_etl.customerio import sync as sync_module
 
-    monkeypatch.setattr(sync_module, "PAGE_SIZE", 7)
+    monkeypatch.setattr(runs, "PAGE_SIZE", 7)
     monkeypatch.setattr(plan_module, "PLAN_CHUNK", 5)
+    monkeypatch.setattr(journal, "FOLD_EVERY", 1)  # every batch folded as it is recorded
     plant(
         wh,
         people=[person(i) for i in range(30)],

@@ -79,3 +79,17 @@ def test_asset_fails_clearly_on_a_refused_token(server: HubSpotServer, tmp_path:
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "refused the access token (HTTP 401)" in failure.step_failure_data.user_failure_data.description
+
+
+def test_the_parked_alert_names_at_most_twenty_operations_and_counts_the_rest() -> None:
+    from dagster_project.defs.slack.sync_outcome import ALERT_LISTS_AT_MOST, parked_alert_lines
+
+    ids = [f"company:acct_{i:06d}" for i in range(ALERT_LISTS_AT_MOST + 5)]
+    lines = parked_alert_lines("hubspot", ids, {ids[0]: "invalid: bad domain"})
+    assert lines[0] == "company:acct_000000: invalid: bad domain"
+    assert lines[1] == "company:acct_000001: no error recorded"
+    assert len(lines) == ALERT_LISTS_AT_MOST + 2
+    assert lines[-2] == "+5 more (ops.outbox, channel 'hubspot', status 'parked')"
+    assert "outbox.requeue(con, 'hubspot')" in lines[-1] and "reverse_etl/hubspot/README.md" in lines[-1]
+    assert parked_alert_lines("customerio", ids[:2], {})[-1].startswith("Fix the cause")
+    assert len(parked_alert_lines("customerio", ids[:2], {})) == 3

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from dagster_project.defs.hubspot.resources import HubSpotResource
-from reverse_etl import outbox
+from reverse_etl import journal, outbox
 from reverse_etl.hubspot import HubSpotSettings, sync_hubspot
 from reverse_etl.retry import RetryPolicy
 from tests.servers.hubspot_server import Fault, HubSpotServer
@@ -160,8 +160,11 @@ def test_a_run_killed_mid_sync_resumes_with_nothing_lost_and_nothing_twice(serve
         proc.kill()
         proc.wait(timeout=60)
     assert proc.returncode != 0
-    delivered = rows(wh, "select count(*) from ops.outbox where status = 'sent'")[0][0]
-    assert delivered == 50  # the five answered batches of 10 are on record
+    # the five answered batches of 10 are on record: journaled, to be folded into ops.outbox by the next run
+    assert rows(wh, "select count(*) from ops.sync_journal where result = 'sent'") == [(50,)]
+    with duckdb.connect(str(wh)) as con:
+        delivered = journal.sent_count(con, "hubspot")
+    assert delivered == 50
     receipts_before = dict(server.state.receipts)
 
     server.state.hold_after = None
@@ -172,3 +175,7 @@ def test_a_run_killed_mid_sync_resumes_with_nothing_lost_and_nothing_twice(serve
     assert set(server.state.receipts.values()) == {1}  # the batch in flight was never processed: sent once
     assert all(server.state.receipts[key] == 1 for key in receipts_before)
     assert rows(wh, "select status from ops.sync_runs order by started_at") == [("interrupted",), ("success",)]
+    assert rows(wh, "select count(*) from ops.sync_journal") == [(0,)]
+    assert rows(wh, "select count(*) from ops.outbox where status = 'sent'") == [(120,)]
+    assert rows(wh, "select count(*) from ops.sync_changelog where result = 'sent'") == [(120,)]
+    assert rows(wh, "select count(*) from ops.hubspot_objects where object_type in ('company', 'contact')") == [(80,)]

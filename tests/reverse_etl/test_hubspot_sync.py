@@ -182,3 +182,26 @@ def test_the_server_refuses_batches_over_100_inputs_through_the_official_client(
         client.crm.companies.batch_api.create(body)
     assert refused.value.status == 400 and b"Batch input limit is 100" in refused.value.body.encode()
     assert server.state.records["companies"] == {}
+
+
+def test_small_pages_folds_and_id_memory_change_nothing_but_memory(
+    server: HubSpotServer, wh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reverse_etl import journal, runs
+    from reverse_etl.hubspot import sync as sync_module
+
+    monkeypatch.setattr(runs, "PAGE_SIZE", 7)  # pages that end mid-batch and mid-kind
+    monkeypatch.setattr(journal, "FOLD_EVERY", 15)  # a fold every other batch or so
+    monkeypatch.setattr(sync_module, "KNOWN_IDS_HELD", 5)  # ids dropped from memory (after a fold) page by page
+    plant(wh, [account(i) for i in range(45)])
+    result = sync_hubspot(settings(batch_size=10), as_of=BASE, warehouse_path=wh)
+    assert (result.status, result.sent, result.created, result.waiting) == ("success", 135, 90, 0)
+    assert len(server.state.associations) == 45 and set(server.state.receipts.values()) == {1}
+    assert rows(wh, "select count(*) from ops.sync_journal") == [(0,)]
+    assert rows(wh, "select status, count(*) from ops.outbox group by 1") == [("sent", 135)]
+    assert rows(wh, "select count(*), count(distinct entity_key) from ops.sync_snapshot") == [(135, 135)]
+    assert rows(wh, "select result, count(*) from ops.sync_changelog group by 1") == [("sent", 135)]
+    assert rows(wh, "select matched_by, count(*) from ops.hubspot_objects where object_type <> 'properties' "
+                    "group by 1 order by 1") == [("email", 45), ("onboarding_account_id", 45)]
+    again = sync_hubspot(settings(batch_size=10), as_of=BASE, warehouse_path=wh)
+    assert (again.sent, again.requests, again.planned_changes) == (0, 0, 0)
