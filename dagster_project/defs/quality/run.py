@@ -4,16 +4,23 @@ All warehouse writes of a pass happen in one transaction, so a crash leaves the 
 statuses, gate and watermarks intact and the same messages are validated again next time. Running the
 same cycle twice finds nothing new: every status is carried over, no alert repeats, the gate stays.
 
+A pass costs its batch, not the history (expectations/README.md, "What a pass costs"): the batch is found
+and staged without reading a validated payload (`batch.stage_batch`), the history is read only for the
+group calls and signups the batch needs, on narrow columns, and the drift checks read the hourly
+profiles the pass keeps (`ops.quality_profiles`) rather than `raw`. An hour with nothing new reads no
+payload, imports neither GX nor pandas, and writes one transaction of statuses.
+
 Bounded memory whatever the backlog (a first load validates the whole history in one pass): the batch
-is staged once in a DuckDB temp table (`batch.stage_batch`: arrival-ordered, only each message's
-properties/traits, DuckDB capped at `ONBOARDING_QUALITY_MEMORY`, default 2GB, spilling past it). The
-per-row work is SQL (`scan.py`): each suite's frame is built by JSON extraction of only the properties
-it names, and the property profile, late arrivals and repeated events are aggregates over the whole
-batch. Only suite rows reach Python, a chunk of at most `chunk_size` rows per suite at a time
-(`ONBOARDING_QUALITY_CHUNK`, default 200,000; an hourly batch is one chunk per suite). GX runs on every
-chunk and `merge.py` folds the chunks into ONE outcome per check for the cycle (counts summed, success
-recomputed with GX's `mostly` rule, samples capped, every affected account kept for the gate), so a
-check has one status per cycle and alerts fire once per status change, whatever the chunk size.
+is staged once in a DuckDB temp table (only each message's properties/traits, DuckDB capped at
+`ONBOARDING_QUALITY_MEMORY`, default 2GB, spilling past it). The per-row work is SQL (`scan.py`): each
+suite's frame is built by JSON extraction of only the properties it names, and the property profile,
+late arrivals and repeated events are aggregates over the whole batch. Only suite rows reach Python, a
+chunk of at most `chunk_size` rows per suite at a time (`ONBOARDING_QUALITY_CHUNK`, default 200,000; an
+hourly batch is one chunk per suite). GX runs on every chunk (its import starts in the background as
+soon as the pass knows a suite has rows) and `merge.py` folds the chunks into ONE outcome per check for
+the cycle (counts summed, success recomputed with GX's `mostly` rule, samples capped, every affected
+account kept for the gate), so a check has one status per cycle and alerts fire once per status change,
+whatever the chunk size.
 """
 
 from __future__ import annotations
@@ -101,7 +108,7 @@ class BatchScan:
     unattributed: int = 0
     unattributed_samples: list[str] = field(default_factory=list)
     unattributed_by_event: dict[str, int] = field(default_factory=dict)
-    gx_startup_seconds: float = 0.0  # GX's import and context, paid only when a suite has rows
+    gx_startup_seconds: float = 0.0  # what the pass waited for GX's import and context (only when a suite has rows)
 
 
 @dataclass
@@ -157,12 +164,19 @@ def run_quality(
     previous = store.previous_statuses(con)
     fresh_loads = store.new_load_ids(con)
     size = chunk_size or chunk_size_setting()
+    preloaded: list[bool] = []  # whether this pass started GX's import
+
+    def on_counts(counts: dict[str, int]) -> None:
+        preloaded.append(_preload_if_validating(specs, counts))
+
     with batch_io.memory_limit(con, MEMORY.read(), restore=config.DUCKDB_MEMORY.read()):
         try:
-            total = batch_io.stage_batch(con, as_of, load_ids, full_payload=scan_sql.needs_full_payload(specs))
+            total = batch_io.stage_batch(con, as_of, load_ids, full_payload=scan_sql.needs_full_payload(specs),
+                                         on_counts=on_counts)
             fetched = time.perf_counter()
             scan = _scan(con, specs, as_of, total, size, limits)
         finally:
+            validate.settle()
             batch_io.drop_staged(con)
     checks: list[CheckOutcome] = []
     for spec in specs:
@@ -180,7 +194,10 @@ def run_quality(
         store.window_profiles(con, recent_start, as_of, good_only=False, hourly=True), batch_profile, recent_start
     )
     baseline = store.window_profiles(con, recent_start - timedelta(days=BASELINE_DAYS), recent_start, good_only=True)
-    series, first_arrival = batch_io.arrivals_by_day(con, as_of, 7 * limits.volume_weeks + 1)
+    # The volume series from the hourly profiles plus this batch's: complete only when the batch is every
+    # pending message (no `load_ids` filter); otherwise from `raw`.
+    series, first_arrival = batch_io.arrivals_by_day(con, as_of, 7 * limits.volume_weeks + 1,
+                                                     batch_profile if load_ids is None else None)
     lines_read, loader_dups = store.loader_counts(con, fresh_loads)
     evaluated = total > 0
     plan_keys = {s.key for s in specs}
@@ -245,6 +262,7 @@ def run_quality(
     run.timings = {
         "fetch_seconds": round(fetched - started, 3),
         "gx_startup_seconds": scan.gx_startup_seconds,
+        "gx_import_seconds": (validate.import_seconds() or 0.0) if any(preloaded) else 0.0,  # in the background
         "validate_seconds": round(validated - fetched - scan.gx_startup_seconds, 3),
         "total_seconds": round(finished - started, 3),
     }
@@ -252,6 +270,11 @@ def run_quality(
         reports_dir or config.reports_dir(), page.render(checks, as_of, total, gate, run.timings)
     )
     return run
+
+
+def _preload_if_validating(specs: list[SuiteSpec], counts: dict[str, int]) -> bool:
+    """A suite has new rows: start GX's import now, while DuckDB stages and scans the batch."""
+    return any(counts.get(spec.key) for spec in specs) and validate.preload()
 
 
 def _scan(
@@ -262,32 +285,33 @@ def _scan(
     size: int,
     thresholds: drift.DriftThresholds,
 ) -> BatchScan:
-    """Aggregate the staged batch in SQL; validate each suite's rows with GX a chunk at a time."""
+    """Aggregate the staged batch in SQL; validate each suite's rows with GX a chunk at a time.
+
+    The aggregates come first: GX's import (started while staging) goes on meanwhile.
+    """
     scan = BatchScan(rows=total)
     if not total:
         return scan  # an empty batch never imports or starts Great Expectations
-    per_key = scan_sql.suite_rows(con)
-    for spec in specs:
-        rows = per_key.get(spec.key, 0)
-        name = suite_check_name(spec.name)
-        if rows and not scan.chunks:
-            warm = time.perf_counter()
-            validate.warm_up()
-            scan.gx_startup_seconds = round(time.perf_counter() - warm, 3)
-        for start in range(0, rows, size):
-            frame = scan_sql.suite_frame(con, spec, as_of, start, size)
-            outcomes = validate.validate_frame(spec, frame)
-            scan.suite_rows[name] = scan.suite_rows.get(name, 0) + len(frame)
-            scan.outcomes[name] = merge.merge_outcomes(scan.outcomes.get(name), outcomes)
-            scan.chunks += 1
-            scan.largest_frame = max(scan.largest_frame, len(frame))
-            del frame
     scan.profile = scan_sql.profile(con)
     scan.late, scan.late_samples = scan_sql.late(con, thresholds.late_after)
     scan.comparable, scan.repeats, scan.repeat_samples = scan_sql.repeated_events(con)
     scan.attributable, scan.unattributed, scan.unattributed_samples, scan.unattributed_by_event = (
         scan_sql.unattributed(con)
     )
+    per_key = scan_sql.suite_rows(con)
+    for spec in specs:
+        rows = per_key.get(spec.key, 0)
+        name = suite_check_name(spec.name)
+        for start in range(0, rows, size):
+            frame = scan_sql.suite_frame(con, spec, as_of, start, size)
+            if not scan.chunks:
+                scan.gx_startup_seconds = validate.warm_up()  # what the pass waited for GX, if anything
+            outcomes = validate.validate_frame(spec, frame)
+            scan.suite_rows[name] = scan.suite_rows.get(name, 0) + len(frame)
+            scan.outcomes[name] = merge.merge_outcomes(scan.outcomes.get(name), outcomes)
+            scan.chunks += 1
+            scan.largest_frame = max(scan.largest_frame, len(frame))
+            del frame
     return scan
 
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
-from dagster_project.defs.quality.batch import STAGED
+from dagster_project.defs.quality.batch import BATCH, STAGED
 from dagster_project.defs.quality.merge import Profile
 from dagster_project.defs.quality.suites import SuiteSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMPARED_TYPES = ("track", "identify", "group")
 _JSON_TYPE = """case {t}
@@ -57,16 +60,20 @@ def _source(spec: SuiteSpec) -> str:
 
 def suite_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Staged messages per event key."""
-    return {k: int(n) for k, n in con.execute(f"select event_key, count(*) from {STAGED} group by all").fetchall()}
+    return {k: int(n) for k, n in con.execute(f"select event_key, count(*) from {BATCH} group by all").fetchall()}
 
 
 def suite_frame(
     con: duckdb.DuckDBPyConnection, spec: SuiteSpec, as_of: datetime, start: int, size: int
 ) -> pd.DataFrame:
-    """Rows `start` .. `start + size - 1` (arrival order) of the suite's event, as `frames.build_frame` builds them."""
-    extracts = ",\n".join(
-        f"json_extract({_source(spec)}, {_path(prop)}) as _p{i}" for i, prop in enumerate(spec.properties)
-    )
+    """Rows `start` .. `start + size - 1` (arrival order) of the suite's event, as `frames.build_frame` builds them.
+
+    Arrival order is (arrived_at, message_id), then the staged row: the same rows in the same order
+    whatever the chunk size (test_chunked_batch.py).
+    """
+    # One parse of each body for all the suite's properties (a list of paths), then one value per property.
+    paths = ", ".join(_path(prop) for prop in spec.properties)
+    values = "".join(f", _values[{i + 1}] as _p{i}" for i in range(len(spec.properties)))
     columns = []
     for i, prop in enumerate(spec.properties):
         t = f"json_type(_p{i})"
@@ -84,13 +91,19 @@ def suite_frame(
             (epoch_us(signup_at) - epoch_us(event_at)) / 1e6 as seconds_before_account_signup
             {''.join(', ' + c for c in columns)}
         from (
-            select *{', ' + extracts if extracts else ''}
-            from {STAGED}
-            where event_key = ? and key_ordinal >= ? and key_ordinal < ?
+            select *{values} from (
+                select *{f', json_extract({_source(spec)}, [{paths}]) as _values' if paths else ''}
+                from (
+                    select * from {STAGED} where event_key = ?
+                    order by arrived_at, message_id, staged_row limit ? offset ?
+                )
+            )
         )
-        order by key_ordinal
+        order by arrived_at, message_id, staged_row
     """
-    frame = con.execute(sql, [as_of, spec.key, start, start + size]).df()
+    import pandas as pd  # only when a suite has rows: the code location and an idle pass never load it
+
+    frame = con.execute(sql, [as_of, spec.key, size, start]).df()
     for name in frame.columns:
         if name in ("future_skew_seconds", "seconds_before_account_signup") or name.endswith("__number"):
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
@@ -109,7 +122,7 @@ def profile(con: duckdb.DuckDBPyConnection) -> Profile:
     rows = con.execute(
         f"""
         select date_trunc('hour', arrived_at) as hour, event_key, count(*)
-        from {STAGED} where type in ('track', 'identify', 'group') group by all
+        from {BATCH} where type in ('track', 'identify', 'group') group by all
         """
     ).fetchall()
     for hour, key, n in rows:
@@ -118,7 +131,7 @@ def profile(con: duckdb.DuckDBPyConnection) -> Profile:
         f"""
         with bodies as (
             select date_trunc('hour', arrived_at) as hour, event_key, body
-            from {STAGED} where type in ('track', 'identify', 'group')
+            from {BATCH} where type in ('track', 'identify', 'group')
         )
         select hour, event_key, e.key, coalesce({_JSON_TYPE.format(t='e.type')}, 'null') as json_type, count(*)
         from bodies, json_each(bodies.body) as e
@@ -135,9 +148,9 @@ def late(con: duckdb.DuckDBPyConnection, after: timedelta, samples: int = 10) ->
     """Messages that reached the server more than `after` past their own timestamp, and the first ones' ids."""
     micros = int(after / timedelta(microseconds=1))
     where = f"received_at is not null and epoch_us(received_at) - epoch_us(event_at) > {micros}"
-    count = int(con.execute(f"select count(*) from {STAGED} where {where}").fetchone()[0])
+    count = int(con.execute(f"select count(*) from {BATCH} where {where}").fetchone()[0])
     first = [r[0] for r in con.execute(
-        f"select message_id from {STAGED} where {where} order by arrived_at, message_id limit {int(samples)}"
+        f"select message_id from {BATCH} where {where} order by arrived_at, message_id limit {int(samples)}"
     ).fetchall()]
     return count, first
 
@@ -146,30 +159,37 @@ def repeated_events(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[
     """(comparable messages, those repeating an earlier one in arrival order, the first repeats' ids).
 
     Same event = same kind, event, user, account, timestamp and top-level properties (key order ignored).
+    The properties are compared only among messages that already agree on the rest (a hash of it shared
+    by more than one message), so a batch without repeats canonicalises no body.
     """
-    body = "body"
-    canonical = f"""case when json_type({body}) = 'OBJECT'
-        then list_sort(map_entries(json_transform({body}, '"MAP(VARCHAR, JSON)"')))::varchar
-        else {body}::varchar end"""
+    head = "hash(type, event, user_id, account_id, event_at)"
+    canonical = """case when json_type(body) = 'OBJECT'
+        then list_sort(map_entries(json_transform(body, '"MAP(VARCHAR, JSON)"')))::varchar
+        else body::varchar end"""
     try:
         con.execute(
             f"""
             create or replace temp table _quality_repeats as
+            with heads as (
+                select {head} as head from {BATCH} where type in {COMPARED_TYPES}
+                group by all having count(*) > 1
+            ),
+            candidates as (
+                select arrived_at, message_id, type, event, user_id, account_id, event_at, {canonical} as canonical
+                from {BATCH}
+                where type in {COMPARED_TYPES} and {head} in (select head from heads)
+            )
             select arrived_at, message_id from (
                 select arrived_at, message_id,
-                       row_number() over (partition by fingerprint order by arrived_at, message_id) as k
-                from (
-                    select arrived_at, message_id,
-                           md5_number([type, event, user_id, account_id, epoch_us(event_at)::varchar, {canonical}]::varchar)
-                               as fingerprint
-                    from {STAGED} where type in ('track', 'identify', 'group')
-                )
+                       row_number() over (
+                           partition by type, event, user_id, account_id, event_at, canonical
+                           order by arrived_at, message_id
+                       ) as k
+                from candidates
             ) where k > 1
             """
         )
-        total = int(con.execute(
-            f"select count(*) from {STAGED} where type in ('track', 'identify', 'group')"
-        ).fetchone()[0])
+        total = int(con.execute(f"select count(*) from {BATCH} where type in {COMPARED_TYPES}").fetchone()[0])
         repeats = int(con.execute("select count(*) from _quality_repeats").fetchone()[0])
         first = [r[0] for r in con.execute(
             f"select message_id from _quality_repeats order by arrived_at, message_id limit {int(samples)}"
@@ -183,13 +203,13 @@ def unattributed(con: duckdb.DuckDBPyConnection, samples: int = 10) -> tuple[int
     """(track/page messages, those with no account, the first ones' ids, count per event) of the batch."""
     where = "type in ('track', 'page')"
     checked, missing = con.execute(
-        f"select count(*), count(*) filter (where account_id is null) from {STAGED} where {where}"
+        f"select count(*), count(*) filter (where account_id is null) from {BATCH} where {where}"
     ).fetchone()
     first = [r[0] for r in con.execute(
-        f"select message_id from {STAGED} where {where} and account_id is null "
+        f"select message_id from {BATCH} where {where} and account_id is null "
         f"order by arrived_at, message_id limit {int(samples)}"
     ).fetchall()]
     by_event = dict(con.execute(
-        f"select coalesce(event, type), count(*) from {STAGED} where {where} and account_id is null group by all"
+        f"select coalesce(event, type), count(*) from {BATCH} where {where} and account_id is null group by all"
     ).fetchall())
     return int(checked), int(missing), first, {str(k): int(v) for k, v in by_event.items()}

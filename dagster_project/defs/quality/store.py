@@ -74,20 +74,24 @@ def previous_statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def save_statuses(con: duckdb.DuckDBPyConnection, statuses: dict[str, tuple[str, str]], as_of: datetime) -> None:
-    """Upsert (status, summary) per check; `since` moves only when the status changes."""
-    for name, (status, summary) in statuses.items():
-        con.execute(
-            """
-            insert into ops.quality_check_status values (?, ?, ?, ?, ?)
-            on conflict (check_name) do update set
-                since = case when ops.quality_check_status.status = excluded.status
-                             then ops.quality_check_status.since else excluded.since end,
-                status = excluded.status,
-                last_as_of = excluded.last_as_of,
-                summary = excluded.summary
-            """,
-            [name, status, as_of, as_of, summary],
-        )
+    """Upsert (status, summary) per check, in one statement; `since` moves only when the status changes."""
+    if not statuses:
+        return
+    names = list(statuses)
+    con.execute(
+        """
+        insert into ops.quality_check_status
+        select unnest($names::varchar[]), unnest($statuses::varchar[]), $as_of, $as_of, unnest($summaries::varchar[])
+        on conflict (check_name) do update set
+            since = case when ops.quality_check_status.status = excluded.status
+                         then ops.quality_check_status.since else excluded.since end,
+            status = excluded.status,
+            last_as_of = excluded.last_as_of,
+            summary = excluded.summary
+        """,
+        {"names": names, "statuses": [statuses[n][0] for n in names], "summaries": [statuses[n][1] for n in names],
+         "as_of": as_of},
+    )
 
 
 def gate_rows(con: duckdb.DuckDBPyConnection, check_name: str | None = None) -> list[tuple[str, str, str, datetime]]:
@@ -116,10 +120,8 @@ def close_gate(con: duckdb.DuckDBPyConnection, check_name: str, reasons: dict[st
 
 
 def open_gate(con: duckdb.DuckDBPyConnection, check_name: str) -> int:
-    """The check passes again: release every account it had gated."""
-    before = warehouse.count(con, "ops.send_gate")
-    con.execute("delete from ops.send_gate where check_name = ?", [check_name])
-    return before - warehouse.count(con, "ops.send_gate")
+    """The check passes again: release every account it had gated; returns how many rows were released."""
+    return len(con.execute("delete from ops.send_gate where check_name = ? returning 1", [check_name]).fetchall())
 
 
 def release_everyone(con: duckdb.DuckDBPyConnection, check_names: list[str]) -> dict[str, int]:
@@ -170,9 +172,20 @@ def mark_delivered(con: duckdb.DuckDBPyConnection, alert_id: str, when: datetime
 
 
 def insert_results(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple], as_of: datetime) -> None:
+    """Replace the cycle's rows (check, finding, severity, passed, elements, unexpected, percent, detail)."""
     con.execute("delete from ops.quality_results where as_of = ?", [as_of])
-    for r in rows:
-        con.execute("insert into ops.quality_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [as_of, *r])
+    data = list(rows)
+    if not data:
+        return
+    columns = [list(c) for c in zip(*data, strict=True)]
+    con.execute(
+        """
+        insert into ops.quality_results
+        select ?::timestamptz, unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::boolean[]),
+               unnest(?::bigint[]), unnest(?::bigint[]), unnest(?::double[]), unnest(?::varchar[])::json
+        """,
+        [as_of, *columns],
+    )
 
 
 def insert_profiles(
@@ -218,3 +231,16 @@ def window_profiles(
     for hour, key, prop, json_type, n in rows:
         out.setdefault((hour, key) if hourly else key, {}).setdefault(prop, {})[json_type] = int(n)
     return out
+
+
+def hourly_rows(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> dict[tuple[datetime, str], int]:
+    """Messages validated by a pass whose clock was `until` or earlier, per arrival hour in [since, until]."""
+    rows = con.execute(
+        """
+        select arrived_hour, event_key, sum(rows)::bigint from ops.quality_profiles
+        where property = '' and arrived_hour >= $since and arrived_hour <= $until and as_of <= $until
+        group by all
+        """,
+        {"since": since, "until": until},
+    ).fetchall()
+    return {(hour, key): int(n) for hour, key, n in rows}
