@@ -148,3 +148,37 @@ def test_refused_credentials_leave_the_rules_in_charge(con, llm: AnthropicServer
     assert decisions(con) == {}  # no blanket 'standard' fallback for every account
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-segmentation")
     assert run(con, run_id="r2")["asked"] == 3  # fixed key: everyone is asked
+
+
+_NO_KEY_PASS = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from dagster_project.defs.segmentation.service import segment_accounts
+from dagster_project.lib import warehouse
+with warehouse.connect(Path(sys.argv[1])) as con:
+    con.execute("create schema intermediate")
+    con.execute(
+        "create table intermediate.int_accounts_scored as select * from (values "
+        "('acc_1', '{}', 'h1', false, false, timestamptz '2026-11-01'), "
+        "('acc_2', '{}', 'h2', false, false, timestamptz '2026-11-01'), "
+        "('acc_3', '{}', 'h3', true, true, timestamptz '2026-11-01')) as t(account_id, segmentation_input, "
+        "segmentation_input_hash, self_serve_forbidden, high_touch_allowed, signup_at)"
+    )
+    summary = segment_accounts(con, run_id="r", as_of=datetime(2026, 11, 10, tzinfo=UTC), enabled=False,
+                               model="m", client_factory=None, min_confidence=0.7, concurrency=1, max_accounts=10)
+assert summary["mode"] == "rules" and summary["pending"] == 3, summary
+print("anthropic" in sys.modules)
+"""
+
+
+def test_a_pass_without_a_key_never_imports_the_sdk(tmp_path: Path) -> None:
+    """Without ANTHROPIC_API_KEY every cycle's segmentation step ran the SDK's import (~0.8 s) for nothing."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"}
+    done = subprocess.run([sys.executable, "-c", _NO_KEY_PASS, str(tmp_path / "wh.duckdb")], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[2], env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

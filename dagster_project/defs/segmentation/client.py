@@ -12,21 +12,28 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from dagster_project.defs.segmentation.costs import Usage
 from dagster_project.defs.segmentation.guardrails import Answer, MalformedAnswer, parse_tool_input
 from dagster_project.defs.segmentation.prompt import build_request
 
-RETRYABLE = (
-    anthropic.RateLimitError,
-    anthropic.InternalServerError,  # includes OverloadedError (529)
-    anthropic.APITimeoutError,
-    anthropic.APIConnectionError,
-)
-FATAL = (anthropic.AuthenticationError, anthropic.PermissionDeniedError)
+if TYPE_CHECKING:
+    import anthropic
+
+
+def _errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...], type[Exception]]:
+    """(retryable, fatal, any other API status error). The SDK is imported on the first call, never by a
+    cycle without ANTHROPIC_API_KEY (its import costs ~0.8 s of every cycle's segmentation step)."""
+    import anthropic
+
+    retryable = (
+        anthropic.RateLimitError,
+        anthropic.InternalServerError,  # includes OverloadedError (529)
+        anthropic.APITimeoutError,
+        anthropic.APIConnectionError,
+    )
+    return retryable, (anthropic.AuthenticationError, anthropic.PermissionDeniedError), anthropic.APIStatusError
 
 
 class FatalApiError(RuntimeError):
@@ -45,6 +52,8 @@ class CallResult:
 
 def make_client(timeout_seconds: float) -> anthropic.Anthropic:
     """The real client: ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read by the SDK itself."""
+    import anthropic
+
     return anthropic.Anthropic(timeout=timeout_seconds, max_retries=0)
 
 
@@ -80,6 +89,7 @@ def classify(
     sleep: Callable[[float], None] = time.sleep,
 ) -> CallResult:
     """Ask once (plus retries). Never raises except FatalApiError; errors come back in the result."""
+    retryable, fatal, status_error = _errors()
     result = CallResult()
     request = build_request(account_input, model)
     started = time.monotonic()
@@ -88,9 +98,9 @@ def classify(
             result.attempts = attempt
             try:
                 message = client.messages.create(**request)
-            except FATAL as exc:
+            except fatal as exc:
                 raise FatalApiError(describe_error(exc)) from exc
-            except RETRYABLE as exc:
+            except retryable as exc:
                 if attempt == max_attempts:
                     result.error = f"{describe_error(exc)} after {attempt} attempts"
                     return result
@@ -98,7 +108,7 @@ def classify(
                 result.waits.append(wait)
                 sleep(wait)
                 continue
-            except anthropic.APIStatusError as exc:
+            except status_error as exc:
                 result.error = describe_error(exc)
                 return result
             result.usage.add(Usage.from_response(message.usage))
