@@ -15,6 +15,22 @@ from collections.abc import Iterable
 
 import duckdb
 
+# One row of the sync log (synclog.CHANGE_COLUMNS): ops.sync_changelog, and ops.sync_journal, which adds the
+# snapshot a delivered operation leaves (journal.py folds one into the other).
+_CHANGE_COLUMNS = """\
+        run_id varchar not null,
+        channel varchar not null,
+        item_id varchar not null,
+        account_id varchar,
+        entity_key varchar,
+        operation varchar not null,
+        event_name varchar,
+        event_id varchar,
+        result varchar not null,
+        error varchar,
+        attempt integer,
+        recorded_at timestamptz not null"""
+
 # the outbox every channel delivers from (outbox.py)
 OUTBOX: tuple[str, ...] = (
     "create schema if not exists ops",
@@ -54,36 +70,14 @@ SYNC_LOG: tuple[str, ...] = (
         primary key (channel, entity_key)
     )
     """,
-    """
+    f"""
     create table if not exists ops.sync_changelog (
-        run_id varchar not null,
-        channel varchar not null,
-        item_id varchar not null,
-        account_id varchar,
-        entity_key varchar,
-        operation varchar not null,
-        event_name varchar,
-        event_id varchar,
-        result varchar not null,
-        error varchar,
-        attempt integer,
-        recorded_at timestamptz not null
+{_CHANGE_COLUMNS}
     )
     """,
-    """
+    f"""
     create table if not exists ops.sync_journal (
-        run_id varchar not null,
-        channel varchar not null,
-        item_id varchar not null,
-        account_id varchar,
-        entity_key varchar,
-        operation varchar not null,
-        event_name varchar,
-        event_id varchar,
-        result varchar not null,
-        error varchar,
-        attempt integer,
-        recorded_at timestamptz not null,
+{_CHANGE_COLUMNS},
         snapshot_key varchar,
         row_hash varchar,
         snapshot json

@@ -148,10 +148,7 @@ def _prepared_manifest(path: Path, mtime: float) -> Any:
     from dbt.contracts.graph.manifest import Manifest
     from dbt.parser.manifest import extended_mashumuro_decoder
 
-    manifest = Manifest.from_msgpack(path.read_bytes(), decoder=extended_mashumuro_decoder)
-    # The `graph` context of macros (a run-operation reading graph.sources): dbt builds it while parsing.
-    manifest.build_flat_graph()
-    return manifest
+    return Manifest.from_msgpack(path.read_bytes(), decoder=extended_mashumuro_decoder)
 
 
 def _database_of(manifest: Any) -> str | None:
@@ -194,6 +191,9 @@ def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> 
         database = config.warehouse_path().stem  # the invocation's ONBOARDING_WAREHOUSE, set just above
         if _database_of(manifest) not in (None, database):
             manifest = _parsed_manifest(database, state.stat().st_mtime, project_dir)
+        if args[0] == "run-operation" and not manifest.flat_graph:
+            # The `graph` context of a macro (graph.sources): dbt builds it while parsing, the prepared state lacks it.
+            manifest.build_flat_graph()
         result = dbtRunner(manifest=manifest).invoke(
             [*args, "--project-dir", project_dir, "--profiles-dir", project_dir, "--target-path", str(target),
              "--log-path", str(target), "--quiet", "--no-partial-parse",

@@ -97,6 +97,7 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
         if unique_id in outputs and outputs[unique_id] in selected and str(r.status) == "success":
             built.append((outputs[unique_id], r.node.schema + "__" + r.node.name))
         elif unique_id in checks and str(r.status) == "warn" and checks[unique_id] not in context.selected_asset_check_keys:
+            # The hourly job does not plan dbt's tests as checks: a warning there is a log line.
             context.log.warning(f"dbt test {r.node.name} warned: {' '.join((r.message or '').split())[:300]}")
         elif unique_id in checks and str(r.status) == "warn":
             warned.append(dg.AssetCheckResult(
