@@ -100,19 +100,18 @@ def run_slack_cycle(
     with open_con() as con:
         state.ensure_slack_tables(con)
         outbox.ensure_outbox(con)
-        alerts = state.current_alerts(con)
+        ranking = state.ranking(con)
         blocked = state.gate(con)
-        known = state.known_alert_ids(con)
-    ranking_as_of = max((a["as_of"] for a in alerts if a.get("as_of") is not None), default=None)
+        unseen = state.new_alerts(con)
+    ranking_as_of = ranking.as_of
     stale = ranking_as_of is not None and ranking_as_of.astimezone(UTC) < as_of
 
-    gated = {a["alert_id"]: state.gate_reason(blocked, a["account_id"]) for a in alerts}
+    gated = {alert_id: state.gate_reason(blocked, account_id) for alert_id, account_id in ranking.accounts.items()}
     gated = {k: v for k, v in gated.items() if v}
-    new = [a for a in alerts if a["alert_id"] not in known and a["alert_id"] not in gated]
+    new = [a for a in unseen if a["alert_id"] not in gated]
     # The cap is a dbt var (alert_max_realtime_per_cycle) carried on the ranking's rows; settings only
     # stand in for a ranking built without it.
-    cap = next((int(a["realtime_cap"]) for a in alerts if a.get("realtime_cap") is not None),
-               cfg.max_realtime_per_cycle)
+    cap = ranking.realtime_cap if ranking.realtime_cap is not None else cfg.max_realtime_per_cycle
     new, realtime_overflow = cap_realtime(new, cap)
     drafts = make_drafts(new, cfg, drafter)
 
@@ -153,7 +152,7 @@ def run_slack_cycle(
 
             day = as_of.date()
             if digest_info["due"] and not state.digest_done(con, day):
-                digest_info.update(_queue_digest(con, cfg, as_of, alerts, gated, run_id))
+                digest_info.update(_queue_digest(con, cfg, as_of, ranking, gated, run_id))
             con.execute("commit")
         except Exception:
             con.execute("rollback")
@@ -172,7 +171,7 @@ def run_slack_cycle(
 
     summary: dict[str, Any] = {
         "as_of": as_of.isoformat(),
-        "alerts_current": len(alerts),
+        "alerts_current": len(ranking.accounts),
         # marts.csm_alerts built for an earlier clock (its dbt step failed?): still announced once, but say so
         "ranking_as_of": ranking_as_of.isoformat() if ranking_as_of is not None else None,
         "ranking_stale": stale,
@@ -194,7 +193,7 @@ def run_slack_cycle(
                 digest_date, digest_alerts, gated, posted, failed, written_local, parked, summary)
             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::json)
             """,
-            [run_id, as_of, started, len(alerts), len(new), realtime_queued,
+            [run_id, as_of, started, len(ranking.accounts), len(new), realtime_queued,
              as_of.date() if digest_info.get("queued") else None, digest_info.get("alerts_total"),
              len(gated), report.posted, report.failed, report.written_local, len(report.parked),
              state.to_json(summary)],
@@ -207,16 +206,16 @@ def _queue_digest(
     con: Any,
     cfg: SlackSettings,
     as_of: datetime,
-    alerts: list[dict[str, Any]],
+    ranking: state.Ranking,
     gated: Mapping[str, str | None],
     run_id: str | None,
 ) -> dict[str, Any]:
     """Build and queue today's digest from the pending digest alerts still true now; record the day."""
     day = as_of.date()
-    current = {a["alert_id"]: a for a in alerts}
     waiting = state.pending_digest(con)
-    stale = [i for i in waiting if i not in current]
-    include = [current[i] for i in waiting if i in current and i not in gated]
+    stale = [i for i in waiting if i not in ranking.accounts]
+    current = state.alerts_by_id(con, [i for i in waiting if i in ranking.accounts and i not in gated])
+    include = [current[i] for i in waiting if i in current]
     if stale:
         con.execute(
             "update ops.slack_alerts set status = ? where list_contains(?, alert_id)", [state.SUPERSEDED, stale]

@@ -470,3 +470,23 @@ def test_the_local_slack_server_answers_history_and_metadata_as_slack_documents(
         with pytest.raises(SlackApiError, match="missing_scope") as missing:
             client.conversations_history(channel=narrow.channels["cs-alerts"])
         assert missing.value.response["needed"] == "channels:history"
+
+
+def test_a_cycle_reads_whole_only_the_alerts_it_has_not_seen(slack: SlackServer, open_con: Opener) -> None:
+    """The ranking holds every open alert (42k at 100k accounts): each hour reads its ids, accounts, clock
+    and cap narrowly, and whole only the alerts never announced, or those today's digest lists."""
+    from reverse_etl.slack import state
+
+    cfg = settings_for(slack)
+    t8 = DAY + timedelta(hours=8)
+    rows = [alert_row(i, t8, priority="P1", realtime_cap=3 if i == 2 else None) for i in (1, 2, 3)]
+    cycle(open_con, t8, rows[:2], cfg)
+    with open_con() as con:
+        plant_alerts(con, rows)
+        ranking = state.ranking(con)
+        unseen = state.new_alerts(con)
+        listed = state.alerts_by_id(con, ["a0003", "a0001", "gone"])
+    assert list(ranking.accounts) == ["a0001", "a0002", "a0003"] and ranking.accounts["a0003"] == "acct_3"
+    assert ranking.realtime_cap == 3 and ranking.as_of == t8
+    assert [a["alert_id"] for a in unseen] == ["a0003"] and unseen[0]["company_name"] == "Company 3"
+    assert sorted(listed) == ["a0001", "a0003"] and listed["a0001"]["kind"] == "stalled"
