@@ -13,6 +13,8 @@ loading the code location reads that one file and starts no process.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +36,9 @@ JOURNEY_SELECTOR = "hourly_journey"
 DAILY_TESTS_SELECTOR = "daily_tests"
 # The environment variable the as_of() macro reads the cycle's clock from (macros/as_of.sql).
 AS_OF_ENV = "ONBOARDING_AS_OF"
+FINGERPRINT_ENV = "ONBOARDING_DBT_FINGERPRINT"
+FINGERPRINT_FILE = "project_fingerprint"
+_PARSE_TIMES = {"created_at", "generated_at", "invocation_id", "invocation_started_at", "run_started_at"}
 
 
 class OnboardingTranslator(DagsterDbtTranslator):
@@ -88,7 +93,29 @@ def prepare() -> Path:
     if completed.returncode != 0 or not proj.manifest_path.exists():
         detail = (completed.stdout + completed.stderr).strip().splitlines()
         raise RuntimeError("dbt parse failed: " + (detail[-1] if detail else "no output"))
+    fingerprint = hashlib.sha256((proj.project_dir / "dbt_project.yml").read_bytes())
+    fingerprint.update(_without_parse_times(json.loads(proj.manifest_path.read_bytes())).encode())
+    (proj.target_path / FINGERPRINT_FILE).write_text(fingerprint.hexdigest()[:16] + "\n")
     return proj.manifest_path
+
+
+def _without_parse_times(value: Any) -> str:
+    """The manifest as canonical JSON without what differs between two parses of the same project."""
+    def strip(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in _PARSE_TIMES}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+    return json.dumps(strip(value), sort_keys=True)
+
+
+def project_fingerprint() -> str | None:
+    """What the project was when prepared: its models, seeds, tests, macros and vars (the manifest
+    and dbt_project.yml, hashed by prepare()). The models that rebuild only changed accounts rebuild
+    every account when it differs from their last build's (dbt_project/macros/account_scope.sql)."""
+    path = config.dbt_target_dir() / FINGERPRINT_FILE
+    return path.read_text().strip() if path.exists() else None
 
 
 def _newest_source_mtime(root: Path) -> float:
@@ -182,6 +209,7 @@ def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> 
     if not state.exists():
         raise RuntimeError(f"no prepared dbt state at {state}: run `make install` or `.venv/bin/python -m dagster_project.lib.dbt`")
     project_dir = str(config.dbt_project_dir())
+    env = {FINGERPRINT_ENV: project_fingerprint() or "", **env}
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:

@@ -11,6 +11,11 @@
   3. the run's start time (a bare `dbt build`).
 #}
 {% macro as_of() -%}
+    cast('{{ as_of_text() }}' as {{ type_timestamptz() }})
+{%- endmacro %}
+
+{# The same clock as its ISO text (what as_of() casts). #}
+{% macro as_of_text() -%}
     {%- set value = var('as_of', none) -%}
     {%- if (value is none or value == '') and execute -%}
         {%- set value = env_var('ONBOARDING_AS_OF', '') -%}
@@ -18,7 +23,7 @@
     {%- if value is none or value == '' -%}
         {%- set value = run_started_at.strftime('%Y-%m-%dT%H:%M:%S+00:00') -%}
     {%- endif -%}
-    cast('{{ value }}' as {{ type_timestamptz() }})
+    {{ return(value) }}
 {%- endmacro %}
 
 {# A SQL list literal from a dbt var holding a list of strings. #}

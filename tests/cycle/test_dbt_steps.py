@@ -20,7 +20,7 @@ import pytest
 
 from dagster_project.lib import config
 from dagster_project.lib.dbt import dbt_env, dbt_executable, keep_parse_state, run_target
-from tests.cycle.conftest import Workspace, home
+from tests.cycle.conftest import CLOCKS, Workspace, home
 
 # `import dagster` runs `file -b python` itself (its vendored croniter asks platform.architecture()):
 # loaded before the hook, so the probe sees what the code location adds.
@@ -279,3 +279,51 @@ def test_an_hourly_build_reads_only_the_new_batch_of_the_landed_history(workspac
         assert f'from "warehouse"."intermediate"."{model}"' not in sql.replace("left join", "join").split("merged as")[0], model
     for model in ("int_account_events_aggregated", "int_contacts_unsubscribed"):
         assert "and false" in compiled[model].split("tracks_late as")[1].split("memberships as m")[0], model
+
+
+ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored")
+
+
+def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebuild(workspace: Workspace,
+                                                                                 tmp_path: Path):
+    """The clock-free per-account models rebuild, each hour, only the accounts whose events or traits a
+    batch changed since their own last build (macros/account_scope.sql). The shared workspace built them
+    that way over its five cycles: a full rebuild at the last clock gives the same rows; the next hour's
+    build reads only the accounts stamped after the last one; a changed project rebuilds every account."""
+    from dagster_project.lib.dbt import FINGERPRINT_ENV, invoke_in_process
+
+    scoped, full = tmp_path / "scoped", tmp_path / "full"
+    for root in (scoped, full):
+        root.mkdir()
+        shutil.copy(workspace.root / "warehouse.duckdb", root / "warehouse.duckdb")
+    last = CLOCKS[-1].isoformat().replace("+00:00", "Z")
+
+    def dbt(root: Path, args: list[str], clock: str, **extra: str):
+        with home(root):
+            return invoke_in_process(args, root / "target", {"ONBOARDING_WAREHOUSE": str(root / "warehouse.duckdb"),
+                                                             "ONBOARDING_AS_OF": clock, **extra})
+
+    with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
+        states = dict(con.execute("select table_name, comment from duckdb_tables() where schema_name = 'intermediate' "
+                                  f"and table_name in {ACCOUNT_SCOPED}").fetchall())
+    assert {name: json.loads(comment)["as_of"] for name, comment in states.items()} == dict.fromkeys(ACCOUNT_SCOPED, last)
+
+    built = dbt(full, ["run", "--full-refresh", "--select", *ACCOUNT_SCOPED], last)
+    assert [str(r.status) for r in built.results] == ["success"] * 3
+    with duckdb.connect(str(scoped / "warehouse.duckdb")) as con:
+        con.execute(f"attach '{full / 'warehouse.duckdb'}' as full_build (read_only)")
+        for model in ACCOUNT_SCOPED:
+            rows = con.execute(f"select count(*) from intermediate.{model}").fetchone()[0]
+            assert rows == workspace.query(f"select count(*) from intermediate.{model}")[0][0] > 200, model
+            for a, b in (("warehouse", "full_build"), ("full_build", "warehouse")):
+                extra = con.execute(f"select count(*) from (select * from {a}.intermediate.{model} "
+                                    f"except all select * from {b}.intermediate.{model})").fetchone()[0]
+                assert extra == 0, f"{model}: {extra} rows of {a} not in {b}"
+
+    compiled = dbt(scoped, ["compile", "--select", *ACCOUNT_SCOPED], "2026-10-07T01:00:00Z")
+    sql = {r.node.name: " ".join(r.node.compiled_code.split()) for r in compiled.results}
+    for model in ACCOUNT_SCOPED:
+        assert f"_batch_as_of > cast('{last}' as timestamptz)" in sql[model], model
+    changed = dbt(scoped, ["compile", "--select", *ACCOUNT_SCOPED], "2026-10-07T01:00:00Z",
+                  **{FINGERPRINT_ENV: "another-project"})
+    assert all("_batch_as_of >" not in r.node.compiled_code for r in changed.results)

@@ -2,13 +2,17 @@
 -- The primary contact is the user who sent signup_completed. The plan is the latest plan_changed
 -- event (billing is the authority: a teammate's later group call may still carry the old tier),
 -- else the latest group trait, else the plan chosen at signup.
+-- Hourly, only the accounts whose events or traits changed are rebuilt (macros/account_scope.sql).
+{%- set scope = account_scoped_model() %}
 
 with events as (
     select * from {{ ref('int_account_events_aggregated') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 traits as (
     select * from {{ ref('int_account_traits_latest') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 tiers as (

@@ -2,10 +2,13 @@
 -- user dropped in (stg_raw__firmographics, empty until one is loaded) and the
 -- behaviour of the first hours after signup. Group traits win where both exist: they are what the
 -- customer told us; the enrichment file fills the gaps and adds what only a vendor knows.
+-- Hourly, only the accounts whose events or traits changed are rebuilt (macros/account_scope.sql).
 {%- set window_hours = var('segmentation_early_window_hours', 24) %}
+{%- set scope = account_scoped_model() %}
 
 with profiled as (
     select * from {{ ref('int_accounts_profiled') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 firmographics as (

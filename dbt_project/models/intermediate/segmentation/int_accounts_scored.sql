@@ -2,8 +2,12 @@
 -- (the baseline and the fallback), the guardrails every track decision must respect, and the exact
 -- input the AI segmentation asset sends, with its hash: an account is classified once per distinct
 -- input, so a plan upgrade (new tier, new MRR) changes the hash and re-evaluates the track.
+-- Hourly, only the accounts whose events or traits changed are rebuilt (macros/account_scope.sql).
+{%- set scope = account_scoped_model() %}
+
 with enriched as (
     select * from {{ ref('int_accounts_enriched') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 weights as (

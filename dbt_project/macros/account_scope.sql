@@ -1,0 +1,85 @@
+{#
+  Per-account models that read no clock (int_accounts_profiled, int_accounts_enriched,
+  int_accounts_scored) rebuild, each hour, only the accounts whose inputs changed since their own
+  last build: rebuilding every account every hour made an idle cycle cost O(accounts).
+
+  What changes an account's row, and how it is seen:
+  - its events or group traits: the event-driven models stamp every row a batch rewrote with that
+    batch's clock (`_batch_as_of`), so the accounts changed since this model's last build are the
+    rows stamped later than it;
+  - anything else it reads is the same for every account (the seeds, the vars, the SQL: the dbt
+    project, fingerprinted by the cycle as ONBOARDING_DBT_FINGERPRINT; the firmographics file:
+    raw.firmographics_loads): when that fingerprint differs from the one the last build recorded,
+    every account is rebuilt.
+  The state (the clock and fingerprint of the last build) is the table's comment, written by
+  account_scope_record() as the model's post-hook: it lives and dies with the table.
+
+  DuckDB only (delete+insert on account_id); on Spark with parquet these models stay tables,
+  rebuilt whole (README, "Running on Spark").
+#}
+
+{#- A per-account model's config and its scope (account_scope): the accounts whose events or group
+    traits changed. Call it first in the model: `{%- set scope = account_scoped_model() %}`. -#}
+{% macro account_scoped_model() -%}
+    {{ config(
+        materialized='incremental' if target.type == 'duckdb' else 'table',
+        unique_key='account_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        post_hook="{{ account_scope_record() }}",
+    ) }}
+    {{ return(account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')])) }}
+{%- endmacro %}
+
+{#- What the last build's state must match: the dbt project and the firmographics file. Outside a
+    cycle (a hand-run dbt build) there is no project fingerprint: every account is rebuilt. -#}
+{% macro account_scope_fingerprint() -%}
+    {%- set project = env_var('ONBOARDING_DBT_FINGERPRINT', '') or ('unknown:' ~ invocation_id) -%}
+    {%- set firmographics = 'none' -%}
+    {%- if execute -%}
+        {%- set loads = adapter.get_relation(database=this.database, schema='raw', identifier='firmographics_loads') -%}
+        {%- if loads is not none -%}
+            {%- set rows = run_query(
+                "select coalesce(max(fingerprint), 'none') from " ~ loads
+                ~ " where loaded_at = (select max(loaded_at) from " ~ loads ~ ")"
+            ).rows -%}
+            {%- set firmographics = rows[0][0] if rows else 'none' -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(project ~ '/' ~ firmographics) }}
+{%- endmacro %}
+
+{#- The account ids to rebuild as a subquery, or none for every account (first build, full refresh,
+    a changed fingerprint, Spark). `roots`: the event-driven models the account's row derives from. -#}
+{% macro account_scope(roots) -%}
+    {#- A unit test has no `this`: it builds every account of its fixture. -#}
+    {%- if not (execute and this is not none and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        "select comment from duckdb_tables() where database_name = '" ~ this.database
+        ~ "' and schema_name = '" ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'"
+    ).rows -%}
+    {%- set state = fromjson(rows[0][0]) if rows and rows[0][0] else none -%}
+    {%- if state is none or state.get('fingerprint') != account_scope_fingerprint() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set since = "cast('" ~ state['as_of'] ~ "' as " ~ type_timestamptz() ~ ")" -%}
+    {%- set changed = [] -%}
+    {%- for root in roots -%}
+        {%- do changed.append("select account_id from " ~ root ~ " where _batch_as_of > " ~ since) -%}
+    {%- endfor -%}
+    {{ return(changed | join(' union ')) }}
+{%- endmacro %}
+
+{#- A predicate keeping the accounts in scope (`true` when every account is). -#}
+{% macro in_account_scope(scope, column='account_id') -%}
+    {%- if scope is none -%}true{%- else -%}{{ column }} in ({{ scope }}){%- endif -%}
+{%- endmacro %}
+
+{#- The post-hook: this build's clock and fingerprint, as the table's comment. -#}
+{% macro account_scope_record() -%}
+    {%- if target.type == 'duckdb' and execute and this is not none -%}
+        comment on table {{ this }} is '{{ tojson({"as_of": as_of_text(), "fingerprint": account_scope_fingerprint()}) | replace("'", "''") }}'
+    {%- endif -%}
+{%- endmacro %}
