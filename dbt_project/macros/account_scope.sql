@@ -19,8 +19,10 @@
 #}
 
 {#- A per-account model's config and its scope (account_scope): the accounts whose events or group
-    traits changed. Call it first in the model: `{%- set scope = account_scoped_model() %}`. -#}
-{% macro account_scoped_model() -%}
+    traits changed, and those `also` names (subqueries of account ids: what else changes a row, e.g.
+    the clock reaching a stored due time). Call it first in the model:
+    `{%- set scope = account_scoped_model() %}`. -#}
+{% macro account_scoped_model(also=[]) -%}
     {{ config(
         materialized='incremental' if target.type == 'duckdb' else 'table',
         unique_key='account_id',
@@ -28,7 +30,7 @@
         on_schema_change='sync_all_columns',
         post_hook="{{ account_scope_record() }}",
     ) }}
-    {{ return(account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')])) }}
+    {{ return(account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')], also)) }}
 {%- endmacro %}
 
 {#- What the last build's state must match: the dbt project and the firmographics file. Outside a
@@ -51,7 +53,7 @@
 
 {#- The account ids to rebuild as a subquery, or none for every account (first build, full refresh,
     a changed fingerprint, Spark). `roots`: the event-driven models the account's row derives from. -#}
-{% macro account_scope(roots) -%}
+{% macro account_scope(roots, also=[]) -%}
     {#- A unit test has no `this`: it builds every account of its fixture. -#}
     {%- if not (execute and this is not none and is_incremental()) -%}
         {{ return(none) }}
@@ -69,7 +71,7 @@
     {%- for root in roots -%}
         {%- do changed.append("select account_id from " ~ root ~ " where _batch_as_of > " ~ since) -%}
     {%- endfor -%}
-    {{ return(changed | join(' union ')) }}
+    {{ return((changed + also) | join(' union ')) }}
 {%- endmacro %}
 
 {#- A predicate keeping the accounts in scope (`true` when every account is). -#}

@@ -281,15 +281,16 @@ def test_an_hourly_build_reads_only_the_new_batch_of_the_landed_history(workspac
         assert "and false" in compiled[model].split("tracks_late as")[1].split("memberships as m")[0], model
 
 
-ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored")
+ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored", "int_account_steps_evaluated")
 
 
 def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebuild(workspace: Workspace,
                                                                                  tmp_path: Path):
-    """The clock-free per-account models rebuild, each hour, only the accounts whose events or traits a
-    batch changed since their own last build (macros/account_scope.sql). The shared workspace built them
-    that way over its five cycles: a full rebuild at the last clock gives the same rows; the next hour's
-    build reads only the accounts stamped after the last one; a changed project rebuilds every account."""
+    """Per-account models rebuild, each hour, only the accounts whose events or traits a batch changed since
+    their own last build (macros/account_scope.sql); the journey's steps also those whose track changed and
+    those on which the clock reached a stall. The shared workspace built them that way over its five
+    cycles: a full rebuild at the last clock gives the same rows; the next hour's build reads only the
+    accounts stamped after the last one or due; a changed project rebuilds every account."""
     from dagster_project.lib.dbt import FINGERPRINT_ENV, invoke_in_process
 
     scoped, full = tmp_path / "scoped", tmp_path / "full"
@@ -309,7 +310,7 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
     assert {name: json.loads(comment)["as_of"] for name, comment in states.items()} == dict.fromkeys(ACCOUNT_SCOPED, last)
 
     built = dbt(full, ["run", "--full-refresh", "--select", *ACCOUNT_SCOPED], last)
-    assert [str(r.status) for r in built.results] == ["success"] * 3
+    assert [str(r.status) for r in built.results] == ["success"] * len(ACCOUNT_SCOPED)
     with duckdb.connect(str(scoped / "warehouse.duckdb")) as con:
         con.execute(f"attach '{full / 'warehouse.duckdb'}' as full_build (read_only)")
         for model in ACCOUNT_SCOPED:
@@ -324,6 +325,8 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
     sql = {r.node.name: " ".join(r.node.compiled_code.split()) for r in compiled.results}
     for model in ACCOUNT_SCOPED:
         assert f"_batch_as_of > cast('{last}' as timestamptz)" in sql[model], model
+    due = "reached_at + to_hours(wait_hours) <= least(coalesce(goal_at, cast('2026-10-07T01:00:00Z' as timestamptz))"
+    assert due in sql["int_account_steps_evaluated"] and "built.track is distinct from" in sql["int_account_steps_evaluated"]
     changed = dbt(scoped, ["compile", "--select", *ACCOUNT_SCOPED], "2026-10-07T01:00:00Z",
                   **{FINGERPRINT_ENV: "another-project"})
     assert all("_batch_as_of >" not in r.node.compiled_code for r in changed.results)

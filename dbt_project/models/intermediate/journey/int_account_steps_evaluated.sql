@@ -2,12 +2,23 @@
 -- and whether the account stalled on it. A step is reached when every earlier step's goal is done
 -- (at the latest of those goals, or at signup); a step whose goal was done before it was reached
 -- is skipped, never sent. A step without a goal (a resource) never blocks the next one.
+-- Hourly, only these accounts are rebuilt (macros/account_scope.sql): those whose events changed, whose
+-- track changed, and those on which the clock reached a stall (the one rule here that reads the clock).
+{%- set scope = account_scoped_model(also=[
+    "select segmented.account_id from " ~ ref('int_accounts_segmented') ~ " as segmented left join"
+    ~ " (select account_id, any_value(track) as track from " ~ this ~ " group by account_id) as built"
+    ~ " on segmented.account_id = built.account_id where built.track is distinct from segmented.track",
+    "select account_id from " ~ this ~ " where stalled_at is null and reached_at is not null"
+    ~ " and goal_event is not null and reached_at + " ~ interval_hours('wait_hours')
+    ~ " <= least(coalesce(goal_at, " ~ as_of() ~ "), " ~ as_of() ~ ")",
+]) %}
 
 with accounts as (
     select
         account_id,
         signup_at
     from {{ ref('int_accounts_profiled') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 segmented as (
@@ -15,6 +26,7 @@ segmented as (
         account_id,
         track
     from {{ ref('int_accounts_segmented') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 events as (
@@ -23,6 +35,7 @@ events as (
         event_name,
         first_at
     from {{ ref('int_account_events_aggregated') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 steps as (
