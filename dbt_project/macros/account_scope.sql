@@ -19,10 +19,11 @@
 #}
 
 {#- A per-account model's config and its scope (account_scope): the accounts whose events or group
-    traits changed, and those `also` names (subqueries of account ids: what else changes a row, e.g.
-    the clock reaching a stored due time). Call it first in the model:
+    traits changed (or a row of another event-driven model in `roots`), and those `also` names
+    (subqueries of account ids: what else changes a row, e.g. the clock reaching a stored due time).
+    Call it first in the model:
     `{%- set scope = account_scoped_model() %}`. -#}
-{% macro account_scoped_model(also=[]) -%}
+{% macro account_scoped_model(roots=[], also=[]) -%}
     {{ config(
         materialized='incremental' if target.type == 'duckdb' else 'table',
         unique_key='account_id',
@@ -30,7 +31,7 @@
         on_schema_change='sync_all_columns',
         post_hook="{{ account_scope_record() }}",
     ) }}
-    {{ return(account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')], also)) }}
+    {{ return(account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')] + roots, also)) }}
 {%- endmacro %}
 
 {#- What the last build's state must match: the dbt project and the firmographics file. Outside a

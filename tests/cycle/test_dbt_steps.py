@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -281,15 +282,17 @@ def test_an_hourly_build_reads_only_the_new_batch_of_the_landed_history(workspac
         assert "and false" in compiled[model].split("tracks_late as")[1].split("memberships as m")[0], model
 
 
-ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored", "int_account_steps_evaluated")
+ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored", "int_account_steps_evaluated",
+                  "int_account_journeys_evaluated")
 
 
 def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebuild(workspace: Workspace,
                                                                                  tmp_path: Path):
     """Per-account models rebuild, each hour, only the accounts whose events or traits a batch changed since
-    their own last build (macros/account_scope.sql); the journey's steps also those whose track changed and
-    those on which the clock reached a stall. The shared workspace built them that way over its five
-    cycles: a full rebuild at the last clock gives the same rows; the next hour's build reads only the
+    their own last build (macros/account_scope.sql); the journey's steps and state also those whose track
+    changed and those on which the clock reached a rule (a stall, a recovery window, win-back, retention).
+    The shared workspace built them that way over its five cycles, days apart (every rule's boundary
+    crossed): a full rebuild at the last clock gives the same rows; the next hour's build reads only the
     accounts stamped after the last one or due; a changed project rebuilds every account."""
     from dagster_project.lib.dbt import FINGERPRINT_ENV, invoke_in_process
 
@@ -309,17 +312,20 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
                                   f"and table_name in {ACCOUNT_SCOPED}").fetchall())
     assert {name: json.loads(comment)["as_of"] for name, comment in states.items()} == dict.fromkeys(ACCOUNT_SCOPED, last)
 
-    built = dbt(full, ["run", "--full-refresh", "--select", *ACCOUNT_SCOPED], last)
-    assert [str(r.status) for r in built.results] == ["success"] * len(ACCOUNT_SCOPED)
-    with duckdb.connect(str(scoped / "warehouse.duckdb")) as con:
-        con.execute(f"attach '{full / 'warehouse.duckdb'}' as full_build (read_only)")
-        for model in ACCOUNT_SCOPED:
-            rows = con.execute(f"select count(*) from intermediate.{model}").fetchone()[0]
-            assert rows == workspace.query(f"select count(*) from intermediate.{model}")[0][0] > 200, model
-            for a, b in (("warehouse", "full_build"), ("full_build", "warehouse")):
-                extra = con.execute(f"select count(*) from (select * from {a}.intermediate.{model} "
-                                    f"except all select * from {b}.intermediate.{model})").fetchone()[0]
-                assert extra == 0, f"{model}: {extra} rows of {a} not in {b}"
+    def assert_same_as_a_full_rebuild(clock: str) -> None:
+        built = dbt(full, ["run", "--full-refresh", "--select", "int_accounts_segmented", *ACCOUNT_SCOPED], clock)
+        assert [str(r.status) for r in built.results] == ["success"] * (len(ACCOUNT_SCOPED) + 1)
+        with duckdb.connect(str(scoped / "warehouse.duckdb")) as con:
+            con.execute(f"attach '{full / 'warehouse.duckdb'}' as full_build (read_only)")
+            for model in ACCOUNT_SCOPED:
+                rows = con.execute(f"select count(*) from intermediate.{model}").fetchone()[0]
+                assert rows == workspace.query(f"select count(*) from intermediate.{model}")[0][0] > 200, model
+                for a, b in (("warehouse", "full_build"), ("full_build", "warehouse")):
+                    extra = con.execute(f"select count(*) from (select * from {a}.intermediate.{model} "
+                                        f"except all select * from {b}.intermediate.{model})").fetchone()[0]
+                    assert extra == 0, f"{model} at {clock}: {extra} rows of {a} not in {b}"
+
+    assert_same_as_a_full_rebuild(last)
 
     compiled = dbt(scoped, ["compile", "--select", *ACCOUNT_SCOPED], "2026-10-07T01:00:00Z")
     sql = {r.node.name: " ".join(r.node.compiled_code.split()) for r in compiled.results}
@@ -327,6 +333,23 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
         assert f"_batch_as_of > cast('{last}' as timestamptz)" in sql[model], model
     due = "reached_at + to_hours(wait_hours) <= least(coalesce(goal_at, cast('2026-10-07T01:00:00Z' as timestamptz))"
     assert due in sql["int_account_steps_evaluated"] and "built.track is distinct from" in sql["int_account_steps_evaluated"]
+    journeys = sql["int_account_journeys_evaluated"]
+    assert "steps.stalled_at is not null" in journeys and "recovery_attempts < least(" in journeys
+    assert "win_back_at is null" in journeys and "lifecycle_stage = 'activated'" in journeys
     changed = dbt(scoped, ["compile", "--select", *ACCOUNT_SCOPED], "2026-10-07T01:00:00Z",
                   **{FINGERPRINT_ENV: "another-project"})
     assert all("_batch_as_of >" not in r.node.compiled_code for r in changed.results)
+
+    # Hours and days with no new event: only the clock's rules move accounts (stalls, recovery windows,
+    # win-back, retention), each found on the stored rows; the state must still be a full rebuild's.
+    for hours in (6, 30, 100, 300):
+        clock = (CLOCKS[-1] + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+        result = dbt(scoped, ["run", "--select", "int_accounts_segmented", *ACCOUNT_SCOPED], clock)
+        assert all(str(r.status) == "success" for r in result.results)
+    assert_same_as_a_full_rebuild(clock)
+    with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
+        stages = dict(con.execute("select lifecycle_stage, count(*) from intermediate.int_account_journeys_evaluated "
+                                  "group by all").fetchall())
+    before = dict(workspace.query("select lifecycle_stage, count(*) from intermediate.int_account_journeys_evaluated "
+                                  "group by all"))
+    assert stages != before, "the clock moved no account: the test exercised no rule"

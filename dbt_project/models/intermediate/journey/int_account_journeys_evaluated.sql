@@ -8,21 +8,49 @@
 {% set activation_events = var('activation_events') %}
 {% set window_seconds = var('recovery_window_days') * 86400 %}
 {% set max_attempts = var('max_recovery_attempts') %}
+{#- Hourly, only these accounts are rebuilt (macros/account_scope.sql): those whose events, traits or
+    opt-outs changed, whose track decision changed, and those on which the clock reached one of the rules
+    below (a stall, a recovery window, win-back, retention), each found on the stored rows. The columns
+    that move with every clock (hours_stalled, as_of) are the mart's (customer_onboarding_state). -#}
+{%- set built = this -%}
+{%- set scope = account_scoped_model(roots=[ref('int_contacts_unsubscribed')], also=[
+    "select segmented.account_id from " ~ ref('int_accounts_segmented') ~ " as segmented left join " ~ built
+    ~ " as built on segmented.account_id = built.account_id where built.account_id is null"
+    ~ " or built.track is distinct from segmented.track"
+    ~ " or built.track_source is distinct from segmented.track_source"
+    ~ " or built.track_confidence is distinct from segmented.track_confidence"
+    ~ " or built.track_reason is distinct from segmented.track_reason"
+    ~ " or built.icp_score is distinct from segmented.icp_score",
+    "select built.account_id from " ~ built ~ " as built inner join " ~ ref('int_account_steps_evaluated')
+    ~ " as steps on built.account_id = steps.account_id and steps.step_status = 'current'"
+    ~ " where built.stalled_since is null and built.activated_at is null and steps.stalled_at is not null",
+    "select account_id from " ~ built ~ " where activated_at is null and not is_account_suppressed and ("
+    ~ "(" ~ as_of() ~ " >= checkpoint_at and recovery_attempts < least(" ~ max_attempts ~ ", floor("
+    ~ seconds_between('checkpoint_at', as_of()) ~ " / " ~ window_seconds ~ ") + 1))"
+    ~ " or (win_back_at is null and checkpoint_at + " ~ interval_seconds(max_attempts * window_seconds)
+    ~ " <= " ~ as_of() ~ "))",
+    "select account_id from " ~ built ~ " where lifecycle_stage = 'activated' and " ~ as_of()
+    ~ " >= greatest(activated_at, signup_at + " ~ interval_days(var('handoff_days')[0]) ~ ")",
+]) %}
 
 with accounts as (
     select * from {{ ref('int_accounts_profiled') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 segmented as (
     select * from {{ ref('int_accounts_segmented') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 events as (
     select * from {{ ref('int_account_events_aggregated') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 steps as (
     select * from {{ ref('int_account_steps_evaluated') }}
+    where {{ in_account_scope(scope) }}
 ),
 
 activation as (
@@ -322,10 +350,6 @@ final as (
         activated_known_at,
         case when is_stalled then current_step_reached_at end as stalled_since,
         case when is_stalled then current_step end as stall_step,
-        case
-            when is_stalled
-                then round({{ seconds_between('current_step_reached_at', as_of()) }} / 3600.0, 1)
-        end as hours_stalled,
         first_stalled_at,
         first_stall_step,
         checkpoint_at,
@@ -347,8 +371,7 @@ final as (
         unsubscribed_at,
         csm_owner,
         holdout,
-        last_activity_at,
-        {{ as_of() }} as as_of
+        last_activity_at
     from evaluated
 )
 

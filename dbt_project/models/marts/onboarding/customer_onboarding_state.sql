@@ -1,4 +1,6 @@
--- One row per account as of the last cycle: the table the data team and both syncs read.
+-- One row per account as of the last cycle: the table the data team and both syncs read. The columns
+-- that move with every clock (hours stalled, the clock itself) are computed here, so the journey's state
+-- is rebuilt only for the accounts it changed for (int_account_journeys_evaluated).
 
 with journeys as (
     select * from {{ ref('int_account_journeys_evaluated') }}
@@ -29,7 +31,10 @@ final as (
         activated_at,
         stalled_since,
         stall_step,
-        cast(hours_stalled as double) as hours_stalled,
+        cast(
+            case when stalled_since is not null then {{ round_double(
+                seconds_between('stalled_since', as_of()) ~ ' / 3600.0', 1) }} end as double
+        ) as hours_stalled,
         first_stalled_at,
         checkpoint_at,
         cast(recovery_attempts as integer) as recovery_attempts,
@@ -43,7 +48,7 @@ final as (
         holdout,
         upgraded_at,
         last_activity_at,
-        as_of
+        {{ as_of() }} as as_of
     from journeys
 )
 
