@@ -11,6 +11,13 @@
 {% macro default__type_timestamptz() -%}timestamptz{%- endmacro %}
 {% macro spark__type_timestamptz() -%}timestamp{%- endmacro %}
 
+{#- The type of a JSON document (DuckDB json; Spark has none: the JSON text, as json_object_of writes it). -#}
+{% macro type_json() -%}
+    {{ return(adapter.dispatch('type_json', 'onboarding')()) }}
+{%- endmacro %}
+{% macro default__type_json() -%}json{%- endmacro %}
+{% macro spark__type_json() -%}string{%- endmacro %}
+
 {#- An interval of `n` whole days / hours (n an integer expression), to add to or subtract from an instant. -#}
 {% macro interval_days(n) -%}
     {{ return(adapter.dispatch('interval_days', 'onboarding')(n)) }}

@@ -17,6 +17,8 @@
 #}
 {% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) -%}
     {%- if raw_strategy == 'delete+insert' -%}
+        {#- It ends in an INSERT OVERWRITE: allowed where dbt-spark allows insert_overwrite (not on an endpoint). -#}
+        {%- do dbt.dbt_spark_validate_get_incremental_strategy('insert_overwrite', file_format) -%}
         {{ return(raw_strategy) }}
     {%- endif -%}
     {{ return(dbt.dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format)) }}
