@@ -11,6 +11,13 @@
 {% macro default__type_timestamptz() -%}timestamptz{%- endmacro %}
 {% macro spark__type_timestamptz() -%}timestamp{%- endmacro %}
 
+{#- The type of a JSON document (DuckDB json; Spark has none: the JSON text, as json_object_of writes it). -#}
+{% macro type_json() -%}
+    {{ return(adapter.dispatch('type_json', 'onboarding')()) }}
+{%- endmacro %}
+{% macro default__type_json() -%}json{%- endmacro %}
+{% macro spark__type_json() -%}string{%- endmacro %}
+
 {#- An interval of `n` whole days / hours (n an integer expression), to add to or subtract from an instant. -#}
 {% macro interval_days(n) -%}
     {{ return(adapter.dispatch('interval_days', 'onboarding')(n)) }}
@@ -319,21 +326,17 @@
 {%- endmacro %}
 
 {#-
-  How the incremental models materialise on each engine (read by their config at parse time).
-  DuckDB: incremental, delete+insert on the unique key (unchanged). Spark with parquet tables (no row-level
-  delete or merge): a table rebuilt from the sources each build, correct for that build but not
-  incremental, and with no memory of earlier cycles (see README, "Running on Spark"). Spark whose tables
-  are Delta or Iceberg (var spark_table_format, with +file_format set to match): incremental, merge.
+  The incremental models' strategy (read by their config at parse time): delete+insert on the unique key, the
+  same rows on both engines. DuckDB runs dbt's own; Spark with parquet tables (no row-level delete or merge)
+  runs this project's (macros/cross_engine/spark_incremental.sql: the next state staged, then INSERT
+  OVERWRITE). Spark whose tables are Delta or Iceberg (var spark_table_format, with +file_format set to
+  match): dbt-spark's merge.
 -#}
-{% macro engine_materialized() -%}
-    {%- if target.type == 'duckdb' or var('spark_table_format', 'parquet') in ('delta', 'iceberg') -%}
-        {{ return('incremental') }}
-    {%- endif -%}
-    {{ return('table') }}
-{%- endmacro %}
-
 {% macro engine_incremental_strategy() -%}
-    {{ return('delete+insert' if target.type == 'duckdb' else 'merge') }}
+    {%- if target.type != 'duckdb' and var('spark_table_format', 'parquet') in ('delta', 'iceberg') -%}
+        {{ return('merge') }}
+    {%- endif -%}
+    {{ return('delete+insert') }}
 {%- endmacro %}
 
 {#- One row per id columns and unpivoted column (its name in `name`, its value in `value`), nulls dropped. -#}

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized=engine_materialized(),
+        materialized='incremental',
         unique_key='user_id',
         incremental_strategy=engine_incremental_strategy(),
     )
