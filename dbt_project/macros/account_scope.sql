@@ -67,6 +67,10 @@
     {%- if state is none or state.get('fingerprint') != account_scope_fingerprint() -%}
         {{ return(none) }}
     {%- endif -%}
+    {#- A clock earlier than the last build's (a replayed hour): the rows hold that later clock's state. -#}
+    {%- if utc_instant(state['as_of']) > utc_instant(as_of_text()) -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set since = "cast('" ~ state['as_of'] ~ "' as " ~ type_timestamptz() ~ ")" -%}
     {%- set changed = [] -%}
     {%- for root in roots -%}
@@ -85,4 +89,13 @@
     {%- if target.type == 'duckdb' and execute and this is not none -%}
         comment on table {{ this }} is '{{ tojson({"as_of": as_of_text(), "fingerprint": account_scope_fingerprint()}) | replace("'", "''") }}'
     {%- endif -%}
+{%- endmacro %}
+
+{#- An ISO clock as a naive UTC datetime (Z, an offset or none: UTC), to compare two clocks. -#}
+{% macro utc_instant(text) -%}
+    {%- set instant = modules.datetime.datetime.fromisoformat(text | replace('Z', '+00:00')) -%}
+    {%- if instant.tzinfo is not none -%}
+        {%- set instant = (instant - instant.utcoffset()).replace(tzinfo=none) -%}
+    {%- endif -%}
+    {{ return(instant) }}
 {%- endmacro %}
