@@ -35,3 +35,20 @@ def test_generate_rejects_a_non_positive_size(tmp_path):
     result = run("generate", "--accounts", "0", "--days", "3", "--seed", "1", env_home=tmp_path)
     assert result.returncode == 1
     assert "--accounts" in result.stderr
+
+
+def test_a_command_process_collects_rarely_and_skips_the_heap_at_exit(tmp_path):
+    """A cycle's process keeps Dagster, dbt and the code location to its end: with Python's default
+    collector it spent ~2 s of CPU rescanning them during the cycle and ~1.3 s more at exit."""
+    import os
+
+    code = """
+import atexit, gc
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0, flush=True))  # runs after main's
+from dagster_project.cli.main import GC_THRESHOLD, main
+status = main(["run", "--as-of", "next tuesday"])
+print("threshold:", gc.get_threshold()[0] == GC_THRESHOLD > 700, "status:", status, flush=True)
+"""
+    env = {**os.environ, "ONBOARDING_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.stdout.splitlines() == ["threshold: True status: 1", "frozen at exit: True"], done.stderr[-2000:]
