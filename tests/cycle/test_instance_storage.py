@@ -1,14 +1,18 @@
 """The instance config `make install` copies (`.dagster.yaml`) and the event log it names.
 
-Dagster's per-run SQLite files in Dagster's own folder, written through engines kept per file: what the
-UI reads is unchanged (runs, events, materializations, checks, and the history written before the
-switch), while a run of N events no longer builds N engines and inspects the index's columns per event.
+Dagster's per-run SQLite files in Dagster's own folder, written through connections kept per file: what
+the UI reads is unchanged (runs, events, materializations, checks, the history written before the switch,
+a live run's events as they come), while a run of N events no longer builds N engines, inspects the
+index's columns per event or checkpoints its file per write.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -56,9 +60,8 @@ def test_the_shipped_instance_keeps_dagsters_files_with_the_pooled_event_log(tmp
         assert Path(storage._base_dir) == home / "history" / "runs"  # Dagster's default folder
         run_id = _materialize(instance).run_id
         assert (home / "history" / "runs" / f"{run_id}.db").exists()
-        # The UI follows a running run by watching its file change: each write still lands in the file
-        # itself (the WAL is folded back on close), never only in a WAL beside it.
-        assert not (home / "history" / "runs" / f"{run_id}.db-wal").exists()
+        with storage.index_connection() as conn:
+            assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL, as shipped
         # What the UI shows: the run's events, the materializations and the check, across runs.
         types = {e.dagster_event.event_type_value for e in instance.all_logs(run_id) if e.dagster_event}
         assert {"ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION",
@@ -119,3 +122,41 @@ def test_a_run_builds_one_engine_per_file_and_inspects_the_index_once(tmp_path: 
     assert events >= 20
     assert sorted(engines) == [f"{run_id}.db"]  # the index's engine is kept from the first run
     assert inspected == ["_initdb"]  # the new run's own file, created once
+
+
+def test_a_live_run_reaches_the_uis_watcher_event_by_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webserver (another process, its own storage) follows a running run by watching the run's file
+    change. Dagster's storage changed it by checkpointing on every close; the kept connection does not
+    checkpoint, so each event touches the file."""
+    home = _home(tmp_path, monkeypatch)
+    writer = PooledSqliteEventLogStorage(str(home), synchronous="NORMAL")
+    webserver = PooledSqliteEventLogStorage(str(home), synchronous="NORMAL")
+    run_id = str(uuid.uuid4())
+    seen: list[str] = []
+    arrived = threading.Event()
+
+    def on_event(entry: object, cursor: str) -> None:
+        seen.append(entry.user_message)  # type: ignore[attr-defined]
+        arrived.set()
+
+    def store(message: str) -> None:
+        writer.store_event(dg.EventLogEntry(error_info=None, level="INFO", user_message=message, run_id=run_id,
+                                            timestamp=time.time(), step_key=None, job_name=None,
+                                            dagster_event=None))
+
+    try:
+        store("first")  # the run's file exists before the UI opens the run
+        webserver.watch(run_id, None, on_event)
+        time.sleep(0.5)  # the observer is scheduled
+        for message in ("second", "third"):
+            arrived.clear()
+            store(message)
+            assert arrived.wait(10), f"the watcher never saw {message!r} (seen: {seen})"
+        deadline = time.monotonic() + 10
+        while seen[-1:] != ["third"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seen[-2:] == ["second", "third"]
+    finally:
+        webserver.end_watch(run_id, on_event)
+        webserver.dispose()
+        writer.dispose()
