@@ -8,15 +8,11 @@ a workspace held by another cycle exits with EXIT_BUSY, so a scheduler can tell 
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import sys
 from collections.abc import Sequence
 
 # EX_TEMPFAIL of sysexits.h: another cycle holds the workspace; nothing was done, try again later.
 EXIT_BUSY = 75
-# New container objects between two young-generation collections in a command's process (Python's default: 700).
-GC_THRESHOLD = 50_000
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -112,13 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    # A command's process is short-lived and keeps most of what it loads (Dagster, dbt, the code location,
-    # dbt's manifest) to its end, as mypy's does: the collector runs every 50,000 new objects rather than
-    # every 700 (a cycle spent ~2 s of CPU rescanning that heap), and at exit it skips the heap altogether
-    # (~1.3 s after a cycle, to free memory the OS takes back anyway). Finalizers and atexit handlers run.
-    gc.set_threshold(GC_THRESHOLD, 10, 10)
-    atexit.unregister(gc.freeze)  # once, however often main() runs in one process
-    atexit.register(gc.freeze)
+    # A command's process ends with its work: the collector stays off the heap it keeps (lib/collector.py).
+    from dagster_project.lib import collector
+
+    collector.for_a_process_that_ends_with_its_work()
     try:
         return int(args.func(args) or 0)
     except WorkspaceBusy as exc:
