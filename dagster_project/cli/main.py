@@ -108,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A command's process ends with its work: the collector stays off the heap it keeps (lib/collector.py).
+    from dagster_project.lib import collector
+
+    collector.for_a_process_that_ends_with_its_work()
     try:
         return int(args.func(args) or 0)
     except WorkspaceBusy as exc:

@@ -18,7 +18,7 @@ from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.executor.base import Executor
 
-from dagster_project.lib import lock
+from dagster_project.lib import collector, lock
 
 # The run-queue limit of .dagster.yaml counts runs carrying this tag (any value).
 CYCLE_TAG = "onboarding/cycle"
@@ -41,6 +41,9 @@ class WorkspaceLockedExecutor(Executor):
     def execute(self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan) -> Iterator[DagsterEvent]:
         run = plan_context.dagster_run
         with lock.hold(run.run_id, f"dagster run of {run.job_name}"):
+            # The run worker Dagster starts for a scheduled or launched cycle ends with it, as the CLI's
+            # process does (a test running cycles in its own process collects less often too).
+            collector.for_a_process_that_ends_with_its_work()
             yield from self._inner.execute(plan_context, execution_plan)
 
 

@@ -239,13 +239,15 @@ def test_the_cli_runs_are_on_the_jobs_page(runner: Runner, webserver: int, tmp_p
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
 
 
-def test_no_check_is_older_than_the_materialization_it_checks(runner: Runner) -> None:
+def test_no_check_is_older_than_the_materialization_it_checks(runner: Runner,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """In each CLI run, every asset check's evaluation comes at or after its asset's materialization."""
     import dagster as dg
     from dagster._core.events import DagsterEventType
 
     runs = runner.results.get("runs")
     assert runs
+    monkeypatch.setenv("DAGSTER_HOME", str(runner.dagster_home))  # the shipped config's event log reads it
     with dg.DagsterInstance.from_config(str(runner.dagster_home)) as instance:
         for run_id in runs:
             materialized: dict[dg.AssetKey, float] = {}

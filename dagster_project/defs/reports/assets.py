@@ -7,7 +7,7 @@ asset is excluded from `onboarding_hourly` (see definitions.py) and runs in `onb
 
 import dagster as dg
 
-from dagster_project.defs.reports.render import MARTS, load_figures, render_html
+from dagster_project.defs.reports.marts import MARTS
 from dagster_project.lib import config
 from dagster_project.lib.resources import WarehouseResource
 
@@ -22,6 +22,9 @@ REPORT_KEY = dg.AssetKey(["reports", "activation_report"])
     description="Self-contained HTML report: path distribution, activation, lift vs holdout, stalls, ROI.",
 )
 def activation_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    # Imported here: pandas (~0.3 s) loads with the daily report, not with every hourly cycle's code location.
+    from dagster_project.defs.reports.render import load_figures, render_html
+
     figures = load_figures(warehouse.resolved_path())
     page = render_html(figures)
     stamp = figures.as_of.strftime("%Y%m%dT%H%MZ") if figures.as_of else "unknown"

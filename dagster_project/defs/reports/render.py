@@ -17,24 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from dagster_project.defs.reports.marts import MARTS
 from dagster_project.lib import config, warehouse
 
 DEFAULT_FILE = "activation_report.html"
 TRACK_ORDER = ("high_touch", "standard", "self_serve")
 TRACK_COLOURS = {"high_touch": "#7b3294", "standard": "#008837", "self_serve": "#2c7bb6", "all": "#444444"}
-
-# The marts the report reads, in the order of its sections.
-MARTS = (
-    "activation_by_path",
-    "path_distribution",
-    "holdout_lift",
-    "stall_by_step",
-    "time_to_first_value",
-    "recovery_outcomes",
-    "win_back_outcomes",
-    "csm_workload_daily",
-    "onboarding_roi",
-)
 
 
 @dataclass
