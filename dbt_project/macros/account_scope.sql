@@ -1,12 +1,16 @@
 {#
-  Per-account models that read no clock (int_accounts_profiled, int_accounts_enriched,
-  int_accounts_scored) rebuild, each hour, only the accounts whose inputs changed since their own
-  last build: rebuilding every account every hour made an idle cycle cost O(accounts).
+  Per-account models (int_accounts_profiled, int_accounts_enriched, int_accounts_scored,
+  int_account_steps_evaluated, int_account_journeys_evaluated) rebuild, each hour, only the accounts
+  whose inputs changed since their own last build, or on which the clock reached one of their rules:
+  rebuilding every account every hour made an idle cycle cost O(accounts).
 
   What changes an account's row, and how it is seen:
-  - its events or group traits: the event-driven models stamp every row a batch rewrote with that
-    batch's clock (`_batch_as_of`), so the accounts changed since this model's last build are the
+  - its events, group traits or opt-outs: the event-driven models stamp every row a batch rewrote with
+    that batch's clock (`_batch_as_of`), so the accounts changed since this model's last build are the
     rows stamped later than it;
+  - what a model names in `also`: for the journey's steps and state, a changed track decision and the
+    clock reaching a rule (a stall, a recovery window, win-back, retention), each a query on the rows
+    the model stored (so no due time can drift from the rule that computes it);
   - anything else it reads is the same for every account (the seeds, the vars, the SQL: the dbt
     project, fingerprinted by the cycle as ONBOARDING_DBT_FINGERPRINT; the firmographics file:
     raw.firmographics_loads): when that fingerprint differs from the one the last build recorded,
@@ -14,8 +18,10 @@
   The state (the clock and fingerprint of the last build) is the table's comment, written by
   account_scope_record() as the model's post-hook: it lives and dies with the table.
 
-  DuckDB only (delete+insert on account_id); on Spark with parquet these models stay tables,
-  rebuilt whole (README, "Running on Spark").
+  A clock earlier than the last build's (a replayed hour) rebuilds every account. DuckDB only
+  (delete+insert on account_id); on Spark these models stay tables, rebuilt whole (README, "Running
+  on Spark"). tests/cycle/test_dbt_steps.py compares them with a full rebuild after five cycles, 300
+  hours without an event, and a replayed hour.
 #}
 
 {#- A per-account model's config and its scope (account_scope): the accounts whose events or group
