@@ -33,6 +33,8 @@ def test_a_warehouse_from_before_send_decisions_upgrades_in_one_cycle(workspace:
         old = {row[0] for row in con.execute("select trigger_id from marts.onboarding_triggers").fetchall()}
         seed_columns = [r[0] for r in con.execute("describe intermediate.sequence_steps").fetchall()]
         con.execute(f"alter table intermediate.sequence_steps drop column {seed_columns[-1]}")
+        # The older release never recorded this project as the seed's source (macros/build_fingerprint.sql).
+        con.execute("comment on table intermediate.sequence_steps is null")
     finally:
         con.close()
     assert len(old) > 50
