@@ -29,11 +29,15 @@ def cycle_summary(con: duckdb.DuckDBPyConnection, as_of: datetime, load_ids: lis
         summary["landing"] = {
             "files": int(row[0]), "messages": int(row[1]), "duplicates": int(row[2]), "quarantined": int(row[3]),
         }
-        if warehouse.table_exists(con, "intermediate", "int_events_unattributed"):
+        summary["landing"]["unattributed"] = 0
+        # (A view over the landed history: with no new file there is nothing to count, and nothing to run.)
+        if load_ids and warehouse.table_exists(con, "intermediate", "int_events_unattributed"):
             # Tracks and pages of this cycle's files that belong to no account (kept in raw, never sent).
+            # The load ids as literals: DuckDB pushes a constant list into the view's scan of raw (0.1 s
+            # at 10M messages), not a list bound as a parameter (1.0 s: the whole history read).
+            literals = ", ".join(str(int(load_id)) for load_id in load_ids)
             summary["landing"]["unattributed"] = int(con.execute(
-                "select count(*) from intermediate.int_events_unattributed where load_id in (select unnest(?::bigint[]))",
-                [load_ids],
+                f"select count(*) from intermediate.int_events_unattributed where load_id in ({literals})"
             ).fetchone()[0])
     if not warehouse.table_exists(con, "marts", "customer_onboarding_state"):
         return summary
