@@ -27,9 +27,10 @@ This class keeps Dagster's files and layout (`$DAGSTER_HOME/history/runs`: one d
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dagster import Enum, EnumValue, Field, StringSource
@@ -44,6 +45,11 @@ from dagster._serdes import ConfigurableClassData
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
+
+# Dagster hands a run's planned events (a planned materialization per asset, a planned evaluation per
+# check) to the storage as one batch only when this is set; store_event_batch writes them in one
+# transaction per file. Set for every process that loads this storage (the CLI, the daemon, the webserver).
+os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
 
 # Run files whose engines (and open connections) a long-lived process, the webserver reading many runs,
 # keeps at once; the least recently used one is closed beyond that.
@@ -62,6 +68,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         self._schema_true: set[tuple[str, str]] = set()
+        self._batch: dict[str, Connection] | None = None
+        self._batch_stack = ExitStack()
+        self._batch_thread = 0
         super().__init__(os.path.join(dagster_home, "history", "runs"), inst_data=inst_data)
 
     @classmethod
@@ -102,6 +111,15 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        if self._batch is not None and self._batch_thread == threading.get_ident():
+            # Inside store_event_batch (which holds the lock): the batch's one transaction on this file.
+            conn = self._batch.get(shard)
+            if conn is None:
+                conn = self._batch_stack.enter_context(self._engine(shard).connect())
+                self._batch_stack.enter_context(conn.begin())
+                self._batch[shard] = conn
+            yield conn
+            return
         with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
             yield conn
 
@@ -109,6 +127,21 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         super().store_event(event)
         # The UI's watcher of a live run reacts to its file changing (a checkpoint did it before).
         os.utime(self.path_for_shard(event.run_id))
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """The events Dagster hands as one batch (a run's planned materializations and checks, ~90 a
+        cycle, when DAGSTER_EVENT_BATCH_SIZE is set, which this module does): one transaction per file
+        for all of them instead of one each. On an error nothing of the batch is kept, and Dagster
+        stores the events one by one."""
+        with self._db_lock, ExitStack() as stack:
+            self._batch, self._batch_stack, self._batch_thread = {}, stack, threading.get_ident()
+            try:
+                for event in events:
+                    SqliteEventLogStorage.store_event(self, event)
+            finally:
+                self._batch = None
+        for run_id in {event.run_id for event in events}:
+            os.utime(self.path_for_shard(run_id))
 
     def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
         return self._schema_fact("column", column_name,

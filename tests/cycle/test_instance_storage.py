@@ -160,3 +160,65 @@ def test_a_live_run_reaches_the_uis_watcher_event_by_event(tmp_path: Path, monke
         webserver.end_watch(run_id, on_event)
         webserver.dispose()
         writer.dispose()
+
+
+PLANNED = {"ASSET_MATERIALIZATION_PLANNED", "ASSET_CHECK_EVALUATION_PLANNED"}
+
+
+def _planned(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    return sorted(e.dagster_event.event_type_value for e in instance.all_logs(run_id)
+                  if e.dagster_event and e.dagster_event.event_type_value in PLANNED)
+
+
+def test_a_runs_planned_events_are_written_in_one_transaction_per_file(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's creation stores a planned event per asset and check (~90 a cycle), each a transaction on
+    the run's file and one on the index; the storage writes them as Dagster's batch, one per file."""
+    _home(tmp_path, monkeypatch)
+    commits: list[int] = []
+
+    def count(conn: object) -> None:
+        commits.append(1)
+
+    with dg.DagsterInstance.get() as instance:
+        _materialize(instance)
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "commit", count)
+        try:
+            monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # Dagster's default: one by one
+            commits.clear()
+            one_by_one = _materialize(instance).run_id
+            individually = len(commits)
+            monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")  # what the storage's module sets
+            commits.clear()
+            batched = _materialize(instance).run_id
+            in_batch = len(commits)
+        finally:
+            sqlalchemy.event.remove(sqlalchemy.engine.Engine, "commit", count)
+        assert _planned(instance, batched) == _planned(instance, one_by_one) == [
+            "ASSET_CHECK_EVALUATION_PLANNED", "ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION_PLANNED"]
+        # Two planned materializations (the run's file, then the index: 2 transactions each) and a planned
+        # check (the run's file, then two on the index): seven transactions, now two.
+        assert individually - in_batch == 5
+        info = instance.get_latest_planned_materialization_info(dg.AssetKey("downstream"))
+        assert info is not None and info.run_id == batched
+
+
+def test_a_failed_batch_keeps_nothing_and_dagster_stores_the_events_one_by_one(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _home(tmp_path, monkeypatch)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    original = event_log_module.SqliteEventLogStorage._store_asset_event
+    failures: list[str] = []
+
+    def fail_once_in_a_batch(self, conn, event, event_id):  # noqa: ANN001, ANN202
+        if self._batch is not None and not failures:
+            failures.append(event.dagster_event.event_type_value)
+            raise sqlalchemy.exc.OperationalError("insert", {}, Exception("disk I/O error"))
+        return original(self, conn, event, event_id)
+
+    monkeypatch.setattr(event_log_module.SqliteEventLogStorage, "_store_asset_event", fail_once_in_a_batch)
+    with dg.DagsterInstance.get() as instance:
+        run_id = _materialize(instance).run_id
+        assert failures == ["ASSET_MATERIALIZATION_PLANNED"]
+        assert _planned(instance, run_id) == [
+            "ASSET_CHECK_EVALUATION_PLANNED", "ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION_PLANNED"]
