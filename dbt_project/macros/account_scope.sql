@@ -105,3 +105,51 @@
     {%- endif -%}
     {{ return(instant) }}
 {%- endmacro %}
+
+{#- A model downstream of the journey state (a row per account and trigger, task, offer...: an account may
+    have no row at all, e.g. once suppressed). Its `roots` are the scoped models it reads (their rows carry
+    `_batch_as_of`, the clock of the build that rewrote them), `also` what else moves a row (the clock
+    reaching a rule, on the stored rows or upstream); `clock_columns` (name -> expression) are the columns
+    that move with every clock (as_of, hours_stalled): set on every row after the scoped rows are replaced
+    (one column-wide update, cheaper than a rebuild). The strategy (account_scope) deletes every row of the
+    accounts in scope, then inserts the rebuilt ones, so an account that lost its rows loses them here too.
+    The model ends with `{{ account_scope_marker(scope) }}`. -#}
+{% macro account_scoped_downstream(roots=[], also=[], clock_columns={}) -%}
+    {{ config(
+        materialized='incremental' if target.type == 'duckdb' else 'table',
+        unique_key='account_id',
+        incremental_strategy='account_scope',
+        on_schema_change='sync_all_columns',
+        post_hook="{{ account_scope_record() }}",
+    ) }}
+    {%- set scope = account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')] + roots, also) -%}
+    {{ return({'scope': scope, 'clock_columns': clock_columns}) }}
+{%- endmacro %}
+
+{#- The scope and the clock columns, as a comment at the end of the model's SQL, for the strategy below
+    (which runs in the same node after the model's rows were computed: no other state to carry). -#}
+{% macro account_scope_marker(scoped) -%}
+    {%- if target.type == 'duckdb' and execute %}
+/* account_scope{{ tojson({'scope': scoped['scope'], 'set': scoped['clock_columns']}) }}account_scope */
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The incremental strategy `account_scope` (DuckDB): every row of the accounts in scope (all rows when
+    the scope is every account) is replaced by the model's new rows; then the clock's columns are set. The
+    scope's queries read the stored rows as they were when the new rows were computed (the delete runs first). -#}
+{% macro get_incremental_account_scope_sql(arg_dict) -%}
+    {%- set found = modules.re.search('/\\* account_scope(.*?)account_scope \\*/', compiled_code, modules.re.S) -%}
+    {%- if found is none -%}
+        {{ exceptions.raise_compiler_error(model.name ~ ': account_scope strategy without account_scope_marker(scope)') }}
+    {%- endif -%}
+    {%- set marked = fromjson(found.group(1)) -%}
+    {%- set target_relation = arg_dict['target_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target_relation }}
+    {%- if marked['scope'] is not none %} where account_id in ({{ marked['scope'] }}){% endif %};
+    insert into {{ target_relation }} ({{ columns }}) (select {{ columns }} from {{ arg_dict['temp_relation'] }});
+    {%- if marked['set'] %}
+    update {{ target_relation }} set
+    {%- for name, expression in marked['set'].items() %} {{ name }} = {{ expression }}{{ ',' if not loop.last }}{% endfor %};
+    {%- endif %}
+{%- endmacro %}
