@@ -82,7 +82,12 @@
     {%- for root in roots -%}
         {%- do changed.append("select account_id from " ~ root ~ " where _batch_as_of > " ~ since) -%}
     {%- endfor -%}
-    {{ return((changed + also) | join(' union ')) }}
+    {#- An `also` query may name the last build's clock as __scope_since__ (a root keyed otherwise than by
+        account, e.g. the people: the accounts whose primary contact's row was stamped since). -#}
+    {%- for query in also -%}
+        {%- do changed.append(query | replace('__scope_since__', since)) -%}
+    {%- endfor -%}
+    {{ return(changed | join(' union ')) }}
 {%- endmacro %}
 
 {#- A predicate keeping the accounts in scope (`true` when every account is). -#}
@@ -119,7 +124,7 @@
         materialized='incremental' if target.type == 'duckdb' else 'table',
         unique_key='account_id',
         incremental_strategy='account_scope',
-        on_schema_change='sync_all_columns',
+        on_schema_change='append_new_columns',
         post_hook="{{ account_scope_record() }}",
     ) }}
     {%- set scope = account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')] + roots, also) -%}
@@ -145,6 +150,15 @@
     {%- set marked = fromjson(found.group(1)) -%}
     {%- set target_relation = arg_dict['target_relation'] -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {#- A contract allows only appending new columns (on_schema_change): every account is rebuilt on a changed
+        project, when the columns the model no longer has are dropped. -#}
+    {%- if marked['scope'] is none -%}
+        {%- set kept = adapter.get_columns_in_relation(arg_dict['temp_relation']) | map(attribute='name') | list -%}
+        {%- for column in adapter.get_columns_in_relation(target_relation) if column.name not in kept %}
+    alter table {{ target_relation }} drop column {{ adapter.quote(column.name) }};
+        {%- endfor -%}
+        {%- set columns = get_quoted_csv(kept) -%}
+    {%- endif %}
     delete from {{ target_relation }}
     {%- if marked['scope'] is not none %} where account_id in ({{ marked['scope'] }}){% endif %};
     insert into {{ target_relation }} ({{ columns }}) (select {{ columns }} from {{ arg_dict['temp_relation'] }});

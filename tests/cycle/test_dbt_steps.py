@@ -286,7 +286,9 @@ ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_account
                   "int_account_journeys_evaluated")
 # Downstream of the journey state (macros/account_scope.sql, account_scoped_downstream): model -> schema.
 DOWNSTREAM_SCOPED = {"int_accounts_content_personalised": "intermediate", "int_recovery_offers_chosen": "intermediate",
-                     "int_onboarding_triggers_due": "intermediate"}
+                     "int_onboarding_triggers_due": "intermediate", "customer_onboarding_state": "marts",
+                     "crm_accounts": "marts", "customerio_people": "marts", "onboarding_plan_tasks": "marts",
+                     "crm_plan_tasks": "marts", "health_monitor_handoff": "marts"}
 SCOPED = {**dict.fromkeys(ACCOUNT_SCOPED, "intermediate"), **DOWNSTREAM_SCOPED}
 
 
@@ -323,7 +325,7 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
             con.execute(f"attach '{full / 'warehouse.duckdb'}' as full_build (read_only)")
             for model, schema in SCOPED.items():
                 rows = con.execute(f"select count(*) from {schema}.{model}").fetchone()[0]
-                assert rows == con.execute(f"select count(*) from full_build.{schema}.{model}").fetchone()[0] > 50, model
+                assert rows == con.execute(f"select count(*) from full_build.{schema}.{model}").fetchone()[0] > 20, model
                 # _batch_as_of (the journey's stamp: the clock of the build that rewrote a row) is bookkeeping.
                 stamp = con.execute("select count(*) from duckdb_columns() where database_name = 'warehouse' and "
                                     f"table_name = '{model}' and column_name = '_batch_as_of'").fetchone()[0]
