@@ -5,8 +5,8 @@
 -- Where several seed rows match, the most specific wins: an exact track, then an exact step, then an
 -- exact attempt ('*' = any).
 
-{#- Hourly, only the accounts whose journey state was rebuilt since this model's last build (macros/account_scope.sql);
-    an account that activated loses its rows. -#}
+{#- Hourly, only the accounts whose journey state was rebuilt since this model's last build
+    (macros/account_scope.sql); an account that activated loses its rows. -#}
 {%- set scoped = account_scoped_downstream(roots=[ref('int_account_journeys_evaluated')]) %}
 
 with journeys as (
