@@ -288,7 +288,7 @@ ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_account
 DOWNSTREAM_SCOPED = {"int_accounts_content_personalised": "intermediate", "int_recovery_offers_chosen": "intermediate",
                      "int_onboarding_triggers_due": "intermediate", "customer_onboarding_state": "marts",
                      "crm_accounts": "marts", "customerio_people": "marts", "onboarding_plan_tasks": "marts",
-                     "crm_plan_tasks": "marts", "health_monitor_handoff": "marts"}
+                     "crm_plan_tasks": "marts", "health_monitor_handoff": "marts", "csm_alerts": "marts"}
 SCOPED = {**dict.fromkeys(ACCOUNT_SCOPED, "intermediate"), **DOWNSTREAM_SCOPED}
 
 
@@ -335,6 +335,9 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
                                         f"except all select {columns} from {b}.{schema}.{model})").fetchone()[0]
                     assert extra == 0, f"{model} at {clock}: {extra} rows of {a} not in {b}"
 
+    # The syncs ran after the last cycle's dbt build: what they sent reaches the alerts (triggers_sent) at the
+    # next build, which takes the sends since its last build (the same clock here: a re-run of the hour).
+    assert [str(r.status) for r in dbt(scoped, ["run", "--select", "csm_alerts"], last).results] == ["success"]
     assert_same_as_a_full_rebuild(last)
 
     compiled = dbt(scoped, ["compile", "--select", *SCOPED], "2026-10-07T01:00:00Z")
