@@ -99,7 +99,7 @@ with state as (
 
 triggers as (
     select * from {{ ref('onboarding_triggers') }}
-    where emitted_as_of <= {{ as_of() }}
+    where emitted_as_of <= {{ as_of() }} and {{ in_account_scope(scoped.scope) }}
 ),
 
 roster as (
@@ -112,6 +112,7 @@ steps as (
 
 account_steps as (
     select * from {{ ref('int_account_steps_evaluated') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 events as (
@@ -120,6 +121,7 @@ events as (
         event_name,
         first_at
     from {{ ref('int_account_events_aggregated') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 content as (
@@ -129,10 +131,12 @@ content as (
         use_case as use_case_category,
         library_url
     from {{ ref('int_accounts_content_personalised') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 offers as (
     select * from {{ ref('int_recovery_offers_chosen') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 plan_milestones as (
@@ -144,6 +148,7 @@ plan_milestones as (
             'due_at, milestone_key',
         ) }} as plan_milestones
     from {{ ref('onboarding_plan_tasks') }}
+    where {{ in_account_scope(scoped.scope) }}
     group by account_id
 ),
 
@@ -173,6 +178,7 @@ delivered as (
         on changelog.run_id = runs.run_id and changelog.channel = runs.channel
     where
         changelog.channel = 'customerio'
+        and {{ in_account_scope(scoped.scope, 'changelog.account_id') }}
         and changelog.operation = 'event'
         and changelog.result in ('sent', 'outbox')
         and changelog.item_id like 'event:%'

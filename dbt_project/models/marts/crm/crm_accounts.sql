@@ -26,6 +26,7 @@ enriched as (
         account_id,
         domain
     from {{ ref('int_accounts_enriched') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 people as (
