@@ -18,6 +18,12 @@
   The state (the clock and fingerprint of the last build) is the table's comment, written by
   account_scope_record() as the model's post-hook: it lives and dies with the table.
 
+  Downstream of the journey state (account_scoped_downstream, below): int_onboarding_triggers_due,
+  int_recovery_offers_chosen, int_accounts_content_personalised, customer_onboarding_state, crm_accounts,
+  customerio_people, onboarding_plan_tasks, crm_plan_tasks, health_monitor_handoff and csm_alerts. Their
+  roots are the journey's steps and state, which stamp every row they rewrite (`_batch_as_of`); an `also`
+  query may read `__scope_since__` (the last build's clock) for a root keyed otherwise (people, sends).
+
   A clock earlier than the last build's (a replayed hour) rebuilds every account. DuckDB only
   (delete+insert on account_id); on Spark these models stay tables, rebuilt whole (README, "Running
   on Spark"). tests/cycle/test_dbt_steps.py compares them with a full rebuild after five cycles, 300
@@ -82,7 +88,12 @@
     {%- for root in roots -%}
         {%- do changed.append("select account_id from " ~ root ~ " where _batch_as_of > " ~ since) -%}
     {%- endfor -%}
-    {{ return((changed + also) | join(' union ')) }}
+    {#- An `also` query may name the last build's clock as __scope_since__ (a root keyed otherwise than by
+        account, e.g. the people: the accounts whose primary contact's row was stamped since). -#}
+    {%- for query in also -%}
+        {%- do changed.append(query | replace('__scope_since__', since)) -%}
+    {%- endfor -%}
+    {{ return(changed | join(' union ')) }}
 {%- endmacro %}
 
 {#- A predicate keeping the accounts in scope (`true` when every account is). -#}
@@ -104,4 +115,66 @@
         {%- set instant = (instant - instant.utcoffset()).replace(tzinfo=none) -%}
     {%- endif -%}
     {{ return(instant) }}
+{%- endmacro %}
+
+{#- A model downstream of the journey state (a row per account and trigger, task, offer...: an account may
+    have no row at all, e.g. once suppressed). Its `roots` are the scoped models it reads (their rows carry
+    `_batch_as_of`, the clock of the build that rewrote them), `also` what else moves a row (the clock
+    reaching a rule, on the stored rows or upstream); `clock_columns` (name -> expression, or a list of
+    them, one update each, in order, when one reads another) are the columns that move with every clock
+    (as_of, hours_stalled): set on every row after the scoped rows are replaced (column-wide updates,
+    cheaper than a rebuild); `clock_statements` run after them (a ranking over every row). The strategy (account_scope) deletes every row of the
+    accounts in scope, then inserts the rebuilt ones, so an account that lost its rows loses them here too.
+    The model ends with `{{ account_scope_marker(scope) }}`. -#}
+{% macro account_scoped_downstream(roots=[], also=[], clock_columns={}, clock_statements=[]) -%}
+    {{ config(
+        materialized='incremental' if target.type == 'duckdb' else 'table',
+        unique_key='account_id',
+        incremental_strategy='account_scope',
+        on_schema_change='append_new_columns',
+        post_hook="{{ account_scope_record() }}",
+    ) }}
+    {%- set scope = account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')] + roots, also) -%}
+    {{ return({'scope': scope, 'clock_columns': clock_columns, 'clock_statements': clock_statements}) }}
+{%- endmacro %}
+
+{#- The scope and the clock columns, as a comment at the end of the model's SQL, for the strategy below
+    (which runs in the same node after the model's rows were computed: no other state to carry). -#}
+{% macro account_scope_marker(scoped) -%}
+    {%- if target.type == 'duckdb' and execute %}
+/* account_scope{{ tojson({'scope': scoped['scope'], 'set': scoped['clock_columns'], 'then': scoped.get('clock_statements', [])}) }}account_scope */
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The incremental strategy `account_scope` (DuckDB): every row of the accounts in scope (all rows when
+    the scope is every account) is replaced by the model's new rows; then the clock's columns are set. The
+    scope's queries read the stored rows as they were when the new rows were computed (the delete runs first). -#}
+{% macro get_incremental_account_scope_sql(arg_dict) -%}
+    {%- set found = modules.re.search('/\\* account_scope(.*?)account_scope \\*/', compiled_code, modules.re.S) -%}
+    {%- if found is none -%}
+        {{ exceptions.raise_compiler_error(model.name ~ ': account_scope strategy without account_scope_marker(scope)') }}
+    {%- endif -%}
+    {%- set marked = fromjson(found.group(1)) -%}
+    {%- set target_relation = arg_dict['target_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {#- A contract allows only appending new columns (on_schema_change): every account is rebuilt on a changed
+        project, when the columns the model no longer has are dropped. -#}
+    {%- if marked['scope'] is none -%}
+        {%- set kept = adapter.get_columns_in_relation(arg_dict['temp_relation']) | map(attribute='name') | list -%}
+        {%- for column in adapter.get_columns_in_relation(target_relation) if column.name not in kept %}
+    alter table {{ target_relation }} drop column {{ adapter.quote(column.name) }};
+        {%- endfor -%}
+        {%- set columns = get_quoted_csv(kept) -%}
+    {%- endif %}
+    delete from {{ target_relation }}
+    {%- if marked['scope'] is not none %} where account_id in ({{ marked['scope'] }}){% endif %};
+    insert into {{ target_relation }} ({{ columns }}) (select {{ columns }} from {{ arg_dict['temp_relation'] }});
+    {%- set updates = marked['set'] if marked['set'] is sequence and marked['set'] is not mapping else [marked['set']] -%}
+    {%- for update in updates if update %}
+    update {{ target_relation }} set
+    {%- for name, expression in update.items() %} {{ name }} = {{ expression }}{{ ',' if not loop.last }}{% endfor %};
+    {%- endfor %}
+    {%- for statement in marked['then'] %}
+    {{ statement }};
+    {%- endfor %}
 {%- endmacro %}

@@ -284,6 +284,12 @@ def test_an_hourly_build_reads_only_the_new_batch_of_the_landed_history(workspac
 
 ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored", "int_account_steps_evaluated",
                   "int_account_journeys_evaluated")
+# Downstream of the journey state (macros/account_scope.sql, account_scoped_downstream): model -> schema.
+DOWNSTREAM_SCOPED = {"int_accounts_content_personalised": "intermediate", "int_recovery_offers_chosen": "intermediate",
+                     "int_onboarding_triggers_due": "intermediate", "customer_onboarding_state": "marts",
+                     "crm_accounts": "marts", "customerio_people": "marts", "onboarding_plan_tasks": "marts",
+                     "crm_plan_tasks": "marts", "health_monitor_handoff": "marts", "csm_alerts": "marts"}
+SCOPED = {**dict.fromkeys(ACCOUNT_SCOPED, "intermediate"), **DOWNSTREAM_SCOPED}
 
 
 def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebuild(workspace: Workspace,
@@ -308,45 +314,64 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
                                                              "ONBOARDING_AS_OF": clock, **extra})
 
     with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
-        states = dict(con.execute("select table_name, comment from duckdb_tables() where schema_name = 'intermediate' "
-                                  f"and table_name in {ACCOUNT_SCOPED}").fetchall())
-    assert {name: json.loads(comment)["as_of"] for name, comment in states.items()} == dict.fromkeys(ACCOUNT_SCOPED, last)
+        states = dict(con.execute("select table_name, comment from duckdb_tables() "
+                                  f"where table_name in {tuple(SCOPED)}").fetchall())
+    assert {name: json.loads(comment)["as_of"] for name, comment in states.items()} == dict.fromkeys(SCOPED, last)
 
     def assert_same_as_a_full_rebuild(clock: str) -> None:
-        built = dbt(full, ["run", "--full-refresh", "--select", "int_accounts_segmented", *ACCOUNT_SCOPED], clock)
-        assert [str(r.status) for r in built.results] == ["success"] * (len(ACCOUNT_SCOPED) + 1)
+        built = dbt(full, ["run", "--full-refresh", "--select", "int_accounts_segmented", *SCOPED], clock)
+        assert [str(r.status) for r in built.results] == ["success"] * (len(SCOPED) + 1)
         with duckdb.connect(str(scoped / "warehouse.duckdb")) as con:
             con.execute(f"attach '{full / 'warehouse.duckdb'}' as full_build (read_only)")
-            for model in ACCOUNT_SCOPED:
-                rows = con.execute(f"select count(*) from intermediate.{model}").fetchone()[0]
-                assert rows == workspace.query(f"select count(*) from intermediate.{model}")[0][0] > 200, model
+            for model, schema in SCOPED.items():
+                rows = con.execute(f"select count(*) from {schema}.{model}").fetchone()[0]
+                assert rows == con.execute(f"select count(*) from full_build.{schema}.{model}").fetchone()[0] > 20, model
+                # _batch_as_of (the journey's stamp: the clock of the build that rewrote a row) is bookkeeping.
+                stamp = con.execute("select count(*) from duckdb_columns() where database_name = 'warehouse' and "
+                                    f"table_name = '{model}' and column_name = '_batch_as_of'").fetchone()[0]
+                columns = "* exclude (_batch_as_of)" if stamp else "*"
                 for a, b in (("warehouse", "full_build"), ("full_build", "warehouse")):
-                    extra = con.execute(f"select count(*) from (select * from {a}.intermediate.{model} "
-                                        f"except all select * from {b}.intermediate.{model})").fetchone()[0]
+                    extra = con.execute(f"select count(*) from (select {columns} from {a}.{schema}.{model} "
+                                        f"except all select {columns} from {b}.{schema}.{model})").fetchone()[0]
                     assert extra == 0, f"{model} at {clock}: {extra} rows of {a} not in {b}"
 
+    # The syncs ran after the last cycle's dbt build: what they sent reaches the alerts (triggers_sent) at the
+    # next build, which takes the sends since its last build (the same clock here: a re-run of the hour).
+    assert [str(r.status) for r in dbt(scoped, ["run", "--select", "csm_alerts"], last).results] == ["success"]
     assert_same_as_a_full_rebuild(last)
 
-    compiled = dbt(scoped, ["compile", "--select", *ACCOUNT_SCOPED], "2026-10-07T01:00:00Z")
+    compiled = dbt(scoped, ["compile", "--select", *SCOPED], "2026-10-07T01:00:00Z")
     sql = {r.node.name: " ".join(r.node.compiled_code.split()) for r in compiled.results}
-    for model in ACCOUNT_SCOPED:
+    for model in SCOPED:
         assert f"_batch_as_of > cast('{last}' as timestamptz)" in sql[model], model
     due = "reached_at + to_hours(wait_hours) <= least(coalesce(goal_at, cast('2026-10-07T01:00:00Z' as timestamptz))"
     assert due in sql["int_account_steps_evaluated"] and "built.track is distinct from" in sql["int_account_steps_evaluated"]
     journeys = sql["int_account_journeys_evaluated"]
     assert "steps.stalled_at is not null" in journeys and "recovery_attempts < least(" in journeys
     assert "win_back_at is null" in journeys and "lifecycle_stage = 'activated'" in journeys
-    changed = dbt(scoped, ["compile", "--select", *ACCOUNT_SCOPED], "2026-10-07T01:00:00Z",
+    assert "built.step = 'day_90'" in sql["int_onboarding_triggers_due"]
+    changed = dbt(scoped, ["compile", "--select", *SCOPED], "2026-10-07T01:00:00Z",
                   **{FINGERPRINT_ENV: "another-project"})
     assert all("_batch_as_of >" not in r.node.compiled_code for r in changed.results)
 
     # Hours and days with no new event: only the clock's rules move accounts (stalls, recovery windows,
-    # win-back, retention), each found on the stored rows; the state must still be a full rebuild's.
+    # win-back, retention, the day-60/90 hand-offs), each found on the stored rows; the state must still be
+    # a full rebuild's.
     for hours in (6, 30, 100, 300):
         clock = (CLOCKS[-1] + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-        result = dbt(scoped, ["run", "--select", "int_accounts_segmented", *ACCOUNT_SCOPED], clock)
+        result = dbt(scoped, ["run", "--select", "int_accounts_segmented", *SCOPED], clock)
         assert all(str(r.status) == "success" for r in result.results)
     assert_same_as_a_full_rebuild(clock)
+    # 65 days later every account is past its day-90 hand-off (signups span 35 days).
+    handoffs = "select count(*) from intermediate.int_onboarding_triggers_due where kind = 'handoff' and step = 'day_90'"
+    with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(handoffs).fetchone()[0] == 0
+    later = (CLOCKS[-1] + timedelta(days=65)).isoformat().replace("+00:00", "Z")
+    assert all(str(r.status) == "success"
+               for r in dbt(scoped, ["run", "--select", "int_accounts_segmented", *SCOPED], later).results)
+    assert_same_as_a_full_rebuild(later)
+    with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(handoffs).fetchone()[0] > 0
     with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
         stages = dict(con.execute("select lifecycle_stage, count(*) from intermediate.int_account_journeys_evaluated "
                                   "group by all").fetchall())
@@ -357,5 +382,5 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
     # A replayed hour (a clock before the last build's): every account is rebuilt at that clock.
     earlier = (CLOCKS[-1] + timedelta(hours=30)).isoformat().replace("+00:00", "Z")
     assert all(str(r.status) == "success"
-               for r in dbt(scoped, ["run", "--select", "int_accounts_segmented", *ACCOUNT_SCOPED], earlier).results)
+               for r in dbt(scoped, ["run", "--select", "int_accounts_segmented", *SCOPED], earlier).results)
     assert_same_as_a_full_rebuild(earlier)

@@ -7,6 +7,11 @@
 -- Library: the most specific row wins: exact industry and use case, then exact industry, then exact use
 -- case, then '*' x '*'.
 
+{#- Hourly, only these accounts are rebuilt (macros/account_scope.sql): those whose profile changed (their
+    events or traits) or whose journey state was rebuilt (a changed track rebuilds it); the seeds are the
+    project's fingerprint. -#}
+{%- set scoped = account_scoped_downstream(roots=[ref('int_account_journeys_evaluated')]) %}
+
 with accounts as (
     select
         profiled.account_id,
@@ -17,6 +22,7 @@ with accounts as (
     from {{ ref('int_accounts_profiled') }} as profiled
     left join {{ ref('int_accounts_segmented') }} as segmented
         on profiled.account_id = segmented.account_id
+    where {{ in_account_scope(scoped.scope, 'profiled.account_id') }}
 ),
 
 keywords as (
@@ -90,3 +96,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

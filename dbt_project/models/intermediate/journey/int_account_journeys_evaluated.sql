@@ -371,7 +371,10 @@ final as (
         unsubscribed_at,
         csm_owner,
         holdout,
-        last_activity_at
+        last_activity_at,
+        -- The clock of the build that rewrote this row: the models downstream rebuild the accounts
+        -- stamped after their own last build (macros/account_scope.sql, roots).
+        {{ as_of() }} as _batch_as_of
     from evaluated
 )
 

@@ -117,7 +117,9 @@ final as (
                 and reached_at + {{ interval_hours('wait_hours') }}
                 <= least(coalesce(goal_at, {{ as_of() }}), {{ as_of() }})
                 then reached_at + {{ interval_hours('wait_hours') }}
-        end as stalled_at
+        end as stalled_at,
+        -- The clock of the build that rewrote this row (the downstream models' roots).
+        {{ as_of() }} as _batch_as_of
     from evaluated
 )
 

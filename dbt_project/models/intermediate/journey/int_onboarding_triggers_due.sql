@@ -14,13 +14,34 @@
 -- stall) and is never sent. state_priority orders the nudges that fit (the stage's own nudge first,
 -- a resource last), so the decision model can pick one per account and cycle.
 
+{#- Hourly, only these accounts are rebuilt (macros/account_scope.sql): those whose journey state or steps
+    were rebuilt since this model's last build (their rows are stamped), and those on which the clock reached
+    a hand-off day (day 60, 90: the one rule here that reads the clock), found on the stored rows. -#}
+{%- set journeys_model = ref('int_account_journeys_evaluated') -%}
+{%- set handoffs_reached = [] -%}
+{%- for day in var('handoff_days') -%}
+    {%- do handoffs_reached.append(
+        "select journeys.account_id from " ~ journeys_model ~ " as journeys where journeys.activated_at is not null"
+        ~ " and journeys.csm_owner is not null and journeys.primary_user_id is not null"
+        ~ " and not journeys.is_account_suppressed"
+        ~ " and journeys.activated_at <= journeys.signup_at + " ~ interval_days(day)
+        ~ " and journeys.signup_at + " ~ interval_days(day) ~ " <= " ~ as_of()
+        ~ " and not exists (select 1 from " ~ this ~ " as built where built.account_id = journeys.account_id"
+        ~ " and built.kind = 'handoff' and built.step = 'day_" ~ day ~ "')"
+    ) -%}
+{%- endfor -%}
+{%- set scoped = account_scoped_downstream(
+    roots=[journeys_model, ref('int_account_steps_evaluated')], also=handoffs_reached
+) %}
+
 with journeys as (
-    select * from {{ ref('int_account_journeys_evaluated') }}
-    where primary_user_id is not null and not is_account_suppressed
+    select * from {{ journeys_model }}
+    where primary_user_id is not null and not is_account_suppressed and {{ in_account_scope(scoped.scope) }}
 ),
 
 steps as (
     select * from {{ ref('int_account_steps_evaluated') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 nudgeable as (
@@ -247,3 +268,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

@@ -5,13 +5,19 @@
 -- Where several seed rows match, the most specific wins: an exact track, then an exact step, then an
 -- exact attempt ('*' = any).
 
+{#- Hourly, only the accounts whose journey state was rebuilt since this model's last build
+    (macros/account_scope.sql); an account that activated loses its rows. -#}
+{%- set scoped = account_scoped_downstream(roots=[ref('int_account_journeys_evaluated')]) %}
+
 with journeys as (
     select
         account_id,
         track,
         coalesce(stall_step, current_step) as stall_point
     from {{ ref('int_account_journeys_evaluated') }}
-    where activated_at is null and (stall_step is not null or recovery_attempts > 0)
+    where
+        activated_at is null and (stall_step is not null or recovery_attempts > 0)
+        and {{ in_account_scope(scoped.scope) }}
 ),
 
 attempts as (
@@ -60,3 +66,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

@@ -22,14 +22,22 @@
 {% set fyi_tracks = var('alert_fyi_tracks', ['self_serve']) %}
 {% set unrouted_tracks = var('alert_unrouted_tracks', ['self_serve']) %}
 {% set lookback_days = var('alert_lookback_days', 7) %}
+{#- Hourly, only the accounts whose inputs changed or whose alert the clock moved are rebuilt; what
+    moves with the clock (severity, priority, risk, route, rank) is then set on every row
+    (macros/csm_alerts_scope.sql). -#}
+{%- set alerts_scope = csm_alerts_scope() -%}
+{%- set scoped = alerts_scope.scoped -%}
+{%- set priority = alerts_scope.priority -%}
+{%- set risk_score = alerts_scope.risk_score %}
 
 with state as (
     select * from {{ ref('customer_onboarding_state') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 triggers as (
     select * from {{ ref('onboarding_triggers') }}
-    where emitted_as_of <= {{ as_of() }}
+    where emitted_as_of <= {{ as_of() }} and {{ in_account_scope(scoped.scope) }}
 ),
 
 roster as (
@@ -42,6 +50,7 @@ steps as (
 
 account_steps as (
     select * from {{ ref('int_account_steps_evaluated') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 events as (
@@ -50,6 +59,7 @@ events as (
         event_name,
         first_at
     from {{ ref('int_account_events_aggregated') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 content as (
@@ -59,10 +69,12 @@ content as (
         use_case as use_case_category,
         library_url
     from {{ ref('int_accounts_content_personalised') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 offers as (
     select * from {{ ref('int_recovery_offers_chosen') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 plan_milestones as (
@@ -74,6 +86,7 @@ plan_milestones as (
             'due_at, milestone_key',
         ) }} as plan_milestones
     from {{ ref('onboarding_plan_tasks') }}
+    where {{ in_account_scope(scoped.scope) }}
     group by account_id
 ),
 
@@ -103,6 +116,7 @@ delivered as (
         on changelog.run_id = runs.run_id and changelog.channel = runs.channel
     where
         changelog.channel = 'customerio'
+        and {{ in_account_scope(scoped.scope, 'changelog.account_id') }}
         and changelog.operation = 'event'
         and changelog.result in ('sent', 'outbox')
         and changelog.item_id like 'event:%'
@@ -266,25 +280,11 @@ enriched as (
 prioritised as (
     select
         *,
-        case
-            when kind = 'recovered'
-                then case when arr_at_risk >= {{ p0_min_arr }} then 'P1' else 'FYI' end
-            when kind = 'kickoff_booked' then '{{ var("alert_kickoff_priority", "P0") }}'
-            when kind = 'high_touch_signup'
-                then case when arr_at_risk >= {{ p0_min_arr }} then 'P0' else 'P1' end
-            when track in {{ sql_list(fyi_tracks) }} or arr_at_risk < {{ fyi_below_arr }} then 'FYI'
-            when arr_at_risk >= {{ p0_min_arr }} and severity_hours >= {{ p0_min_hours }} then 'P0'
-            else 'P1'
-        end as priority,
+        {{ priority }} as priority,
         -- ARR at risk, weighted up by how long the account has been stuck (x2 after a week, capped at
         -- 30 days) and by how far it still is from activation (0.5 when one step is left of many, 1.5
         -- when nothing is done).
-        round(
-            arr_at_risk
-            * (1 + least(greatest(severity_hours, 0), 720) / 168.0)
-            * (0.5 + steps_remaining / greatest(coalesce(steps_total, 0), 1)),
-            2
-        ) as risk_score
+        {{ risk_score }} as risk_score
     from enriched
 ),
 
@@ -396,3 +396,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

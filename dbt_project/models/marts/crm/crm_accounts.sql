@@ -3,8 +3,22 @@
 -- domain unless it is a free-mail provider (seeds/free_email_domains.csv): a gmail.com "company"
 -- would match every other gmail user's record.
 
+{#- Hourly, only these accounts are rebuilt (macros/account_scope.sql): those whose journey state was rebuilt
+    (the state mart is its projection), whose events or traits changed (the enrichment's inputs), and those
+    whose primary contact's identify traits changed; as_of is then set on every row. -#}
+{%- set scoped = account_scoped_downstream(
+    roots=[ref('int_account_journeys_evaluated')],
+    also=[
+        "select journeys.account_id from " ~ ref('int_account_journeys_evaluated') ~ " as journeys inner join "
+        ~ ref('int_users_identified') ~ " as people on journeys.primary_user_id = people.user_id"
+        ~ " where people._batch_as_of > __scope_since__",
+    ],
+    clock_columns={'as_of': as_of()},
+) %}
+
 with states as (
     select * from {{ ref('customer_onboarding_state') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 enriched as (
@@ -12,6 +26,7 @@ enriched as (
         account_id,
         domain
     from {{ ref('int_accounts_enriched') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 people as (
@@ -75,3 +90,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

@@ -4,9 +4,19 @@
 -- properties take them: a task is due at the milestone's due date, COMPLETED once its goal event happened.
 -- The HubSpot sync creates each task once (upsert by onboarding_task_id) and associates it to the company.
 
+{#- Hourly, only the accounts marts.onboarding_plan_tasks rebuilt (the same rules: a rebuilt journey state,
+    changed events, an open task the clock made overdue, here a NOT_STARTED task still MEDIUM past its due
+    date), found on this mart's stored rows (macros/account_scope.sql); as_of is then set on every row. -#}
+{%- set scoped = account_scoped_downstream(
+    roots=[ref('int_account_journeys_evaluated')],
+    also=["select account_id from " ~ this ~ " where task_status = 'NOT_STARTED' and task_priority = 'MEDIUM'"
+        ~ " and due_at < " ~ as_of()],
+    clock_columns={'as_of': as_of()},
+) %}
+
 with tasks as (
     select * from {{ ref('onboarding_plan_tasks') }}
-    where track in {{ sql_list(var('crm_plan_tracks')) }}
+    where track in {{ sql_list(var('crm_plan_tracks')) }} and {{ in_account_scope(scoped.scope) }}
 ),
 
 roster as (
@@ -43,3 +53,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

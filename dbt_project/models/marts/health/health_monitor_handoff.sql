@@ -2,10 +2,33 @@
 -- with what a health-score system needs: owner, activation, usage since activation, and the next
 -- check-in, NPS and renewal dates (the retention hand-offs of var handoff_days: check-in, NPS, renewal).
 {%- set days = var('handoff_days') %}
+{#- Hourly, only the accounts whose journey state was rebuilt or whose events changed are rebuilt
+    (macros/account_scope.sql); the columns that move with the clock (the days since, the next touchpoint,
+    as_of) are then set on every row, from its stored columns. -#}
+{%- set next_touchpoint = [] -%}
+{%- set next_touchpoint_at = [] -%}
+{%- for name in ['check_in', 'nps', 'renewal'] -%}
+{%- set due = 'signup_at + ' ~ interval_days(days[loop.index0]) -%}
+{%- set when = 'when ' ~ due ~ ' > ' ~ as_of() ~ ' then ' -%}
+{%- do next_touchpoint.append(when ~ "'" ~ name ~ "'") -%}
+{%- do next_touchpoint_at.append(when ~ due) -%}
+{%- endfor %}
+{%- set scoped = account_scoped_downstream(
+    roots=[ref('int_account_journeys_evaluated')],
+    clock_columns={
+        'days_since_activation': boundaries_between('day', 'activated_at', as_of()),
+        'days_since_last_activity': boundaries_between('day', 'last_activity_at', as_of()),
+        'next_touchpoint': 'case ' ~ next_touchpoint | join(' ') ~ ' end',
+        'next_touchpoint_at': 'case ' ~ next_touchpoint_at | join(' ') ~ ' end',
+        'as_of': as_of(),
+    },
+) %}
 
 with states as (
     select * from {{ ref('customer_onboarding_state') }}
-    where activated_at is not null and lifecycle_stage <> 'suppressed'
+    where
+        activated_at is not null and lifecycle_stage <> 'suppressed'
+        and {{ in_account_scope(scoped.scope) }}
 ),
 
 usage as (
@@ -63,3 +86,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

@@ -1,9 +1,22 @@
 -- One row per account as of the last cycle: the table the data team and both syncs read. The columns
 -- that move with every clock (hours stalled, the clock itself) are computed here, so the journey's state
 -- is rebuilt only for the accounts it changed for (int_account_journeys_evaluated).
+{#- Hourly, only the accounts whose journey state was rebuilt since this mart's last build are rebuilt
+    (macros/account_scope.sql); the clock's columns (hours_stalled, as_of) are then set on every row. -#}
+{%- set hours_stalled -%}
+    cast(
+        case when stalled_since is not null then {{ round_double(
+            seconds_between('stalled_since', as_of()) ~ ' / 3600.0', 1) }} end as double
+    )
+{%- endset -%}
+{%- set scoped = account_scoped_downstream(
+    roots=[ref('int_account_journeys_evaluated')],
+    clock_columns={'hours_stalled': hours_stalled, 'as_of': as_of()},
+) %}
 
 with journeys as (
     select * from {{ ref('int_account_journeys_evaluated') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 final as (
@@ -31,10 +44,7 @@ final as (
         activated_at,
         stalled_since,
         stall_step,
-        cast(
-            case when stalled_since is not null then {{ round_double(
-                seconds_between('stalled_since', as_of()) ~ ' / 3600.0', 1) }} end as double
-        ) as hours_stalled,
+        {{ hours_stalled }} as hours_stalled,
         first_stalled_at,
         checkpoint_at,
         cast(recovery_attempts as integer) as recovery_attempts,
@@ -53,3 +63,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}

@@ -5,6 +5,16 @@
 -- (seeds/use_case_keywords.csv, via int_accounts_content_personalised) adds its own milestones to the
 -- track's '*' ones.
 
+{#- Hourly, only these accounts are rebuilt (macros/account_scope.sql): those whose journey state was rebuilt
+    (the state mart and the use case follow it), whose events changed (completions, the kickoff), and those
+    with an open task whose due date the clock passed (open -> overdue), found on the stored rows; as_of is
+    then set on every row. -#}
+{%- set scoped = account_scoped_downstream(
+    roots=[ref('int_account_journeys_evaluated')],
+    also=["select account_id from " ~ this ~ " where status = 'open' and due_at < " ~ as_of()],
+    clock_columns={'as_of': as_of()},
+) %}
+
 with states as (
     select
         account_id,
@@ -14,7 +24,7 @@ with states as (
         lifecycle_stage,
         as_of
     from {{ ref('customer_onboarding_state') }}
-    where lifecycle_stage <> 'suppressed'
+    where lifecycle_stage <> 'suppressed' and {{ in_account_scope(scoped.scope) }}
 ),
 
 categories as (
@@ -22,6 +32,7 @@ categories as (
         account_id,
         use_case
     from {{ ref('int_accounts_content_personalised') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 events as (
@@ -30,6 +41,7 @@ events as (
         event_name,
         first_at
     from {{ ref('int_account_events_aggregated') }}
+    where {{ in_account_scope(scoped.scope) }}
 ),
 
 kickoffs as (
@@ -84,3 +96,4 @@ final as (
 )
 
 select * from final
+{{ account_scope_marker(scoped) }}
