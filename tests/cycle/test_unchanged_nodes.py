@@ -2,7 +2,7 @@
 (dagster_project/defs/dbt/unchanged.py, dbt_project/macros/build_fingerprint.sql).
 
 Re-creating the same view or reloading the same CSV each hour changed nothing and cost dbt ~50 ms
-per node: 20 of the 35 nodes of an idle core step. What must hold: a view whose SQL embeds the
+per node: 19 of the 35 nodes of an idle core step. What must hold: a view whose SQL embeds the
 clock is re-created every hour; a changed project rebuilds everything; and the marts a cycle leaves
 behind are the same rows as when every node is rebuilt.
 """
