@@ -126,7 +126,6 @@ def enqueue(
     if own_transaction:
         con.begin()  # the replaced rows' delete and their insert land together
     try:
-        before = _count_status(con, channel, PENDING)
         # A changed payload replaces its row (delete, then insert with the row's first enqueued_at), never
         # updates it in place: an in-place update of the wide `payload` column makes DuckDB's next
         # checkpoint rewrite that column for the whole row group (~0.5 s per touched row group of
@@ -135,7 +134,7 @@ def enqueue(
             """
             delete from ops.outbox as o using _outbox_incoming as i
             where o.channel = ? and o.item_id = i.item_id and o.payload_hash <> i.payload_hash
-            returning o.item_id, o.enqueued_at
+            returning o.item_id, o.enqueued_at, o.status
             """,
             [channel],
         ).fetchall()
@@ -144,7 +143,8 @@ def enqueue(
             "enqueued_at": pa.array([r[1] for r in replaced], type=pa.timestamp("us", tz="UTC")),
         }))
         try:
-            con.execute(
+            # An id still there has the same payload: it stays as it is (a sent event stays sent).
+            ((inserted,),) = con.execute(
                 """
                 insert into ops.outbox (channel, item_id, account_id, kind, priority, payload, payload_hash,
                                         status, attempts, last_error, enqueued_at, updated_at, sent_at, last_run_id)
@@ -152,13 +152,14 @@ def enqueue(
                        'pending', 0, null, coalesce(r.enqueued_at, ?), ?, null, ?
                 from _outbox_incoming i
                 left join _outbox_replaced r on r.item_id = i.item_id
-                where not exists (select 1 from ops.outbox o where o.channel = ? and o.item_id = i.item_id)
+                on conflict (channel, item_id) do nothing
                 """,
-                [channel, stamp, stamp, run_id, channel],
+                [channel, stamp, stamp, run_id],
             ).fetchall()
         finally:
             con.unregister("_outbox_replaced")
-        after = _count_status(con, channel, PENDING)
+        # Pending now that were not before: every row inserted, but a pending row replaced was pending already.
+        became_pending = int(inserted) - sum(1 for r in replaced if r[2] == PENDING)
         if own_transaction:
             con.commit()
     except BaseException:
@@ -167,7 +168,7 @@ def enqueue(
         raise
     finally:
         con.unregister("_outbox_incoming")
-    return after - before
+    return became_pending
 
 
 def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
