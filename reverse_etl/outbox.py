@@ -132,9 +132,9 @@ def enqueue(
         # ~120k payloads); deleted rows and appended ones cost the checkpoint next to nothing.
         replaced = con.execute(
             """
-            delete from ops.outbox as o using _outbox_incoming as i
-            where o.channel = ? and o.item_id = i.item_id and o.payload_hash <> i.payload_hash
-            returning o.item_id, o.enqueued_at, o.status
+            select o.item_id, o.enqueued_at, o.status from ops.outbox o
+            join _outbox_incoming i on o.item_id = i.item_id
+            where o.channel = ? and o.payload_hash <> i.payload_hash
             """,
             [channel],
         ).fetchall()
@@ -143,6 +143,11 @@ def enqueue(
             "enqueued_at": pa.array([r[1] for r in replaced], type=pa.timestamp("us", tz="UTC")),
         }))
         try:
+            if replaced:  # found first, then deleted by key: a DELETE ... USING join scanned slower, cold
+                con.execute(
+                    "delete from ops.outbox where channel = ? and item_id in (select item_id from _outbox_replaced)",
+                    [channel],
+                ).fetchall()
             # An id still there has the same payload: it stays as it is (a sent event stays sent).
             ((inserted,),) = con.execute(
                 """

@@ -120,3 +120,13 @@ def test_the_fold_replaces_a_snapshot_and_leaves_the_stored_payloads_alone(con) 
     assert snapshot["user_000004"] == ("acct_000004", "h2-4", "stage-2", later, "r2")
     assert snapshot["user_000005"] == ("acct_000005", "h1-5", "stage-1", T0, "r1")
     assert con.execute("select count(*) from ops.sync_changelog").fetchone() == (ROWS + 2,)
+
+
+def test_an_item_replaced_twice_in_one_transaction_is_its_last_payload(con) -> None:
+    con.begin()  # as a run's plan: chunk after chunk in one transaction
+    assert outbox.enqueue(con, "hubspot", [_item(1)], now=T0) == 1
+    assert outbox.enqueue(con, "hubspot", [_item(1, 2)], now=T0 + timedelta(minutes=1)) == 0
+    assert outbox.enqueue(con, "hubspot", [_item(1, 3)], now=T0 + timedelta(minutes=2)) == 0
+    con.commit()
+    assert con.execute("select payload->>'$.op.stage', enqueued_at, status from ops.outbox").fetchall() == [
+        ("stage-3", T0, "pending")]
