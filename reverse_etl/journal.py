@@ -86,6 +86,17 @@ def fold(con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = 
             """,
             [channel, channel],
         ).fetchall()
+        # The snapshot of a key is replaced (delete, then insert), not updated in place: every column but the
+        # key changes, and an in-place update of the wide `payload` column makes DuckDB's next checkpoint
+        # rewrite that column for each row group it touched (outbox.enqueue says the same).
+        con.execute(
+            """
+            delete from ops.sync_snapshot as s
+            using (select distinct snapshot_key from ops.sync_journal where channel = ? and snapshot_key is not null) as j
+            where s.channel = ? and s.entity_key = j.snapshot_key
+            """,
+            [channel, channel],
+        ).fetchall()
         con.execute(
             """
             insert into ops.sync_snapshot
@@ -93,9 +104,6 @@ def fold(con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = 
             from ops.sync_journal
             where channel = ? and snapshot_key is not null
             qualify row_number() over (partition by snapshot_key order by recorded_at desc) = 1
-            on conflict (channel, entity_key) do update set
-                account_id = excluded.account_id, row_hash = excluded.row_hash, payload = excluded.payload,
-                synced_at = excluded.synced_at, run_id = excluded.run_id
             """,
             [channel],
         ).fetchall()

@@ -35,6 +35,7 @@ class SyncResult:
     invalid: int = 0
     skipped_gate: int = 0
     pending_left: int = 0
+    parked_left: int = 0  # the channel's operations parked in ops.outbox when the run closed (any run's)
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -136,7 +137,8 @@ def close_run(con: Any, channel: str, run_id: str, result: Any, *, stats: Any | 
         result.requests, result.retries = stats.requests, stats.retries
         result.rate_limited, result.bytes_sent = stats.rate_limited, stats.bytes_sent
     result.duration_seconds = time.perf_counter() - started
-    result.pending_left = outbox.status_counts(con, channel)[outbox.PENDING]
+    counts = outbox.status_counts(con, channel)
+    result.pending_left, result.parked_left = counts[outbox.PENDING], counts[outbox.PARKED]
     if result.status != "failed" and (result.failed or result.parked or result.error or result.invalid):
         result.status = "partial"
     finish_run(con, run_id, channel, status=result.status, counters=result.counters(),

@@ -17,7 +17,6 @@ import dagster as dg
 from dagster_project.defs.slack.resources import SlackResource
 from dagster_project.lib import config
 from dagster_project.lib.resources import WarehouseResource
-from reverse_etl import outbox
 from reverse_etl.runs import SyncResult
 
 # Parked operations named in one alert; the rest are counted ("+N more"), their errors are in ops.outbox.
@@ -62,9 +61,9 @@ def report_sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
             f"send gate held back {result.skipped_gate} {label} operations: "
             + "; ".join(f"{reason} ({n})" for reason, n in result.gate_reasons.items())
         )
-    with warehouse.connect() as con:
-        parked = outbox.status_counts(con, channel)[outbox.PARKED]
-        if result.parked_ids:
+    parked = result.parked_left  # counted as the run closed: no second connection to the warehouse
+    if result.parked_ids:
+        with warehouse.connect() as con:
             _alert_parked(context, con, as_of, channel, label, result.parked_ids)
     parked_this_run = result.parked + result.invalid
     values: dict[str, Any] = {
