@@ -131,7 +131,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """The events Dagster hands as one batch (a run's planned materializations and checks, ~90 a
         cycle, when DAGSTER_EVENT_BATCH_SIZE is set, which this module does): one transaction per file
-        for all of them instead of one each. On an error nothing of the batch is kept, and Dagster
+        for all of them instead of one each. On an error nothing of the batch is kept (but for a failure
+        of the run file's commit after the index's: each file commits on its own), and Dagster then
         stores the events one by one."""
         with self._db_lock, ExitStack() as stack:
             self._batch, self._batch_stack, self._batch_thread = {}, stack, threading.get_ident()

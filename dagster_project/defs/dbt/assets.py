@@ -164,7 +164,6 @@ def _selection(assets_def: dg.AssetsDefinition) -> tuple[dict[str, Any], frozens
                                                  manifest_json=manifest))
 
 
-
 def _sources_to_spark(
     context: dg.AssetExecutionContext, warehouse_resource: WarehouseResource, target: Path, env: dict[str, str]
 ) -> None:
