@@ -35,12 +35,12 @@
     (subqueries of account ids: what else changes a row, e.g. the clock reaching a stored due time).
     Call it first in the model:
     `{%- set scope = account_scoped_model() %}`. -#}
-{% macro account_scoped_model(roots=[], also=[]) -%}
+{% macro account_scoped_model(roots=[], also=[], strategy='delete+insert', on_schema_change='sync_all_columns') -%}
     {{ config(
         materialized='incremental' if target.type == 'duckdb' else 'table',
         unique_key='account_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='sync_all_columns',
+        incremental_strategy=strategy,
+        on_schema_change=on_schema_change,
         post_hook="{{ account_scope_record() }}",
     ) }}
     {{ return(account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')] + roots, also)) }}
@@ -127,14 +127,7 @@
     accounts in scope, then inserts the rebuilt ones, so an account that lost its rows loses them here too.
     The model ends with `{{ account_scope_marker(scope) }}`. -#}
 {% macro account_scoped_downstream(roots=[], also=[], clock_columns={}, clock_statements=[]) -%}
-    {{ config(
-        materialized='incremental' if target.type == 'duckdb' else 'table',
-        unique_key='account_id',
-        incremental_strategy='account_scope',
-        on_schema_change='append_new_columns',
-        post_hook="{{ account_scope_record() }}",
-    ) }}
-    {%- set scope = account_scope([ref('int_account_events_aggregated'), ref('int_account_traits_latest')] + roots, also) -%}
+    {%- set scope = account_scoped_model(roots, also, strategy='account_scope', on_schema_change='append_new_columns') -%}
     {{ return({'scope': scope, 'clock_columns': clock_columns, 'clock_statements': clock_statements}) }}
 {%- endmacro %}
 
