@@ -1,0 +1,57 @@
+"""The dbt warm-up a cycle's run starts (dagster_project/lib/dbt.py, warm_up): it must do what the
+process's first dbt invocation would otherwise do first, so that invocation finds it done.
+
+In a fresh interpreter (this test session's own caches are warm): after the warm-up, an invocation
+builds no configuration schema of its own and reads no manifest again; without it, it builds both.
+A dbt release that validates one more class makes the first test fail: add the class to _VALIDATED.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_project.lib import config
+
+PROBE = """
+import json, sys
+from pathlib import Path
+from dbt_common.dataclass_schema import dbtClassMixin
+from dagster_project.lib import dbt
+
+if sys.argv[1] == "warm":
+    dbt.warm_up()
+    dbt._warming.join()
+schemas, manifests = dbtClassMixin.json_schema.cache_info().misses, dbt._prepared_manifest.cache_info().misses
+dbt.invoke_in_process(["ls", "--select", "stg_segment__tracks", "--output", "name"], Path(sys.argv[2]),
+                      {"ONBOARDING_WAREHOUSE": sys.argv[3], dbt.AS_OF_ENV: "2026-10-01T00:00:00+00:00"})
+print(json.dumps({
+    "warm": [schemas, manifests],
+    "invocation": [dbtClassMixin.json_schema.cache_info().misses - schemas,
+                   dbt._prepared_manifest.cache_info().misses - manifests],
+}))
+"""
+
+
+def _probe(mode: str, tmp_path: Path) -> dict[str, list[int]]:
+    env = {**os.environ, "PYTHONPATH": str(config.project_root())}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, mode, str(tmp_path / mode), str(tmp_path / "warehouse.duckdb")],
+        env=env, capture_output=True, text=True, check=True, cwd=config.project_root(),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_first_invocation_after_the_warm_up_builds_no_schema_and_reads_no_manifest(tmp_path: Path) -> None:
+    figures = _probe("warm", tmp_path)
+    assert figures["warm"][0] >= 7 and figures["warm"][1] == 1, figures
+    assert figures["invocation"] == [0, 0], figures
+
+
+def test_without_the_warm_up_the_first_invocation_does_both(tmp_path: Path) -> None:
+    figures = _probe("cold", tmp_path)
+    assert figures["warm"] == [0, 0], figures
+    assert figures["invocation"][0] >= 7 and figures["invocation"][1] == 1, figures
