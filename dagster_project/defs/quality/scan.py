@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from dagster_project.defs.quality.batch import BATCH, STAGED
+from dagster_project.defs.quality.batch import BATCH, STAGED, SUITE_ROWS
 from dagster_project.defs.quality.merge import Profile
 from dagster_project.defs.quality.suites import SuiteSpec
 
@@ -63,13 +63,34 @@ def suite_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {k: int(n) for k, n in con.execute(f"select event_key, count(*) from {BATCH} group by all").fetchall()}
 
 
+def order_suite_rows(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    """Number the staged rows of these event keys in arrival order, per key, once (`suite_frame(ordered=True)`).
+
+    Without it each chunk scans the whole staged batch and sorts its event's rows to find its own: on a
+    first load that is 15 scans of 10 M rows for 785,000 suite rows. With it the suites' rows are sorted
+    once and a chunk is a range of their numbers.
+    """
+    con.execute(
+        f"""
+        create or replace temp table {SUITE_ROWS} as
+        select *, row_number() over (
+            partition by event_key order by arrived_at, message_id, staged_row
+        ) - 1 as suite_row
+        from {STAGED} where list_contains($keys::varchar[], event_key)
+        order by event_key, suite_row
+        """,
+        {"keys": sorted(keys)},
+    )
+
+
 def suite_frame(
-    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, as_of: datetime, start: int, size: int
+    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, as_of: datetime, start: int, size: int, *, ordered: bool = False
 ) -> pd.DataFrame:
     """Rows `start` .. `start + size - 1` (arrival order) of the suite's event, as `frames.build_frame` builds them.
 
     Arrival order is (arrived_at, message_id), then the staged row: the same rows in the same order
-    whatever the chunk size (test_chunked_batch.py).
+    whatever the chunk size (test_chunked_batch.py). `ordered`: read them from the numbered suite rows
+    (`order_suite_rows`, which must have included the suite's key) instead of the whole batch.
     """
     # One parse of each body for all the suite's properties (a list of paths), then one value per property.
     paths = ", ".join(_path(prop) for prop in spec.properties)
@@ -85,6 +106,11 @@ def suite_frame(
             f"""case when {t} in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') then try_cast({text} as double)
                 end as {_ident(prop + '__number')}""",
         ]
+    rows = (
+        f"select * exclude (suite_row) from {SUITE_ROWS} where event_key = ? and suite_row >= ? and suite_row < ?"
+        if ordered else
+        f"select * from {STAGED} where event_key = ? order by arrived_at, message_id, staged_row limit ? offset ?"
+    )
     sql = f"""
         select message_id, account_id, user_id,
             (epoch_us(event_at) - epoch_us(?::timestamptz)) / 1e6 as future_skew_seconds,
@@ -93,17 +119,14 @@ def suite_frame(
         from (
             select *{values} from (
                 select *{f', json_extract({_source(spec)}, [{paths}]) as _values' if paths else ''}
-                from (
-                    select * from {STAGED} where event_key = ?
-                    order by arrived_at, message_id, staged_row limit ? offset ?
-                )
+                from ({rows})
             )
         )
         order by arrived_at, message_id, staged_row
     """
     import pandas as pd  # only when a suite has rows: the code location and an idle pass never load it
 
-    frame = con.execute(sql, [as_of, spec.key, size, start]).df()
+    frame = con.execute(sql, [as_of, spec.key, *((start, start + size) if ordered else (size, start))]).df()
     for name in frame.columns:
         if name in ("future_skew_seconds", "seconds_before_account_signup") or name.endswith("__number"):
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
@@ -117,28 +140,63 @@ def _ident(name: str) -> str:
 
 
 def profile(con: duckdb.DuckDBPyConnection) -> Profile:
-    """{(arrival hour, event_key): {property: Counter(json_type)}}, property '' counting the rows."""
-    out: Profile = {}
-    rows = con.execute(
+    """{(arrival hour, event_key): {property: Counter(json_type)}}, property '' counting the rows.
+
+    One pass over the batch groups its bodies by shape: `json_structure` (each top-level property with
+    its type) and `json_keys` (the properties as written, repeats included). Only the distinct shapes
+    (tens per event and hour) are then taken apart into properties, instead of every body: the same
+    counts as `json_each` over every body, for a third of its cost at 10 M messages. A body that names a
+    property twice (the structure merges the two) is read with `json_each` itself, as before.
+    """
+    con.execute(
         f"""
-        select date_trunc('hour', arrived_at) as hour, event_key, count(*)
-        from {BATCH} where type in ('track', 'identify', 'group') group by all
-        """
-    ).fetchall()
-    for hour, key, n in rows:
-        out.setdefault((hour, key), {})[""] = Counter({"rows": int(n)})
-    types = con.execute(
-        f"""
-        with bodies as (
-            select date_trunc('hour', arrived_at) as hour, event_key, body
-            from {BATCH} where type in ('track', 'identify', 'group')
-        )
-        select hour, event_key, e.key, coalesce({_JSON_TYPE.format(t='e.type')}, 'null') as json_type, count(*)
-        from bodies, json_each(bodies.body) as e
-        where json_type(bodies.body) = 'OBJECT'
+        create or replace temp table _quality_shapes as
+        select date_trunc('hour', arrived_at) as hour, event_key, json_structure(body)::varchar as shape,
+               json_keys(body) as props, count(*) as n
+        from {BATCH} where type in ('track', 'identify', 'group')
         group by all
         """
-    ).fetchall()
+    )
+    try:
+        out: Profile = {}
+        for hour, key, n in con.execute("select hour, event_key, sum(n)::bigint from _quality_shapes group by all").fetchall():
+            out.setdefault((hour, key), {})[""] = Counter({"rows": int(n)})
+        # A body with properties is an object; its structure holds each property once, with its JSON type
+        # (an object without properties is 'JSON': no property of it is counted either way).
+        types = con.execute(
+            f"""
+            with parts as (
+                select hour, event_key, e.key, e.value, n
+                from _quality_shapes, json_each(_quality_shapes.shape) as e
+                where len(props) > 0 and len(props) = len(list_distinct(props))
+            ),
+            typed as (
+                select hour, event_key, key, n, case
+                    when json_type(value) in ('OBJECT', 'ARRAY') then json_type(value)
+                    when value->>'$' = 'JSON' then 'OBJECT'  -- {{}}: the structure of an empty object
+                    else value->>'$' end as t
+                from parts
+            )
+            select hour, event_key, key, coalesce({_JSON_TYPE.format(t='t')}, 'null') as json_type, sum(n)::bigint
+            from typed group by all
+            """
+        ).fetchall()
+        if con.execute("select count(*) from _quality_shapes where len(props) <> len(list_distinct(props))").fetchone()[0]:
+            types += con.execute(
+                f"""
+                with bodies as (
+                    select date_trunc('hour', arrived_at) as hour, event_key, body
+                    from {BATCH}
+                    where type in ('track', 'identify', 'group') and len(json_keys(body)) <> len(list_distinct(json_keys(body)))
+                )
+                select hour, event_key, e.key, coalesce({_JSON_TYPE.format(t='e.type')}, 'null') as json_type, count(*)
+                from bodies, json_each(bodies.body) as e
+                where json_type(bodies.body) = 'OBJECT'
+                group by all
+                """
+            ).fetchall()
+    finally:
+        con.execute("drop table if exists _quality_shapes")
     for hour, key, prop, json_type, n in types:
         out.setdefault((hour, key), {}).setdefault(prop, Counter())[json_type] += int(n)
     return out
