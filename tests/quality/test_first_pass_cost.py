@@ -1,10 +1,8 @@
 """What made a first pass cheaper says exactly what it said before (expectations/README.md, "What a pass costs").
 
-- the property profile groups bodies by shape (`json_structure`, `json_keys`) instead of taking every body
-  apart: here it is compared with `json_each` over every body, on bodies with every JSON type, nested and
-  empty values, odd keys and repeated keys;
-- the suites' rows are numbered once and read by range (`scan.order_suite_rows`): the frames are the ones
-  read from the whole batch, whatever the chunk size.
+The property profile groups bodies by shape (`json_structure`, `json_keys`) instead of taking every body
+apart: here it is compared with `json_each` over every body, on bodies with every JSON type, nested and
+empty values, odd keys and repeated keys.
 """
 
 from __future__ import annotations
@@ -13,17 +11,10 @@ import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from dagster_project.defs.quality import batch, scan
-from dagster_project.defs.quality.run import QualityRun
-from dagster_project.defs.quality.suites import load_suites
-from dagster_project.lib import warehouse
-from tests.quality import dq_events as ev
-from tests.quality.conftest import HISTORY_DAYS, Workspace
 
 _VALUES = [
     '"x"',
@@ -126,27 +117,3 @@ def test_the_profile_by_shape_is_the_profile_of_every_body() -> None:
     finally:
         con.close()
     assert json.loads('{"a":1,"a":"x"}') == {"a": "x"}  # what a repeated property is to Python (the last)
-
-
-def test_numbered_suite_rows_give_the_same_frames(tmp_path: Path, history: tuple[Path, QualityRun]) -> None:
-    ws = Workspace(tmp_path, history[0])
-    day = ev.day_messages(HISTORY_DAYS)
-    ev.plant(day, "signup_completed", 3, lambda m: m["properties"].pop("plan_tier"))
-    ws.land("day.jsonl", day)
-    as_of = ev.day_start(HISTORY_DAYS + 1)
-    specs = load_suites()
-    with warehouse.connect(ws.db) as con:
-        batch.stage_batch(con, as_of)
-        per_key = scan.suite_rows(con)
-        scan.order_suite_rows(con, [s.key for s in specs if per_key.get(s.key)])
-        for spec in specs:
-            rows = per_key.get(spec.key, 0)
-            whole = scan.suite_frame(con, spec, as_of, 0, max(rows, 1))
-            for size in (7, rows or 1):
-                chunks = [
-                    scan.suite_frame(con, spec, as_of, start, size, ordered=True)
-                    for start in range(0, rows, size)
-                ]
-                ordered = pd.concat(chunks, ignore_index=True) if chunks else whole.iloc[0:0]
-                pd.testing.assert_frame_equal(ordered, whole, obj=f"{spec.name} in chunks of {size}")
-        batch.drop_staged(con)

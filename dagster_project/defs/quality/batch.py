@@ -183,7 +183,6 @@ left join {signups} as s on s.account_id = b.account_id
 STAGED = "_quality_staged"
 BATCH = "_quality_staged_batch"
 SIGNUPS = "_quality_staged_signups"
-SUITE_ROWS = "_quality_staged_suite_rows"  # the suites' rows numbered in arrival order (scan.order_suite_rows)
 _SCRATCH = ("_quality_counts", "_quality_names", "_quality_groupless", "_quality_history", "_quality_accounts",
             "_quality_unidentified")
 
@@ -298,7 +297,7 @@ def stage_batch(
 
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"drop view if exists {STAGED}")
-    for table in (SUITE_ROWS, BATCH, SIGNUPS):
+    for table in (BATCH, SIGNUPS):
         con.execute(f"drop table if exists {table}")
 
 

@@ -299,12 +299,11 @@ def _scan(
         scan_sql.unattributed(con)
     )
     per_key = scan_sql.suite_rows(con)
-    scan_sql.order_suite_rows(con, [spec.key for spec in specs if per_key.get(spec.key)])
     for spec in specs:
         rows = per_key.get(spec.key, 0)
         name = suite_check_name(spec.name)
         for start in range(0, rows, size):
-            frame = scan_sql.suite_frame(con, spec, as_of, start, size, ordered=True)
+            frame = scan_sql.suite_frame(con, spec, as_of, start, size)
             if not scan.chunks:
                 scan.gx_startup_seconds = validate.warm_up()  # what the pass waited for GX, if anything
             outcomes = validate.validate_frame(spec, frame)

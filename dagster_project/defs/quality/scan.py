@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from dagster_project.defs.quality.batch import BATCH, STAGED, SUITE_ROWS
+from dagster_project.defs.quality.batch import BATCH, STAGED
 from dagster_project.defs.quality.merge import Profile
 from dagster_project.defs.quality.suites import SuiteSpec
 
@@ -63,34 +63,13 @@ def suite_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {k: int(n) for k, n in con.execute(f"select event_key, count(*) from {BATCH} group by all").fetchall()}
 
 
-def order_suite_rows(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
-    """Number the staged rows of these event keys in arrival order, per key, once (`suite_frame(ordered=True)`).
-
-    Without it each chunk scans the whole staged batch and sorts its event's rows to find its own: on a
-    first load that is 15 scans of 10 M rows for 785,000 suite rows. With it the suites' rows are sorted
-    once and a chunk is a range of their numbers.
-    """
-    con.execute(
-        f"""
-        create or replace temp table {SUITE_ROWS} as
-        select *, row_number() over (
-            partition by event_key order by arrived_at, message_id, staged_row
-        ) - 1 as suite_row
-        from {STAGED} where list_contains($keys::varchar[], event_key)
-        order by event_key, suite_row
-        """,
-        {"keys": sorted(keys)},
-    )
-
-
 def suite_frame(
-    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, as_of: datetime, start: int, size: int, *, ordered: bool = False
+    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, as_of: datetime, start: int, size: int
 ) -> pd.DataFrame:
     """Rows `start` .. `start + size - 1` (arrival order) of the suite's event, as `frames.build_frame` builds them.
 
     Arrival order is (arrived_at, message_id), then the staged row: the same rows in the same order
-    whatever the chunk size (test_chunked_batch.py). `ordered`: read them from the numbered suite rows
-    (`order_suite_rows`, which must have included the suite's key) instead of the whole batch.
+    whatever the chunk size (test_chunked_batch.py).
     """
     # One parse of each body for all the suite's properties (a list of paths), then one value per property.
     paths = ", ".join(_path(prop) for prop in spec.properties)
@@ -106,11 +85,6 @@ def suite_frame(
             f"""case when {t} in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') then try_cast({text} as double)
                 end as {_ident(prop + '__number')}""",
         ]
-    rows = (
-        f"select * exclude (suite_row) from {SUITE_ROWS} where event_key = ? and suite_row >= ? and suite_row < ?"
-        if ordered else
-        f"select * from {STAGED} where event_key = ? order by arrived_at, message_id, staged_row limit ? offset ?"
-    )
     sql = f"""
         select message_id, account_id, user_id,
             (epoch_us(event_at) - epoch_us(?::timestamptz)) / 1e6 as future_skew_seconds,
@@ -119,14 +93,17 @@ def suite_frame(
         from (
             select *{values} from (
                 select *{f', json_extract({_source(spec)}, [{paths}]) as _values' if paths else ''}
-                from ({rows})
+                from (
+                    select * from {STAGED} where event_key = ?
+                    order by arrived_at, message_id, staged_row limit ? offset ?
+                )
             )
         )
         order by arrived_at, message_id, staged_row
     """
     import pandas as pd  # only when a suite has rows: the code location and an idle pass never load it
 
-    frame = con.execute(sql, [as_of, spec.key, *((start, start + size) if ordered else (size, start))]).df()
+    frame = con.execute(sql, [as_of, spec.key, size, start]).df()
     for name in frame.columns:
         if name in ("future_skew_seconds", "seconds_before_account_signup") or name.endswith("__number"):
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
