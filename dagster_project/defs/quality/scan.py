@@ -117,28 +117,67 @@ def _ident(name: str) -> str:
 
 
 def profile(con: duckdb.DuckDBPyConnection) -> Profile:
-    """{(arrival hour, event_key): {property: Counter(json_type)}}, property '' counting the rows."""
-    out: Profile = {}
-    rows = con.execute(
+    """{(arrival hour, event_key): {property: Counter(json_type)}}, property '' counting the rows.
+
+    One pass over the batch groups its bodies by shape: `json_structure` (each top-level property with
+    its type) and `json_keys` (the properties as written, repeats included), each computed once per
+    distinct body of an event and hour. Only the distinct shapes (tens per event and hour) are then taken
+    apart into properties, instead of every body: the same counts as `json_each` over every body, for
+    about half its cost at 10 M messages. A body that names a property twice (the structure merges the
+    two) is read with `json_each` itself, as before.
+    """
+    con.execute(
         f"""
-        select date_trunc('hour', arrived_at) as hour, event_key, count(*)
-        from {BATCH} where type in ('track', 'identify', 'group') group by all
-        """
-    ).fetchall()
-    for hour, key, n in rows:
-        out.setdefault((hour, key), {})[""] = Counter({"rows": int(n)})
-    types = con.execute(
-        f"""
-        with bodies as (
-            select date_trunc('hour', arrived_at) as hour, event_key, body
+        create or replace temp table _quality_shapes as
+        with bodies as (  -- equal bodies once: most product events repeat a few property values
+            select date_trunc('hour', arrived_at) as hour, event_key, body, count(*) as n
             from {BATCH} where type in ('track', 'identify', 'group')
+            group by all
         )
-        select hour, event_key, e.key, coalesce({_JSON_TYPE.format(t='e.type')}, 'null') as json_type, count(*)
-        from bodies, json_each(bodies.body) as e
-        where json_type(bodies.body) = 'OBJECT'
-        group by all
+        select hour, event_key, json_structure(body)::varchar as shape, json_keys(body) as props, sum(n)::bigint as n
+        from bodies group by all
         """
-    ).fetchall()
+    )
+    try:
+        out: Profile = {}
+        for hour, key, n in con.execute("select hour, event_key, sum(n)::bigint from _quality_shapes group by all").fetchall():
+            out.setdefault((hour, key), {})[""] = Counter({"rows": int(n)})
+        # A body with properties is an object; its structure holds each property once, with its JSON type
+        # (an object without properties is 'JSON': no property of it is counted either way).
+        types = con.execute(
+            f"""
+            with parts as (
+                select hour, event_key, e.key, e.value, n
+                from _quality_shapes, json_each(_quality_shapes.shape) as e
+                where len(props) > 0 and len(props) = len(list_distinct(props))
+            ),
+            typed as (
+                select hour, event_key, key, n, case
+                    when json_type(value) in ('OBJECT', 'ARRAY') then json_type(value)
+                    when value->>'$' = 'JSON' then 'OBJECT'  -- {{}}: the structure of an empty object
+                    else value->>'$' end as t
+                from parts
+            )
+            select hour, event_key, key, coalesce({_JSON_TYPE.format(t='t')}, 'null') as json_type, sum(n)::bigint
+            from typed group by all
+            """
+        ).fetchall()
+        if con.execute("select count(*) from _quality_shapes where len(props) <> len(list_distinct(props))").fetchone()[0]:
+            types += con.execute(
+                f"""
+                with bodies as (
+                    select date_trunc('hour', arrived_at) as hour, event_key, body
+                    from {BATCH}
+                    where type in ('track', 'identify', 'group') and len(json_keys(body)) <> len(list_distinct(json_keys(body)))
+                )
+                select hour, event_key, e.key, coalesce({_JSON_TYPE.format(t='e.type')}, 'null') as json_type, count(*)
+                from bodies, json_each(bodies.body) as e
+                where json_type(bodies.body) = 'OBJECT'
+                group by all
+                """
+            ).fetchall()
+    finally:
+        con.execute("drop table if exists _quality_shapes")
     for hour, key, prop, json_type, n in types:
         out.setdefault((hour, key), {}).setdefault(prop, Counter())[json_type] += int(n)
     return out
