@@ -175,11 +175,16 @@ class Deliverer:
         raise NotImplementedError
 
     def record(self, delivered: Sequence[journal.Delivered], failed: Sequence[tuple[outbox.OutboxItem, str]] = (),
-               invalid: Sequence[tuple[outbox.OutboxItem, str]] = ()) -> None:
+               invalid: Sequence[tuple[outbox.OutboxItem, str]] = (), *, fold: bool = False) -> None:
+        """`fold=True` (a page written to the local outbox file, thousands of operations at once): the journal is
+        folded in the same transaction, one commit per page instead of an append and a fold committed apart; the
+        journal rows then live and die in the transaction, and nothing else changes."""
         now, con = self.clock(), self.con
         con.begin()  # what the receiver accepted is on record before the next request
         try:
             journal.append(con, self.run_id, self.channel, delivered, now=now)
+            if fold:
+                journal.fold(con, self.channel, also=self.fold_also, own_transaction=False)
             counted = record_failures(con, self.channel, failed, now=now, run_id=self.run_id,
                                       max_attempts=self.settings.max_item_attempts, result=self.result)
             changes = [self.change(item, "parked" if parked else "failed", error) for item, error, parked in counted]
@@ -194,6 +199,9 @@ class Deliverer:
             con.rollback()  # leave the rows pending, as if this batch had never been answered
             raise
         self.result.sent += len(delivered)
+        if fold:
+            self._unfolded = 0
+            return
         self._unfolded += len(delivered)
         if self._unfolded >= journal.FOLD_EVERY:
             self.fold()

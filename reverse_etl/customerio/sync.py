@@ -104,7 +104,7 @@ def _run(
                 result.outbox_file = write_local(
                     page, run_id=run_id, as_of=as_of, directory=outbox_directory
                 )
-                deliverer.record(deliverer.accepted(page, "outbox"))
+                deliverer.record(deliverer.accepted(page, "outbox"), fold=True)
         else:
             transport = transport or Transport(settings)
             deliverer = Deliverer(settings, transport, run_id=run_id, con=con, clock=clock, result=result)

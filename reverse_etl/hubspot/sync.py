@@ -276,7 +276,7 @@ class _Deliverer(runs.Deliverer):
             delivered.append(journal.Delivered(
                 _change(item, label, mode=answer.mode, hubspot_id=answer.hubspot_id or None),
                 item.item_id, item.payload["row_hash"], kept))
-        self.record(delivered, failed, invalid)
+        self.record(delivered, failed, invalid, fold=label == "outbox")  # a page of the local file: folded at once
         if label == "sent":
             self._ids.update(((a.item.kind, str(a.item.payload["key"])), a.hubspot_id)
                              for a in answers if a.item.kind not in LINK_FROM)
