@@ -20,6 +20,12 @@ from reverse_etl.gate import Gate, read_gate
 from reverse_etl.synclog import ChangeRow, ensure_sync_tables, finish_run, log_changes, start_run
 
 PAGE_SIZE = 10_000
+# Pages written to the local outbox file (no credentials): each page is one transaction (its file lines, then
+# its journal appended and folded) and one page query (a sort of every pending key). At 100k accounts a
+# first sync's 39 HubSpot pages of 10,000 spent ~5 s of CPU in their commits and ~2.5 s in their queries;
+# pages of 25,000 cut ~3.5 s of that (Customer.io ~0.7 s) for ~135 MB more memory at most (50,000: ~0.5 s
+# less again, ~340 MB more).
+LOCAL_PAGE_SIZE = 25_000
 
 
 @dataclass
@@ -96,10 +102,12 @@ def count_held(result: Any, held: Sequence[ChangeRow]) -> None:
 
 
 def deliverable(con: Any, channel: str, gate: Gate, *, run_id: str, clock: Callable[[], datetime], result: Any,
-                hold: Callable[[outbox.OutboxItem, str], ChangeRow]) -> Iterator[outbox.OutboxItem]:
-    """Pending items in outbox order, page by page; a gated account's items stay pending, logged by `hold`."""
+                hold: Callable[[outbox.OutboxItem, str], ChangeRow], page_size: int | None = None,
+                ) -> Iterator[outbox.OutboxItem]:
+    """Pending items in outbox order, page by page (`PAGE_SIZE` unless given); a gated account's items stay
+    pending, logged by `hold`."""
     after = None
-    while page := outbox.pending(con, channel, limit=PAGE_SIZE, after=after):
+    while page := outbox.pending(con, channel, limit=page_size or PAGE_SIZE, after=after):
         after = outbox.page_key(page[-1])
         held: list[ChangeRow] = []
         for item in page:

@@ -653,12 +653,14 @@ def sync_hubspot(
                              plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result),
                              fold_also=_Deliverer.fold_also)
         own_transport = transport is None and mode == "api"
+        page_size = runs.LOCAL_PAGE_SIZE if mode == "outbox" else runs.PAGE_SIZE
         deliverable = runs.deliverable(con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
-                                       hold=lambda item, reason: _change(item, "skipped_gate", error=reason))
+                                       hold=lambda item, reason: _change(item, "skipped_gate", error=reason),
+                                       page_size=page_size)
         try:
             if mode == "outbox":
                 deliverer = _Deliverer(settings, None, con=con, run_id=run_id, clock=clock, result=result)
-                while page := list(islice(deliverable, runs.PAGE_SIZE)):
+                while page := list(islice(deliverable, page_size)):
                     result.outbox_file = _write_local(page, run_id=run_id, as_of=as_of, directory=outbox_directory or settings.outbox_dir)
                     deliverer.answered([Answer(i, "upsert", "") for i in page], label="outbox")
             elif outbox.status_counts(con, CHANNEL)[outbox.PENDING]:
