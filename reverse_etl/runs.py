@@ -10,10 +10,12 @@ a channel's sender holds and how it records an answer (`Deliverer`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+import pyarrow as pa
 
 from reverse_etl import journal, outbox
 from reverse_etl.gate import Gate, read_gate
@@ -93,6 +95,20 @@ def open_run(con: Any, channel: str, run_id: str, *, as_of: datetime | None, mod
         con.rollback()
         raise
     return gate
+
+
+def python_rows(batch: pa.RecordBatch, *, drop: Collection[str] = ()) -> list[dict[str, Any]]:
+    """A diff's rows as dicts for the shapers, leaving out the columns in `drop`, each timestamp with a time zone
+    as its naive UTC datetime: every shaper reads a naive timestamp as UTC (the same instant, the same text),
+    and Arrow builds a zone-aware datetime at twice the cost (~0.5 s per 100k rows of two timestamps)."""
+    names = [name for name in batch.schema.names if name not in drop]
+    columns = []
+    for name in names:
+        column = batch.column(name)
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit))  # Arrow keeps the UTC instant: a cast drops the zone
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=names).to_pylist()
 
 
 def count_held(result: Any, held: Sequence[ChangeRow]) -> None:

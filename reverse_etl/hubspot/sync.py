@@ -178,7 +178,7 @@ def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResul
             queued: list[outbox.NewItem] = []
             invalid: list[tuple[outbox.NewItem, str]] = []
             held: list[ChangeRow] = []
-            for row in chunk.to_pylist():
+            for row in runs.python_rows(chunk):
                 account_id = row.get("account_id")
                 key = row.get(KEY_COLUMN.get(kind, "account_id"))
                 item_id = f"{kind}:{key}"
