@@ -65,16 +65,20 @@ def append(con: duckdb.DuckDBPyConnection, run_id: str, channel: str, rows: Sequ
     return len(rows)
 
 
-def fold(con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = ()) -> int:
+def fold(
+    con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = (), own_transaction: bool = True
+) -> int:
     """Move the channel's journal into ops.outbox, ops.sync_snapshot and ops.sync_changelog, in one transaction.
 
     `also`: the channel's own statements over the same rows (each takes the channel as its one parameter),
-    e.g. HubSpot's record ids. Returns the operations folded.
+    e.g. HubSpot's record ids. `own_transaction=False`: in the caller's open transaction (which commits or
+    rolls back the append and the fold together). Returns the operations folded.
     """
     ((count,),) = con.execute("select count(*) from ops.sync_journal where channel = ?", [channel]).fetchall()
     if not count:
         return 0
-    con.begin()
+    if own_transaction:
+        con.begin()
     try:
         con.execute(
             """
@@ -115,9 +119,11 @@ def fold(con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = 
             [channel],
         ).fetchall()
         con.execute("delete from ops.sync_journal where channel = ?", [channel]).fetchall()
-        con.commit()
+        if own_transaction:
+            con.commit()
     except BaseException:
-        con.rollback()
+        if own_transaction:
+            con.rollback()
         raise
     return int(count)
 

@@ -229,16 +229,19 @@ def pending(
     (keyset paging: items left pending by a failure are not fetched twice in one run).
     """
     ensure_outbox(con)
-    sql = _SELECT + " where channel = ? and status = 'pending'"
+    where = "where channel = ? and status = 'pending'"
     params: list[Any] = [channel]
     if after is not None:
-        sql += " and (priority, enqueued_at, item_id) > (?::integer, ?::timestamptz, ?::varchar)"
+        where += " and (priority, enqueued_at, item_id) > (?::integer, ?::timestamptz, ?::varchar)"
         params.extend(after)
-    sql += " order by priority, enqueued_at, item_id"
-    if limit is not None:
-        sql += " limit ?"
-        params.append(int(limit))
-    return _rows_to_items(con.execute(sql, params).fetchall())
+    order = " order by priority, enqueued_at, item_id"
+    if limit is None:
+        return _rows_to_items(con.execute(_SELECT + where + order, params).fetchall())
+    # A page is chosen on the narrow columns, then only its rows are read whole: ordering and limiting the
+    # rows with their payloads carried every pending payload through the sort, on every page (at 100k
+    # accounts, ~0.5 s of CPU per page of a first sync, O(pages x outbox)).
+    sql = _SELECT + f"where rowid in (select rowid from ops.outbox {where}{order} limit ?)" + order
+    return _rows_to_items(con.execute(sql, [*params, int(limit)]).fetchall())
 
 
 def page_key(item: OutboxItem) -> tuple[int, datetime, str]:

@@ -10,16 +10,24 @@ a channel's sender holds and how it records an answer (`Deliverer`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+import pyarrow as pa
 
 from reverse_etl import journal, outbox
 from reverse_etl.gate import Gate, read_gate
 from reverse_etl.synclog import ChangeRow, ensure_sync_tables, finish_run, log_changes, start_run
 
 PAGE_SIZE = 10_000
+# Pages written to the local outbox file (no credentials): each page is one transaction (its file lines, then
+# its journal appended and folded) and one page query (a sort of every pending key). At 100k accounts a
+# first sync's 39 HubSpot pages of 10,000 spent ~5 s of CPU in their commits and ~2.5 s in their queries;
+# pages of 25,000 cut ~3.5 s of that (Customer.io ~0.7 s) for ~135 MB more memory at most (50,000: ~0.5 s
+# less again, ~340 MB more).
+LOCAL_PAGE_SIZE = 25_000
 
 
 @dataclass
@@ -89,6 +97,20 @@ def open_run(con: Any, channel: str, run_id: str, *, as_of: datetime | None, mod
     return gate
 
 
+def python_rows(batch: pa.RecordBatch, *, drop: Collection[str] = ()) -> list[dict[str, Any]]:
+    """A diff's rows as dicts for the shapers, leaving out the columns in `drop`, each timestamp with a time zone
+    as its naive UTC datetime: every shaper reads a naive timestamp as UTC (the same instant, the same text),
+    and Arrow builds a zone-aware datetime at twice the cost (~0.5 s per 100k rows of two timestamps)."""
+    names = [name for name in batch.schema.names if name not in drop]
+    columns = []
+    for name in names:
+        column = batch.column(name)
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit))  # Arrow keeps the UTC instant: a cast drops the zone
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=names).to_pylist()
+
+
 def count_held(result: Any, held: Sequence[ChangeRow]) -> None:
     result.skipped_gate += len(held)
     for change in held:
@@ -96,10 +118,12 @@ def count_held(result: Any, held: Sequence[ChangeRow]) -> None:
 
 
 def deliverable(con: Any, channel: str, gate: Gate, *, run_id: str, clock: Callable[[], datetime], result: Any,
-                hold: Callable[[outbox.OutboxItem, str], ChangeRow]) -> Iterator[outbox.OutboxItem]:
-    """Pending items in outbox order, page by page; a gated account's items stay pending, logged by `hold`."""
+                hold: Callable[[outbox.OutboxItem, str], ChangeRow], page_size: int | None = None,
+                ) -> Iterator[outbox.OutboxItem]:
+    """Pending items in outbox order, page by page (`PAGE_SIZE` unless given); a gated account's items stay
+    pending, logged by `hold`."""
     after = None
-    while page := outbox.pending(con, channel, limit=PAGE_SIZE, after=after):
+    while page := outbox.pending(con, channel, limit=page_size or PAGE_SIZE, after=after):
         after = outbox.page_key(page[-1])
         held: list[ChangeRow] = []
         for item in page:
@@ -175,11 +199,16 @@ class Deliverer:
         raise NotImplementedError
 
     def record(self, delivered: Sequence[journal.Delivered], failed: Sequence[tuple[outbox.OutboxItem, str]] = (),
-               invalid: Sequence[tuple[outbox.OutboxItem, str]] = ()) -> None:
+               invalid: Sequence[tuple[outbox.OutboxItem, str]] = (), *, fold: bool = False) -> None:
+        """`fold=True` (a page written to the local outbox file, thousands of operations at once): the journal is
+        folded in the same transaction, one commit per page instead of an append and a fold committed apart; the
+        journal rows then live and die in the transaction, and nothing else changes."""
         now, con = self.clock(), self.con
         con.begin()  # what the receiver accepted is on record before the next request
         try:
             journal.append(con, self.run_id, self.channel, delivered, now=now)
+            if fold:
+                journal.fold(con, self.channel, also=self.fold_also, own_transaction=False)
             counted = record_failures(con, self.channel, failed, now=now, run_id=self.run_id,
                                       max_attempts=self.settings.max_item_attempts, result=self.result)
             changes = [self.change(item, "parked" if parked else "failed", error) for item, error, parked in counted]
@@ -194,6 +223,9 @@ class Deliverer:
             con.rollback()  # leave the rows pending, as if this batch had never been answered
             raise
         self.result.sent += len(delivered)
+        if fold:
+            self._unfolded = 0
+            return
         self._unfolded += len(delivered)
         if self._unfolded >= journal.FOLD_EVERY:
             self.fold()

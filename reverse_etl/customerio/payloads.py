@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from reverse_etl.ids import trigger_ulid
 
 MAX_ATTRIBUTES = 300
@@ -242,7 +244,21 @@ def op_size(op: Mapping[str, Any]) -> int:
     return len(json.dumps(op, allow_nan=False).encode("utf-8"))
 
 
-def check_size(op: Mapping[str, Any]) -> int:
+# The client's serialisation of an operation (ASCII escapes, `, ` and `: `) is at most this many times
+# orjson's compact UTF-8 bytes: one byte written raw by orjson (DEL, say) is at most a 6-byte `\u007f`
+# (a 2-byte character 3x, a 4-byte one a 12-byte surrogate pair, a separator 2x, a float's exponent 1.25x).
+_CLIENT_BYTES_PER_ORJSON_BYTE = 6
+
+
+def check_size(op: Mapping[str, Any]) -> int | None:
+    """Raise InvalidOperation over the 32 KB limit. Returns the exact size, or None when orjson's far cheaper
+    bound already shows the operation fits (planning 100k operations spent ~2 s of CPU in `json.dumps`)."""
+    try:
+        bound = _CLIENT_BYTES_PER_ORJSON_BYTE * len(orjson.dumps(op))
+    except (TypeError, orjson.JSONEncodeError):
+        bound = MAX_OPERATION_BYTES + 1  # what orjson cannot write, the exact measure decides
+    if bound <= MAX_OPERATION_BYTES:
+        return None
     size = op_size(op)
     if size > MAX_OPERATION_BYTES:
         raise InvalidOperation(f"operation of {size} bytes is over the {MAX_OPERATION_BYTES}-byte limit")

@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from reverse_etl import outbox
+from reverse_etl import outbox, runs
 from reverse_etl.customerio import payloads
 from reverse_etl.customerio.diff import CHANNEL, Gate, changed_people, new_triggers
 from reverse_etl.customerio.result import SyncResult
@@ -32,11 +32,12 @@ def plan(
     people = changed_people(con)
     triggers, result.not_primary_contact = new_triggers(con, as_of)
     result.diff_seconds = time.perf_counter() - started
-    for table, shape in ((people, shape_people), (triggers, shape_triggers)):
+    # A person's `as_of` (it moves every cycle) is never an attribute: it is not even read.
+    for table, shape, unread in ((people, shape_people, ("as_of",)), (triggers, shape_triggers, ())):
         if table is None:
             continue
         for chunk in table.to_batches(max_chunksize=PLAN_CHUNK):
-            queued, invalid, held = shape(chunk.to_pylist(), gate, result)
+            queued, invalid, held = shape(runs.python_rows(chunk, drop=unread), gate, result)
             queue(con, queued, invalid, held, run_id=run_id, now=now, result=result)
 
 

@@ -93,18 +93,19 @@ def _run(
         plan=lambda gate: plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result),
     )
     own_transport = transport is None and mode == "api"
+    page_size = runs.LOCAL_PAGE_SIZE if mode == "outbox" else runs.PAGE_SIZE
     deliverable = runs.deliverable(
         con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
-        hold=lambda item, reason: change(item, "skipped_gate", reason),
+        hold=lambda item, reason: change(item, "skipped_gate", reason), page_size=page_size,
     )
     try:
         if mode == "outbox":
             deliverer = Deliverer(settings, None, run_id=run_id, con=con, clock=clock, result=result)
-            while page := list(islice(deliverable, runs.PAGE_SIZE)):
+            while page := list(islice(deliverable, page_size)):
                 result.outbox_file = write_local(
                     page, run_id=run_id, as_of=as_of, directory=outbox_directory
                 )
-                deliverer.record(deliverer.accepted(page, "outbox"))
+                deliverer.record(deliverer.accepted(page, "outbox"), fold=True)
         else:
             transport = transport or Transport(settings)
             deliverer = Deliverer(settings, transport, run_id=run_id, con=con, clock=clock, result=result)

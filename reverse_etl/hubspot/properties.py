@@ -92,6 +92,12 @@ class InvalidRecord(ValueError):
 
 def hubspot_value(column: str, value: Any) -> str:
     """One warehouse value as HubSpot's string form; None -> "" (clears the property)."""
+    kind = type(value)  # the common cases first, exactly as the general rules below would have them
+    if kind is str and column not in DATETIME_COLUMNS:
+        return value[:MAX_VALUE_CHARS]
+    if kind is datetime and column in DATETIME_COLUMNS:
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if value is None:
         return ""
     if isinstance(value, float | Decimal) and (math.isnan(float(value)) or math.isinf(float(value))):

@@ -178,7 +178,7 @@ def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResul
             queued: list[outbox.NewItem] = []
             invalid: list[tuple[outbox.NewItem, str]] = []
             held: list[ChangeRow] = []
-            for row in chunk.to_pylist():
+            for row in runs.python_rows(chunk):
                 account_id = row.get("account_id")
                 key = row.get(KEY_COLUMN.get(kind, "account_id"))
                 item_id = f"{kind}:{key}"
@@ -276,7 +276,7 @@ class _Deliverer(runs.Deliverer):
             delivered.append(journal.Delivered(
                 _change(item, label, mode=answer.mode, hubspot_id=answer.hubspot_id or None),
                 item.item_id, item.payload["row_hash"], kept))
-        self.record(delivered, failed, invalid)
+        self.record(delivered, failed, invalid, fold=label == "outbox")  # a page of the local file: folded at once
         if label == "sent":
             self._ids.update(((a.item.kind, str(a.item.payload["key"])), a.hubspot_id)
                              for a in answers if a.item.kind not in LINK_FROM)
@@ -653,12 +653,14 @@ def sync_hubspot(
                              plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result),
                              fold_also=_Deliverer.fold_also)
         own_transport = transport is None and mode == "api"
+        page_size = runs.LOCAL_PAGE_SIZE if mode == "outbox" else runs.PAGE_SIZE
         deliverable = runs.deliverable(con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
-                                       hold=lambda item, reason: _change(item, "skipped_gate", error=reason))
+                                       hold=lambda item, reason: _change(item, "skipped_gate", error=reason),
+                                       page_size=page_size)
         try:
             if mode == "outbox":
                 deliverer = _Deliverer(settings, None, con=con, run_id=run_id, clock=clock, result=result)
-                while page := list(islice(deliverable, runs.PAGE_SIZE)):
+                while page := list(islice(deliverable, page_size)):
                     result.outbox_file = _write_local(page, run_id=run_id, as_of=as_of, directory=outbox_directory or settings.outbox_dir)
                     deliverer.answered([Answer(i, "upsert", "") for i in page], label="outbox")
             elif outbox.status_counts(con, CHANNEL)[outbox.PENDING]:

@@ -204,3 +204,19 @@ def test_pacing_leaves_room_for_a_delayed_request() -> None:
         paced = CustomerIOSettings(rate_per_second=limit).effective_rate
         # limit + 1 sequential arrivals are separated by at least limit - 1 spacings of 1/paced s
         assert (limit - 1) / paced > 1.0 and paced <= 0.95 * limit
+
+
+@pytest.mark.parametrize("text", ["\x7f" * 5_500, "é" * 5_500, "😀" * 2_800, "x" * 33_000])
+def test_the_size_bound_never_lets_an_operation_the_client_writes_over_32kb_through(text: str) -> None:
+    """orjson's compact UTF-8 is far smaller than the client's ASCII-escaped JSON for these (up to 6x): the
+    bound leaves them to the exact measure, which refuses them."""
+    op = {"type": "person", "identifiers": {"id": "u1"}, "action": "identify", "attributes": {"a": text}}
+    assert payloads.op_size(op) > payloads.MAX_OPERATION_BYTES
+    with pytest.raises(payloads.InvalidOperation):
+        payloads.check_size(op)
+
+
+def test_the_size_bound_lets_ordinary_operations_through_unmeasured() -> None:
+    op = payloads.identify_op(person(1)).op
+    assert payloads.check_size(op) is None and payloads.op_size(op) < payloads.MAX_OPERATION_BYTES
+    assert payloads.check_size({"attributes": {"a": "é" * 5_000}}) == payloads.op_size({"attributes": {"a": "é" * 5_000}})

@@ -76,3 +76,26 @@ def test_the_resource_reads_the_contract_variables_at_run_time(monkeypatch: pyte
     monkeypatch.setenv("HUBSPOT_API_URL", "http://127.0.0.1:9/")
     settings = HubSpotResource().settings()
     assert settings.has_credentials and settings.host == "http://127.0.0.1:9"
+
+
+def test_rows_with_naive_utc_timestamps_shape_exactly_as_zone_aware_ones() -> None:
+    """The plan hands the shapers naive UTC timestamps (runs.python_rows, cheaper to build): same properties."""
+    from datetime import UTC
+
+    import pyarrow as pa
+
+    from reverse_etl import runs
+    from reverse_etl.hubspot import sync
+
+    moments = [datetime(2026, 9, 1, 12, 30, 15, 123456, tzinfo=UTC), None,
+               datetime(2026, 9, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))]
+    batch = pa.RecordBatch.from_pydict({
+        "account_id": ["a1", "a2", "a3"], "company_name": ["A", None, "C"], "domain": ["www.A.com", "", None],
+        "recovery_attempts": [1, None, 0], "_row_hash": ["h1", "h2", "h3"],
+        "signup_at": pa.array(moments, type=pa.timestamp("us", tz="UTC")),
+        "activated_at": pa.array(moments, type=pa.timestamp("us", tz="America/New_York")),
+    })
+    rows = runs.python_rows(batch)
+    assert all(r["signup_at"] is None or r["signup_at"].tzinfo is None for r in rows)
+    assert [sync._shape("company", r) for r in rows] == [sync._shape("company", r) for r in batch.to_pylist()]
+    assert "as_of" not in runs.python_rows(batch.append_column("as_of", batch.column("signup_at")), drop=("as_of",))[0]
