@@ -44,8 +44,10 @@ DEDUPE_WINDOW = timedelta(days=1)
 
 # Bytes on disk staged per statement: bounds memory on a first load of a long history. All chunks
 # of one landing still share one transaction (and one commit); later chunks find earlier chunks'
-# messages through the window above.
-CHUNK_BYTES = 512 << 20
+# messages through the window above (`raw` is written in file order, so the window's scan skips the
+# row groups outside it). 64 MB of gzip stages ~250 MB of lines, which stay in memory: at 512 MB the
+# staged lines of a 100k-account history spilled to disk (92 CPU s against 72 at 100k).
+CHUNK_BYTES = 64 << 20
 
 # One JSON parse per line: the paths are extracted together into a list.
 _PATHS = [
@@ -62,30 +64,32 @@ _PATHS = [
 
 _READER = (
     "read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '', "
-    "header = false, auto_detect = false, filename = true, {rejects})"
+    "header = false, auto_detect = false, {rejects})"
 )
 _REJECTS = "store_rejects = true, rejects_table = '_landing_rejects', rejects_scan = '_landing_rejects_scan'"
 
-# `_landing_files(file_name, load_id)` maps each staged file to its load id. The reader keeps
-# insertion order (file by file, line by line), so a row's line number is its position in its file.
+# `_landing_files(file_index, file_name, load_id, path)` maps each staged file (its position in the
+# reader's list) to its load id. The reader keeps insertion order (file by file, line by line), so a
+# row's line number is its position in its file. A line is almost always `{...`: the whitespace checks
+# (a copy of the line each) run only on the others.
 _STAGE_SQL = """
 create or replace temp table _landing_lines as
 with lines as (
-    select row_number() over () as row_no, filename as file_name, line
+    select row_number() over () as row_no, file_index, line
     from {reader}
 ),
 starts as (
-    select file_name, min(row_no) as first_row from lines group by file_name
+    select file_index, min(row_no) as first_row from lines group by file_index
 ),
 numbered as (
     select
         f.load_id,
         l.row_no - s.first_row + 1 as line_no,
         l.line,
-        l.line is null or trim(l.line) = '' as is_blank
+        case when starts_with(l.line, '{') then false else l.line is null or trim(l.line) = '' end as is_blank
     from lines as l
-    join starts as s using (file_name)
-    join _landing_files as f using (file_name)
+    join starts as s using (file_index)
+    join _landing_files as f using (file_index)
 ),
 fields as (
     -- One JSON parse per line: try() turns a line that is not JSON into a null list.
@@ -93,6 +97,9 @@ fields as (
         *,
         case when not is_blank then try(json_extract_string(line, {paths})) end as f
     from numbered
+),
+typed as (
+    select *, try_cast(f[3] as timestamptz) as event_at from fields
 )
 select
     load_id,
@@ -101,7 +108,7 @@ select
     is_blank,
     f[1] as message_id,
     f[2] as type,
-    try_cast(f[3] as timestamptz) as event_at,
+    event_at,
     f[4] as event,
     f[5] as user_id,
     f[6] as anonymous_id,
@@ -110,15 +117,53 @@ select
     case
         when is_blank then null
         when f is null then 'invalid JSON'
-        when left(ltrim(line, ' \t\r\n'), 1) <> '{' then 'not a JSON object'
-        when f[1] is null or trim(f[1]) = '' then 'missing messageId'
-        when f[2] is null or trim(f[2]) = '' then 'missing type'
-        when f[3] is null or trim(f[3]) = '' then 'missing timestamp'
-        when try_cast(f[3] as timestamptz) is null then 'unparseable timestamp: ' || left(f[3], 60)
-        when f[2] = 'track' and (f[4] is null or trim(f[4]) = '') then 'track message without event name'
+        when case when starts_with(line, '{') then false else left(ltrim(line, ' \t\r\n'), 1) <> '{' end
+            then 'not a JSON object'
+        when {blank(f[1])} then 'missing messageId'
+        when {blank(f[2])} then 'missing type'
+        when {blank(f[3])} then 'missing timestamp'
+        when event_at is null then 'unparseable timestamp: ' || left(f[3], 60)
+        when f[2] = 'track' and {blank(f[4])} then 'track message without event name'
     end as reason
-from fields
-""".replace("{paths}", "[" + ", ".join(f"'{p}'" for p in _PATHS) + "]")
+from typed
+"""
+
+
+def _blank(value: str) -> str:
+    """SQL: `value` is null or nothing but spaces. A value starting with a printable ASCII character is
+    neither (trim removes only spaces), so only the others pay for trim's copy."""
+    return f"case when ascii({value}) between 33 and 126 then false else {value} is null or trim({value}) = '' end"
+
+
+_STAGE_SQL = _STAGE_SQL.replace("{paths}", "[" + ", ".join(f"'{p}'" for p in _PATHS) + "]")
+for _field in ("f[1]", "f[2]", "f[3]", "f[4]"):
+    _STAGE_SQL = _STAGE_SQL.replace(f"{{blank({_field})}}", _blank(_field))
+
+# The copies a chunk does not insert: every copy of a messageId after its first in the landing (file
+# order, then line order), and every copy of one already in `raw` (probed with the batch's ids: only
+# the window of `raw` is scanned, never hashed whole). Only the repeated ids go through the sort, as
+# three narrow columns: the lines themselves are never sorted or hashed.
+_DROP_SQL = """
+create or replace temp table _landing_drop as
+with valid as (
+    select load_id, line_no, message_id from _landing_lines where reason is null and not is_blank
+),
+repeated as (
+    select message_id from valid group by message_id having count(*) > 1
+),
+later_copies as (
+    select load_id, line_no from valid semi join repeated using (message_id)
+    qualify row_number() over (partition by message_id order by load_id, line_no) > 1
+),
+in_raw as (
+    select load_id, line_no from valid
+    semi join (select message_id from raw.segment_messages where event_at between $lo and $hi) as w
+        using (message_id)
+)
+select load_id, line_no from later_copies
+union
+select load_id, line_no from in_raw
+"""
 
 
 @dataclass
@@ -326,7 +371,7 @@ def _load(con: duckdb.DuckDBPyConnection, files: list[_Pending], now: datetime) 
         con.execute("rollback")
         raise
     finally:
-        for name in ("_landing_files", "_landing_lines", "_landing_rejects", "_landing_rejects_scan"):
+        for name in ("_landing_files", "_landing_lines", "_landing_drop", "_landing_rejects", "_landing_rejects_scan"):
             con.execute(f"drop table if exists {name}")
     return results
 
@@ -336,8 +381,13 @@ def _load_chunk(
 ) -> dict[int, tuple[int, int, int, int, int]]:
     """Stage one chunk and write it; per load id: (lines read, blank, quarantined, valid, loaded)."""
     names = [str(item.path) for item in chunk]
-    con.execute("create or replace temp table _landing_files (file_name varchar, load_id bigint, path varchar)")
-    _insert_rows(con, "_landing_files", ["file_name", "load_id", "path"], [[str(i.path), ids[i.path], i.key] for i in chunk])
+    con.execute(
+        "create or replace temp table _landing_files (file_index ubigint, file_name varchar, load_id bigint, path varchar)"
+    )
+    _insert_rows(
+        con, "_landing_files", ["file_index", "file_name", "load_id", "path"],
+        [[index, str(i.path), ids[i.path], i.key] for index, i in enumerate(chunk)],
+    )
     for name in ("_landing_rejects", "_landing_rejects_scan"):
         con.execute(f"drop table if exists {name}")
     reader = _READER.format(files="$files", rejects=_REJECTS)
@@ -363,29 +413,20 @@ def _load_chunk(
     lo, hi = con.execute(
         "select min(event_at), max(event_at) from _landing_lines where reason is null and not is_blank"
     ).fetchone()
+    con.execute(_DROP_SQL, {"lo": (lo or now) - DEDUPE_WINDOW, "hi": (hi or now) + DEDUPE_WINDOW})
+    # The lines in the order they were read: a chunk's messages go into `raw` file by file.
     con.execute(
         """
         insert into raw.segment_messages
-        with first_copies as (
-            select * from _landing_lines
-            where reason is null and not is_blank
-            qualify row_number() over (partition by message_id order by load_id, line_no) = 1
-        ),
-        earlier_copies as (
-            -- Probed with the batch's ids: only the window of raw is scanned, never hashed whole.
-            select message_id from first_copies
-            semi join (select message_id from raw.segment_messages where event_at between $lo and $hi) as w
-                using (message_id)
-        )
         select
             message_id, type, event, user_id, anonymous_id, group_id,
             event_at, received_at,
             greatest(event_at, coalesce(received_at, event_at)) as known_at,
             load_id, line::json
-        from first_copies
-        where message_id not in (select message_id from earlier_copies)
-        """,
-        {"lo": (lo or now) - DEDUPE_WINDOW, "hi": (hi or now) + DEDUPE_WINDOW},
+        from _landing_lines
+        anti join _landing_drop using (load_id, line_no)
+        where reason is null and not is_blank
+        """
     )
     rejected_per_file: dict[int, int] = {}
     for load_id, *_ in rejects:
@@ -401,13 +442,11 @@ def _load_chunk(
                 count(*) filter (where reason is null and not is_blank) as valid
             from _landing_lines group by load_id
         ),
-        loaded as (
-            select load_id, count(*) as loaded from raw.segment_messages
-            where load_id between $first and $last group by load_id
+        dropped as (
+            select load_id, count(*) as dropped from _landing_drop group by load_id
         )
-        select lines.*, coalesce(loaded.loaded, 0) from lines left join loaded using (load_id)
-        """,
-        {"first": min(ids.values()), "last": max(ids.values())},
+        select lines.*, lines.valid - coalesce(dropped.dropped, 0) from lines left join dropped using (load_id)
+        """
     ).fetchall()
     counts = {int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
     for load_id, n in rejected_per_file.items():
