@@ -22,6 +22,8 @@ from dagster_project.lib import collector, dbt, lock
 
 # The run-queue limit of .dagster.yaml counts runs carrying this tag (any value).
 CYCLE_TAG = "onboarding/cycle"
+# The steps that run dbt in this process (dagster_project/defs/dbt/assets.py); the daily tests run it apart.
+IN_PROCESS_DBT_STEPS = frozenset({"dbt_core", "dbt_journey"})
 
 
 class WorkspaceLockedExecutor(Executor):
@@ -44,7 +46,7 @@ class WorkspaceLockedExecutor(Executor):
             # The run worker Dagster starts for a scheduled or launched cycle ends with it, as the CLI's
             # process does (a test running cycles in its own process collects less often too).
             collector.for_a_process_that_ends_with_its_work()
-            if any(key.startswith("dbt_") for key in execution_plan.step_keys_to_execute):
+            if IN_PROCESS_DBT_STEPS.intersection(execution_plan.step_keys_to_execute):
                 # dbt's first invocation in a process sets itself up for ~1.7 s: begin it now, beside
                 # the steps before the first dbt step.
                 dbt.warm_up()

@@ -55,3 +55,11 @@ def test_without_the_warm_up_the_first_invocation_does_both(tmp_path: Path) -> N
     figures = _probe("cold", tmp_path)
     assert figures["warm"] == [0, 0], figures
     assert figures["invocation"][0] >= 7 and figures["invocation"][1] == 1, figures
+
+
+def test_a_cycle_starts_the_warm_up_and_its_first_dbt_step_waits_for_it(workspace) -> None:
+    """The shared workspace's cycles ran in this process, through the cycle's executor."""
+    from dagster_project.lib import dbt
+
+    assert dbt._warming is not None and dbt._warming.name == "dbt-warm-up"
+    assert not dbt._warming.is_alive()
