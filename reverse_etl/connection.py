@@ -81,3 +81,27 @@ def _limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
         con.execute(f"set memory_limit = '{value}'").fetchall()
     except duckdb.Error as exc:
         raise ValueError(f"not a DuckDB memory size: {limit!r} (e.g. 3GB)") from exc
+
+
+def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `con` is inside an explicit transaction (DuckDB's Python API does not say; in autocommit
+    mode every statement gets a transaction id of its own, inside one they share it)."""
+    ((first,),) = con.execute("select txid_current()").fetchall()
+    ((second,),) = con.execute("select txid_current()").fetchall()
+    return bool(first == second)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block in one transaction: its own (committed at the end, rolled back on any error), or the
+    caller's when `con` is already inside one (which then commits or rolls back the block with the rest)."""
+    if in_transaction(con):
+        yield
+        return
+    con.begin()
+    try:
+        yield
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise

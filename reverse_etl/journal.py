@@ -26,6 +26,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from reverse_etl.connection import transaction
 from reverse_etl.synclog import CHANGE_COLUMNS, ChangeRow, change_columns
 
 # Operations journaled between folds: the journal stays this small, a fold is one pass per table.
@@ -65,21 +66,17 @@ def append(con: duckdb.DuckDBPyConnection, run_id: str, channel: str, rows: Sequ
     return len(rows)
 
 
-def fold(
-    con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = (), own_transaction: bool = True
-) -> int:
-    """Move the channel's journal into ops.outbox, ops.sync_snapshot and ops.sync_changelog, in one transaction.
+def fold(con: duckdb.DuckDBPyConnection, channel: str, *, also: Sequence[str] = ()) -> int:
+    """Move the channel's journal into ops.outbox, ops.sync_snapshot and ops.sync_changelog, in one transaction
+    (the caller's when one is open: it then commits or rolls back the append and the fold together).
 
     `also`: the channel's own statements over the same rows (each takes the channel as its one parameter),
-    e.g. HubSpot's record ids. `own_transaction=False`: in the caller's open transaction (which commits or
-    rolls back the append and the fold together). Returns the operations folded.
+    e.g. HubSpot's record ids. Returns the operations folded.
     """
     ((count,),) = con.execute("select count(*) from ops.sync_journal where channel = ?", [channel]).fetchall()
     if not count:
         return 0
-    if own_transaction:
-        con.begin()
-    try:
+    with transaction(con):
         con.execute(
             """
             update ops.outbox as o set status = 'sent', sent_at = j.recorded_at, updated_at = j.recorded_at,
@@ -119,12 +116,6 @@ def fold(
             [channel],
         ).fetchall()
         con.execute("delete from ops.sync_journal where channel = ?", [channel]).fetchall()
-        if own_transaction:
-            con.commit()
-    except BaseException:
-        if own_transaction:
-            con.rollback()
-        raise
     return int(count)
 
 

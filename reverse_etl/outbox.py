@@ -35,6 +35,7 @@ import orjson
 import pyarrow as pa
 
 from reverse_etl import ops_tables
+from reverse_etl.connection import transaction
 
 PENDING = "pending"
 SENT = "sent"
@@ -122,66 +123,50 @@ def enqueue(
         }
     )
     con.register("_outbox_incoming", incoming)
-    own_transaction = not in_transaction(con)
-    if own_transaction:
-        con.begin()  # the replaced rows' delete and their insert land together
     try:
-        # A changed payload replaces its row (delete, then insert with the row's first enqueued_at), never
-        # updates it in place: an in-place update of the wide `payload` column makes DuckDB's next
-        # checkpoint rewrite that column for the whole row group (~0.5 s per touched row group of
-        # ~120k payloads); deleted rows and appended ones cost the checkpoint next to nothing.
-        replaced = con.execute(
-            """
-            select o.item_id, o.enqueued_at, o.status from ops.outbox o
-            join _outbox_incoming i on o.item_id = i.item_id
-            where o.channel = ? and o.payload_hash <> i.payload_hash
-            """,
-            [channel],
-        ).fetchall()
-        con.register("_outbox_replaced", pa.table({
-            "item_id": pa.array([r[0] for r in replaced], type=pa.string()),
-            "enqueued_at": pa.array([r[1] for r in replaced], type=pa.timestamp("us", tz="UTC")),
-        }))
-        try:
-            if replaced:  # found first, then deleted by key: a DELETE ... USING join scanned slower, cold
-                con.execute(
-                    "delete from ops.outbox where channel = ? and item_id in (select item_id from _outbox_replaced)",
-                    [channel],
-                ).fetchall()
-            # An id still there has the same payload: it stays as it is (a sent event stays sent).
-            ((inserted,),) = con.execute(
+        with transaction(con):  # the replaced rows' delete and their insert land together
+            # A changed payload replaces its row (delete, then insert with the row's first enqueued_at), never
+            # updates it in place: an in-place update of the wide `payload` column makes DuckDB's next
+            # checkpoint rewrite that column for the whole row group (~0.5 s per touched row group of
+            # ~120k payloads); deleted rows and appended ones cost the checkpoint next to nothing.
+            replaced = con.execute(
                 """
-                insert into ops.outbox (channel, item_id, account_id, kind, priority, payload, payload_hash,
-                                        status, attempts, last_error, enqueued_at, updated_at, sent_at, last_run_id)
-                select ?, i.item_id, i.account_id, i.kind, i.priority, i.payload::json, i.payload_hash,
-                       'pending', 0, null, coalesce(r.enqueued_at, ?), ?, null, ?
-                from _outbox_incoming i
-                left join _outbox_replaced r on r.item_id = i.item_id
-                on conflict (channel, item_id) do nothing
+                select o.item_id, o.enqueued_at, o.status from ops.outbox o
+                join _outbox_incoming i on o.item_id = i.item_id
+                where o.channel = ? and o.payload_hash <> i.payload_hash
                 """,
-                [channel, stamp, stamp, run_id],
+                [channel],
             ).fetchall()
-        finally:
-            con.unregister("_outbox_replaced")
-        # Pending now that were not before: every row inserted, but a pending row replaced was pending already.
-        became_pending = int(inserted) - sum(1 for r in replaced if r[2] == PENDING)
-        if own_transaction:
-            con.commit()
-    except BaseException:
-        if own_transaction:
-            con.rollback()
-        raise
+            con.register("_outbox_replaced", pa.table({
+                "item_id": pa.array([r[0] for r in replaced], type=pa.string()),
+                "enqueued_at": pa.array([r[1] for r in replaced], type=pa.timestamp("us", tz="UTC")),
+            }))
+            try:
+                if replaced:  # found first, then deleted by key: a DELETE ... USING join scanned slower, cold
+                    con.execute(
+                        "delete from ops.outbox where channel = ? and item_id in (select item_id from _outbox_replaced)",
+                        [channel],
+                    ).fetchall()
+                # An id still there has the same payload: it stays as it is (a sent event stays sent).
+                ((inserted,),) = con.execute(
+                    """
+                    insert into ops.outbox (channel, item_id, account_id, kind, priority, payload, payload_hash,
+                                            status, attempts, last_error, enqueued_at, updated_at, sent_at, last_run_id)
+                    select ?, i.item_id, i.account_id, i.kind, i.priority, i.payload::json, i.payload_hash,
+                           'pending', 0, null, coalesce(r.enqueued_at, ?), ?, null, ?
+                    from _outbox_incoming i
+                    left join _outbox_replaced r on r.item_id = i.item_id
+                    on conflict (channel, item_id) do nothing
+                    """,
+                    [channel, stamp, stamp, run_id],
+                ).fetchall()
+            finally:
+                con.unregister("_outbox_replaced")
+            # Pending now that were not before: every row inserted, but a pending row replaced was pending already.
+            became_pending = int(inserted) - sum(1 for r in replaced if r[2] == PENDING)
     finally:
         con.unregister("_outbox_incoming")
     return became_pending
-
-
-def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether `con` is inside an explicit transaction (DuckDB's Python API does not say; in autocommit
-    mode every statement gets a transaction id of its own, inside one they share it)."""
-    ((first,),) = con.execute("select txid_current()").fetchall()
-    ((second,),) = con.execute("select txid_current()").fetchall()
-    return bool(first == second)
 
 
 def _count_status(con: duckdb.DuckDBPyConnection, channel: str, status: str) -> int:

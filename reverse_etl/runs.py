@@ -30,6 +30,11 @@ PAGE_SIZE = 10_000
 LOCAL_PAGE_SIZE = 25_000
 
 
+def page_size(mode: str) -> int:
+    """Items per page: LOCAL_PAGE_SIZE for the local outbox file (mode `outbox`), PAGE_SIZE for an API."""
+    return LOCAL_PAGE_SIZE if mode == "outbox" else PAGE_SIZE
+
+
 @dataclass
 class SyncResult:
     """What one sync run did, the figures every channel keeps; a channel adds what it plans."""
@@ -208,7 +213,7 @@ class Deliverer:
         try:
             journal.append(con, self.run_id, self.channel, delivered, now=now)
             if fold:
-                journal.fold(con, self.channel, also=self.fold_also, own_transaction=False)
+                journal.fold(con, self.channel, also=self.fold_also)
             counted = record_failures(con, self.channel, failed, now=now, run_id=self.run_id,
                                       max_attempts=self.settings.max_item_attempts, result=self.result)
             changes = [self.change(item, "parked" if parked else "failed", error) for item, error, parked in counted]

@@ -93,7 +93,7 @@ def _run(
         plan=lambda gate: plan(con, as_of=as_of, run_id=run_id, now=started_wall, gate=gate, result=result),
     )
     own_transport = transport is None and mode == "api"
-    page_size = runs.LOCAL_PAGE_SIZE if mode == "outbox" else runs.PAGE_SIZE
+    page_size = runs.page_size(mode)
     deliverable = runs.deliverable(
         con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
         hold=lambda item, reason: change(item, "skipped_gate", reason), page_size=page_size,

@@ -96,8 +96,7 @@ def hubspot_value(column: str, value: Any) -> str:
     if kind is str and column not in DATETIME_COLUMNS:
         return value[:MAX_VALUE_CHARS]
     if kind is datetime and column in DATETIME_COLUMNS:
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return _iso_millis(value)
     if value is None:
         return ""
     if isinstance(value, float | Decimal) and (math.isnan(float(value)) or math.isinf(float(value))):

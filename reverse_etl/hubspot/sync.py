@@ -653,7 +653,7 @@ def sync_hubspot(
                              plan=lambda gate: _plan(con, run_id=run_id, now=started_wall, gate=gate, result=result),
                              fold_also=_Deliverer.fold_also)
         own_transport = transport is None and mode == "api"
-        page_size = runs.LOCAL_PAGE_SIZE if mode == "outbox" else runs.PAGE_SIZE
+        page_size = runs.page_size(mode)
         deliverable = runs.deliverable(con, CHANNEL, gate, run_id=run_id, clock=clock, result=result,
                                        hold=lambda item, reason: _change(item, "skipped_gate", error=reason),
                                        page_size=page_size)

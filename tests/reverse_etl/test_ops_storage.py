@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reverse_etl import journal, outbox
+from reverse_etl import connection, journal, outbox
 from reverse_etl.synclog import ChangeRow, ensure_sync_tables
 
 T0 = datetime(2026, 10, 1, 2, tzinfo=UTC)
@@ -85,9 +85,9 @@ def test_enqueue_inside_the_callers_transaction_leaves_it_to_the_caller(con) -> 
     con.rollback()  # the plan's transaction rolled back: nothing of it stays
     assert con.execute("select item_id, payload->>'$.op.stage' from ops.outbox").fetchall() == [
         ("identify:user_000001", "stage-1")]
-    assert not outbox.in_transaction(con)
+    assert not connection.in_transaction(con)
     outbox.enqueue(con, "customerio", [_item(1, 2)], now=T0)  # on its own: its own transaction, committed
-    assert not outbox.in_transaction(con)
+    assert not connection.in_transaction(con)
     assert con.execute("select payload->>'$.op.stage' from ops.outbox").fetchall() == [("stage-2",)]
 
 
