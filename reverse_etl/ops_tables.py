@@ -259,6 +259,29 @@ QUALITY: tuple[str, ...] = (
         as_of timestamptz not null
     )
     """,
+    # what a pass needs from the history, kept by the passes (dagster_project/defs/quality/history.py)
+    """
+    create table if not exists ops.quality_history (
+        type varchar not null,
+        user_id varchar,
+        group_id varchar,
+        event_at timestamptz,
+        arrived_at timestamptz
+    )
+    """,
+    """
+    create table if not exists ops.quality_first_seen (
+        user_id varchar not null,
+        group_id varchar not null,
+        event_at timestamptz not null
+    )
+    """,
+    """
+    create table if not exists ops.quality_history_state (
+        rule varchar not null,
+        through timestamptz
+    )
+    """,
 )
 
 # segmentation runs and model calls (dagster_project/defs/segmentation/store.py)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from dagster_project.defs.quality import names, store
+from dagster_project.defs.quality import history, names, store
 
 if TYPE_CHECKING:
     from dagster_project.defs.quality.merge import Profile
@@ -104,22 +104,28 @@ from (select * from _quality_groupless where type = 'identify') as p
 left join identified as i on i.user_id = p.user_id
 """
 
+# `{seen}`: (user_id, group_id, event_at) of the messages with a groupId known by the clock: from `raw`
+# (_SEEN_IN_RAW), or the kept first accounts plus the batch's (history.FIRST_SEEN_ROWS).
 _FIRST_SEEN_SQL = """
 update _quality_accounts as a set account_id = f.account_id
 from (
     select g.raw_row, s.account_id
     from _quality_groupless as g
     join (
-        select user_id, arg_min(group_id, event_at) as account_id
-        from raw.segment_messages
-        where group_id is not null and coalesce(received_at, event_at) <= $as_of
-          and user_id in (select user_id from _quality_unidentified)
+        select user_id, arg_min(group_id, (event_at, group_id)) as account_id
+        from {seen}
+        where user_id in (select user_id from _quality_unidentified)
         group by user_id
     ) as s on s.user_id = g.user_id
     where g.raw_row in (select raw_row from _quality_unidentified)
 ) as f
 where a.raw_row = f.raw_row
 """
+
+_SEEN_IN_RAW = """(
+    select user_id, group_id, event_at from raw.segment_messages
+    where group_id is not null and coalesce(received_at, event_at) <= $as_of
+)"""
 
 # The staged batch: each pending message with its account and what the rules read from its payload, the
 # properties (track) or traits (identify, group), parsed once. A page or screen has no body: no rule
@@ -219,8 +225,9 @@ def _source(con: duckdb.DuckDBPyConnection) -> tuple[str, dict]:
     )
 
 
-def _first_seen(con: duckdb.DuckDBPyConnection, as_of: datetime) -> None:
-    """An identify whose user never called `group` belongs to the first account seen with them."""
+def _first_seen(con: duckdb.DuckDBPyConnection, as_of: datetime, kept: bool) -> None:
+    """An identify whose user never called `group` belongs to the first account seen with them (from the
+    kept first accounts plus the batch's when `kept`, else from `raw`)."""
     con.execute(
         """
         create or replace temp table _quality_unidentified as
@@ -229,7 +236,10 @@ def _first_seen(con: duckdb.DuckDBPyConnection, as_of: datetime) -> None:
         """
     )
     if con.execute("select count(*) from _quality_unidentified").fetchone()[0]:
-        con.execute(_FIRST_SEEN_SQL, {"as_of": as_of})
+        if kept:
+            con.execute(_FIRST_SEEN_SQL.format(seen=history.FIRST_SEEN_ROWS))
+        else:
+            con.execute(_FIRST_SEEN_SQL.format(seen=_SEEN_IN_RAW), {"as_of": as_of})
 
 
 def signup_names(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -267,6 +277,7 @@ def stage_batch(
     payload_column = "m.payload::varchar" if full_payload else "null::varchar"
     names.load_aliases(con)
     drop_staged(con)
+    history.drop(con)
     try:
         con.execute(_COUNTS_SQL.format(source=source, pending=pending), params)
         con.execute(_NAMES_SQL)
@@ -275,13 +286,17 @@ def stage_batch(
         if on_counts is not None:
             on_counts(counts)
         con.execute(_GROUPLESS_SQL.format(source=source, pending=pending), params)
-        if total:
+        kept = bool(total) and history.usable(con, load_ids)
+        if kept:  # the kept history plus the batch's share (history.py)
+            history.stage(con, source, pending, params)
+            con.execute(history.history_sql(), {"as_of": as_of})
+        elif total:
             con.execute(_HISTORY_SQL, {"as_of": as_of, "names": signup_names(con)})
         else:  # an empty batch reads nothing from the history
             con.execute("create or replace temp table _quality_history "
                         "(type varchar, user_id varchar, group_id varchar, event_at timestamptz)")
         con.execute(_ACCOUNTS_SQL)
-        _first_seen(con, as_of)
+        _first_seen(con, as_of, kept and history.first_seen_is_kept(con, as_of))
         con.execute(_BATCH_SQL.format(batch=BATCH, source=source, pending=pending, payload_column=payload_column),
                     params)
         con.execute(_SIGNUPS_SQL.format(signups=SIGNUPS, batch=BATCH))

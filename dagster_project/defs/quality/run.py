@@ -34,7 +34,7 @@ import duckdb
 
 from dagster_project.defs.quality import alerts as alert_io
 from dagster_project.defs.quality import batch as batch_io
-from dagster_project.defs.quality import drift, merge, page, store, validate
+from dagster_project.defs.quality import drift, history, merge, page, store, validate
 from dagster_project.defs.quality import scan as scan_sql
 from dagster_project.defs.quality.checks import (
     DEFAULT_MIN_COUNT,
@@ -249,6 +249,7 @@ def run_quality(
         store.insert_profiles(con, _profile_rows(batch_profile, checks, specs), as_of)
         store.prune_profiles(con, as_of - timedelta(days=PROFILE_RETENTION_DAYS))
         store.save_statuses(con, {c.name: (c.status, c.summary[:2000]) for c in checks}, as_of)
+        history.record(con, as_of)  # the batch's group calls, signups and first accounts, with its watermarks
         store.advance_watermarks(con, as_of)
         con.execute("commit")
     except Exception:

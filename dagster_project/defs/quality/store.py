@@ -9,6 +9,9 @@
 - `ops.quality_profiles`: per arrival hour and event, the property types seen (each message counted once,
   when validated); `good` is false for an event whose suite failed in that cycle. Schema drift compares
   the last 24 h of arrivals with the good arrivals of the week before.
+- `ops.quality_history`, `ops.quality_first_seen`, `ops.quality_history_state`: what a pass needs from the
+  history (group calls, signups, each user's first account), kept by the passes; history.py reads and
+  writes them.
 - `ops.send_gate` is shared (its DDL is in reverse_etl/ops_tables.py); this module writes the rows of its own checks only.
 """
 
