@@ -2,7 +2,9 @@
 process's first dbt invocation would otherwise do first, so that invocation finds it done.
 
 In a fresh interpreter (this test session's own caches are warm): after the warm-up, an invocation
-builds no configuration schema of its own and reads no manifest again; without it, it builds both.
+builds no configuration schema of its own and reads no manifest again; without it, it builds both. The
+warm-up stores the schemas it built (SCHEMAS_FILE): the next process reads them and builds none, unless
+another version of dbt stored them.
 A dbt release that validates one more class makes the first test fail: add the class to _VALIDATED.
 """
 
@@ -17,21 +19,25 @@ from pathlib import Path
 from dagster_project.lib import config
 
 PROBE = """
-import json, sys
+import importlib, json, sys
 from pathlib import Path
 from dbt_common.dataclass_schema import dbtClassMixin
 from dagster_project.lib import dbt
 
+dbt.SCHEMAS_FILE = sys.argv[4]  # absolute: the test's own file of stored schemas
 if sys.argv[1] == "warm":
     dbt.warm_up()
     dbt._warming.join()
 schemas, manifests = dbtClassMixin.json_schema.cache_info().misses, dbt._prepared_manifest.cache_info().misses
 dbt.invoke_in_process(["ls", "--select", "stg_segment__tracks", "--output", "name"], Path(sys.argv[2]),
                       {"ONBOARDING_WAREHOUSE": sys.argv[3], dbt.AS_OF_ENV: "2026-10-01T00:00:00+00:00"})
+built = dbtClassMixin.__dict__["json_schema"].__func__
+classes = [getattr(importlib.import_module(m), n) for m, n in dbt._VALIDATED]
 print(json.dumps({
     "warm": [schemas, manifests],
     "invocation": [dbtClassMixin.json_schema.cache_info().misses - schemas,
                    dbt._prepared_manifest.cache_info().misses - manifests],
+    "same_schemas": all(cls.json_schema() == built(cls) for cls in classes),
 }))
 """
 
@@ -39,16 +45,29 @@ print(json.dumps({
 def _probe(mode: str, tmp_path: Path) -> dict[str, list[int]]:
     env = {**os.environ, "PYTHONPATH": str(config.project_root())}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, mode, str(tmp_path / mode), str(tmp_path / "warehouse.duckdb")],
+        [sys.executable, "-c", PROBE, mode, str(tmp_path / mode), str(tmp_path / "warehouse.duckdb"),
+         str(tmp_path / "schemas.json")],
         env=env, capture_output=True, text=True, check=True, cwd=config.project_root(),
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_the_first_invocation_after_the_warm_up_builds_no_schema_and_reads_no_manifest(tmp_path: Path) -> None:
-    figures = _probe("warm", tmp_path)
+    figures = _probe("warm", tmp_path)  # no stored schemas yet: built, then stored
     assert figures["warm"][0] >= 7 and figures["warm"][1] == 1, figures
     assert figures["invocation"] == [0, 0], figures
+    stored = json.loads((tmp_path / "schemas.json").read_text())
+    assert len(stored["schemas"]) == 7 and "dbt-core==" in stored["key"]
+
+    figures = _probe("warm", tmp_path)  # the next process reads them: it builds none at all
+    assert figures["warm"] == [0, 1] and figures["invocation"] == [0, 0], figures
+    assert figures["same_schemas"], figures
+
+    # Schemas stored by other versions of dbt are built again.
+    (tmp_path / "schemas.json").write_text(json.dumps({**stored, "key": "dbt-core==0.0.1"}))
+    figures = _probe("warm", tmp_path)
+    assert figures["warm"][0] >= 7 and figures["invocation"] == [0, 0], figures
+    assert json.loads((tmp_path / "schemas.json").read_text())["key"] == stored["key"]
 
 
 def test_without_the_warm_up_the_first_invocation_does_both(tmp_path: Path) -> None:
