@@ -242,17 +242,6 @@ def _first_seen(con: duckdb.DuckDBPyConnection, as_of: datetime, kept: bool) -> 
             con.execute(_FIRST_SEEN_SQL.format(seen=_SEEN_IN_RAW), {"as_of": as_of})
 
 
-def signup_names(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every name as sent that the name rule maps to `signup_completed` (the rule runs once per name)."""
-    return [r[0] for r in con.execute(
-        f"""
-        select raw_event from (select distinct event as raw_event from raw.segment_messages where type = 'track')
-        where raw_event is not null and {names.MACRO}(raw_event) = 'signup_completed'
-        order by raw_event
-        """
-    ).fetchall()]
-
-
 def stage_batch(
     con: duckdb.DuckDBPyConnection,
     as_of: datetime,
@@ -291,7 +280,7 @@ def stage_batch(
             history.stage(con, source, pending, params)
             con.execute(history.history_sql(), {"as_of": as_of})
         elif total:
-            con.execute(_HISTORY_SQL, {"as_of": as_of, "names": signup_names(con)})
+            con.execute(_HISTORY_SQL, {"as_of": as_of, "names": names.signup_names(con)})
         else:  # an empty batch reads nothing from the history
             con.execute("create or replace temp table _quality_history "
                         "(type varchar, user_id varchar, group_id varchar, event_at timestamptz)")

@@ -29,6 +29,7 @@ from datetime import datetime
 import duckdb
 
 from dagster_project.defs.quality import names
+from reverse_etl.connection import transaction
 
 STATE = "ops.quality_history_state"
 KEPT = "ops.quality_history"
@@ -71,11 +72,8 @@ def usable(con: duckdb.DuckDBPyConnection, load_ids: list[int] | None) -> bool:
 
 def rebuild(con: duckdb.DuckDBPyConnection, current: str) -> None:
     """The kept history of every validated message (one that arrived by its file's watermark), from `raw`."""
-    from dagster_project.defs.quality.batch import signup_names
-
-    signups = signup_names(con)
-    con.execute("begin transaction")
-    try:
+    signups = names.signup_names(con)
+    with transaction(con):
         con.execute(f"delete from {KEPT}")
         con.execute(f"delete from {FIRST_SEEN}")
         con.execute(f"delete from {STATE}")
@@ -103,10 +101,6 @@ def rebuild(con: duckdb.DuckDBPyConnection, current: str) -> None:
         con.execute(
             f"insert into {STATE} select ?, max(validated_through) from ops.quality_load_watermarks", [current]
         )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
 
 
 def stage(con: duckdb.DuckDBPyConnection, source: str, pending: str, params: dict) -> None:

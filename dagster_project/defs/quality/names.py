@@ -63,3 +63,14 @@ def load_aliases(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> in
         f"coalesce((select a.event_name from {ALIASES} as a where a.alias = {norm}), {norm})"
     )
     return int(con.execute(f"select count(*) from {ALIASES}").fetchone()[0])
+
+
+def signup_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every name as sent that the name rule maps to `signup_completed` (the rule runs once per name)."""
+    return [r[0] for r in con.execute(
+        f"""
+        select raw_event from (select distinct event as raw_event from raw.segment_messages where type = 'track')
+        where raw_event is not null and {MACRO}(raw_event) = 'signup_completed'
+        order by raw_event
+        """
+    ).fetchall()]
