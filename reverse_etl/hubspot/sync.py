@@ -161,15 +161,17 @@ def _link_ends(item: outbox.OutboxItem) -> tuple[str, str, str]:
 def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResult) -> None:
     """Diff the mart, queue what changed (gated accounts excepted), park what can never be sent."""
     started = time.perf_counter()
-    tables = {
-        "company": changed_companies(con),
-        "contact": changed_contacts(con),
-        "association": changed_associations(con),
-        "task": changed_tasks(con),
-        "note": changed_notes(con),
-        "task_link": changed_links(con, "task_link"),
-        "note_link": changed_links(con, "note_link"),
-    }
+    # The diffs read only what is committed (the plan's transaction has written nothing yet): side by side,
+    # the companies' and the contacts' hashes of 100k rows each take a core.
+    tables = connection.concurrently(con, {
+        "company": changed_companies,
+        "contact": changed_contacts,
+        "association": changed_associations,
+        "task": changed_tasks,
+        "note": changed_notes,
+        "task_link": lambda cursor: changed_links(cursor, "task_link"),
+        "note_link": lambda cursor: changed_links(cursor, "note_link"),
+    })
     result.diff_seconds = time.perf_counter() - started
     # The seven kinds' items are queued together, PLAN_CHUNK at a time, not per kind: each enqueue joins the
     # channel's whole outbox, and an idle cycle's few hundred items took seven such calls (~0.1 s).
