@@ -36,10 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 from ulid import ULID
 
-from reverse_etl import connection, journal, ops_tables, outbox, runs
+from reverse_etl import columns, connection, journal, ops_tables, outbox, runs
 from reverse_etl.gate import Gate
 from reverse_etl.hubspot import properties as props
 from reverse_etl.hubspot.diff import (
@@ -306,8 +305,8 @@ class _Deliverer(runs.Deliverer):
         missing = [pair for pair in pairs if pair not in self._ids]
         if not missing:
             return
-        self.con.register("_hubspot_keys", pa.table({"object_type": [p[0] for p in missing],
-                                                     "key": [p[1] for p in missing]}))
+        self.con.register("_hubspot_keys", columns.table(self.con, {"object_type": ("varchar", [p[0] for p in missing]),
+                                                                    "key": ("varchar", [p[1] for p in missing])}))
         try:
             found = self.con.execute(
                 "select o.object_type, o.key, o.hubspot_id from ops.hubspot_objects o "
