@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
+from reverse_etl import columns
 from reverse_etl.connection import transaction
 from reverse_etl.synclog import CHANGE_COLUMNS, ChangeRow, change_columns
 
@@ -48,13 +48,13 @@ def append(con: duckdb.DuckDBPyConnection, run_id: str, channel: str, rows: Sequ
     """Record accepted operations (one insert, in the caller's transaction)."""
     if not rows:
         return 0
-    columns = change_columns([r.change for r in rows])
-    columns["snapshot_key"] = pa.array([r.snapshot_key for r in rows], type=pa.string())
-    columns["row_hash"] = pa.array([r.row_hash for r in rows], type=pa.string())
-    columns["snapshot"] = pa.array(
-        [None if r.snapshot is None else orjson.dumps(dict(r.snapshot)).decode() for r in rows], type=pa.string()
+    values = change_columns([r.change for r in rows])
+    values["snapshot_key"] = ("varchar", [r.snapshot_key for r in rows])
+    values["row_hash"] = ("varchar", [r.row_hash for r in rows])
+    values["snapshot"] = (
+        "varchar", [None if r.snapshot is None else orjson.dumps(dict(r.snapshot)).decode() for r in rows]
     )
-    con.register("_journal_rows", pa.table(columns))
+    con.register("_journal_rows", columns.table(con, values))
     try:
         con.execute(
             f"insert into ops.sync_journal select ?, ?, {CHANGE_COLUMNS}, ?, snapshot_key, row_hash, snapshot::json "

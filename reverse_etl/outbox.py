@@ -32,9 +32,8 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
-from reverse_etl import ops_tables
+from reverse_etl import columns, ops_tables
 from reverse_etl.connection import transaction
 
 PENDING = "pending"
@@ -88,7 +87,7 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids: Sequence[str]) -> None:
-    con.register(name, pa.table({"item_id": pa.array(list(ids), type=pa.string())}))
+    con.register(name, columns.table(con, {"item_id": ("varchar", list(ids))}))
 
 
 def enqueue(
@@ -110,17 +109,16 @@ def enqueue(
         seen[item.item_id] = item
     rows = list(seen.values())
     payloads = [orjson.dumps(dict(item.payload), option=orjson.OPT_SORT_KEYS).decode() for item in rows]
-    incoming = pa.table(
+    incoming = columns.table(
+        con,
         {
-            "item_id": pa.array([i.item_id for i in rows], type=pa.string()),
-            "account_id": pa.array([i.account_id for i in rows], type=pa.string()),
-            "kind": pa.array([i.kind for i in rows], type=pa.string()),
-            "priority": pa.array([i.priority for i in rows], type=pa.int32()),
-            "payload": pa.array(payloads, type=pa.string()),
-            "payload_hash": pa.array(
-                [hashlib.sha256(p.encode()).hexdigest() for p in payloads], type=pa.string()
-            ),
-        }
+            "item_id": ("varchar", [i.item_id for i in rows]),
+            "account_id": ("varchar", [i.account_id for i in rows]),
+            "kind": ("varchar", [i.kind for i in rows]),
+            "priority": ("integer", [i.priority for i in rows]),
+            "payload": ("varchar", payloads),
+            "payload_hash": ("varchar", [hashlib.sha256(p.encode()).hexdigest() for p in payloads]),
+        },
     )
     con.register("_outbox_incoming", incoming)
     try:
@@ -137,9 +135,9 @@ def enqueue(
                 """,
                 [channel],
             ).fetchall()
-            con.register("_outbox_replaced", pa.table({
-                "item_id": pa.array([r[0] for r in replaced], type=pa.string()),
-                "enqueued_at": pa.array([r[1] for r in replaced], type=pa.timestamp("us", tz="UTC")),
+            con.register("_outbox_replaced", columns.table(con, {
+                "item_id": ("varchar", [r[0] for r in replaced]),
+                "enqueued_at": ("timestamptz", [r[1] for r in replaced]),
             }))
             try:
                 if replaced:  # found first, then deleted by key: a DELETE ... USING join scanned slower, cold

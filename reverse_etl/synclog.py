@@ -18,9 +18,8 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
-from reverse_etl import ops_tables
+from reverse_etl import columns, ops_tables
 
 SYNC_DDL: tuple[str, ...] = ops_tables.SYNC_LOG
 
@@ -43,18 +42,18 @@ class ChangeRow:
     attempt: int | None = None
 
 
-def change_columns(rows: Sequence[ChangeRow]) -> dict[str, pa.Array]:
-    """The changelog columns of `rows` (item_id .. attempt), as Arrow arrays."""
+def change_columns(rows: Sequence[ChangeRow]) -> dict[str, tuple[str, list[Any]]]:
+    """The changelog columns of `rows` (item_id .. attempt), for columns.table."""
     return {
-        "item_id": pa.array([r.item_id for r in rows], type=pa.string()),
-        "account_id": pa.array([r.account_id for r in rows], type=pa.string()),
-        "entity_key": pa.array([r.entity_key for r in rows], type=pa.string()),
-        "operation": pa.array([r.operation for r in rows], type=pa.string()),
-        "event_name": pa.array([r.event_name for r in rows], type=pa.string()),
-        "event_id": pa.array([r.event_id for r in rows], type=pa.string()),
-        "result": pa.array([r.result for r in rows], type=pa.string()),
-        "error": pa.array([r.error for r in rows], type=pa.string()),
-        "attempt": pa.array([r.attempt for r in rows], type=pa.int32()),
+        "item_id": ("varchar", [r.item_id for r in rows]),
+        "account_id": ("varchar", [r.account_id for r in rows]),
+        "entity_key": ("varchar", [r.entity_key for r in rows]),
+        "operation": ("varchar", [r.operation for r in rows]),
+        "event_name": ("varchar", [r.event_name for r in rows]),
+        "event_id": ("varchar", [r.event_id for r in rows]),
+        "result": ("varchar", [r.result for r in rows]),
+        "error": ("varchar", [r.error for r in rows]),
+        "attempt": ("integer", [r.attempt for r in rows]),
     }
 
 
@@ -72,7 +71,7 @@ def log_changes(
     if not rows:
         return 0
     stamp = (now or datetime.now(UTC)).astimezone(UTC)
-    con.register("_changelog_rows", pa.table(change_columns(rows)))
+    con.register("_changelog_rows", columns.table(con, change_columns(rows)))
     try:
         con.execute(
             f"insert into ops.sync_changelog select ?, ?, {CHANGE_COLUMNS}, ? from _changelog_rows",

@@ -20,7 +20,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from reverse_etl.gate import Gate, read_gate, table_exists
 
@@ -97,5 +96,7 @@ def new_triggers(con: duckdb.DuckDBPyConnection, as_of: datetime | None) -> tupl
         order by t.due_at, t.trigger_id
     """
     table = con.sql(sql, params=params).to_arrow_table()
-    primary = table.filter(pc.field("_primary"))
+    # A boolean mask, not an expression (`pc.field`): an expression filter imports pyarrow.dataset and
+    # acero, ~0.15 s of an idle cycle's sync, for a column that is never null (`is not null`).
+    primary = table.filter(table.column("_primary"))
     return primary, table.num_rows - primary.num_rows

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from reverse_etl import columns as python_columns
 from reverse_etl.gate import table_exists
 
 CHANNEL = "hubspot"
@@ -62,7 +63,9 @@ def _changed_delivered(con, source: str, key: str, prefix: str) -> pa.Table:
             "select entity_key, payload::varchar from ops.sync_snapshot where channel = ? and entity_key = any(?)",
             [CHANNEL, keys],
         ).fetchall())
-    return changed.append_column("_delivered", pa.array([delivered.get(k) for k in keys], type=pa.string()))
+    return changed.append_column(
+        "_delivered", python_columns.table(con, {"_delivered": ("varchar", [delivered.get(k) for k in keys])}).column(0)
+    )
 
 
 def _changed_rows(con, mart: str, columns: tuple[str, ...], key: str, prefix: str) -> pa.Table | None:

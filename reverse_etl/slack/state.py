@@ -21,9 +21,8 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
-from reverse_etl import ops_tables
+from reverse_etl import columns, ops_tables
 from reverse_etl.connection import table_exists
 
 CHANNEL = "slack"
@@ -67,10 +66,10 @@ def ranking(con: duckdb.DuckDBPyConnection) -> Ranking:
         return Ranking({}, None, None)
     rows = con.execute(f"select alert_id, account_id from {ALERTS_RELATION} order by alert_rank").fetchall()
     # A ranking built by an older model (or a test's hand-made one) may lack the clock or the cap.
-    columns = {c[0] for c in con.execute(f"describe {ALERTS_RELATION}").fetchall()}
-    as_of = "max(as_of)" if "as_of" in columns else "null"
+    present = {c[0] for c in con.execute(f"describe {ALERTS_RELATION}").fetchall()}
+    as_of = "max(as_of)" if "as_of" in present else "null"
     cap = (f"(select realtime_cap from {ALERTS_RELATION} where realtime_cap is not null order by alert_rank limit 1)"
-           if "realtime_cap" in columns else "null")
+           if "realtime_cap" in present else "null")
     ((as_of, cap),) = con.execute(f"select {as_of}, {cap} from {ALERTS_RELATION}").fetchall()
     return Ranking({str(a): str(b) for a, b in rows}, as_of, None if cap is None else int(cap))
 
@@ -168,19 +167,18 @@ def remember_alerts(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, 
     `status`, `outbox_item_id`, `first_seen_as_of`; `context` is the whole alert as JSON)."""
     if not rows:
         return 0
-    table = pa.table({
-        "alert_id": pa.array([str(r["alert_id"]) for r in rows], pa.string()),
-        "account_id": pa.array([str(r["account_id"]) for r in rows], pa.string()),
-        "kind": pa.array([r["kind"] for r in rows], pa.string()),
-        "priority": pa.array([r["priority"] for r in rows], pa.string()),
-        "route": pa.array([r["route"] for r in rows], pa.string()),
-        "alert_rank": pa.array([r.get("alert_rank") for r in rows], pa.int64()),
-        "risk_score": pa.array([None if r.get("risk_score") is None else float(r["risk_score"]) for r in rows],
-                               pa.float64()),
-        "first_seen_as_of": pa.array([r["first_seen_as_of"] for r in rows], pa.timestamp("us", tz="UTC")),
-        "status": pa.array([r["status"] for r in rows], pa.string()),
-        "outbox_item_id": pa.array([r.get("outbox_item_id") for r in rows], pa.string()),
-        "context": pa.array([to_json(r["context"]) for r in rows], pa.string()),
+    table = columns.table(con, {
+        "alert_id": ("varchar", [str(r["alert_id"]) for r in rows]),
+        "account_id": ("varchar", [str(r["account_id"]) for r in rows]),
+        "kind": ("varchar", [r["kind"] for r in rows]),
+        "priority": ("varchar", [r["priority"] for r in rows]),
+        "route": ("varchar", [r["route"] for r in rows]),
+        "alert_rank": ("bigint", [r.get("alert_rank") for r in rows]),
+        "risk_score": ("double", [None if r.get("risk_score") is None else float(r["risk_score"]) for r in rows]),
+        "first_seen_as_of": ("timestamptz", [r["first_seen_as_of"] for r in rows]),
+        "status": ("varchar", [r["status"] for r in rows]),
+        "outbox_item_id": ("varchar", [r.get("outbox_item_id") for r in rows]),
+        "context": ("varchar", [to_json(r["context"]) for r in rows]),
     })
     con.register("_slack_new_alerts", table)
     try:
@@ -202,14 +200,13 @@ def store_drafts(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any
     """Insert recovery drafts (ops.slack_recovery_drafts columns) in one statement."""
     if not rows:
         return 0
-    columns = ("alert_id", "account_id", "kind", "stall_step", "source", "model", "subject", "body", "error")
-    table = pa.table({c: pa.array([None if r.get(c) is None else str(r[c]) for r in rows], pa.string())
-                      for c in columns}
-                     | {"created_as_of": pa.array([r["created_as_of"] for r in rows], pa.timestamp("us", tz="UTC"))})
+    names = ("alert_id", "account_id", "kind", "stall_step", "source", "model", "subject", "body", "error")
+    table = columns.table(con, {c: ("varchar", [None if r.get(c) is None else str(r[c]) for r in rows]) for c in names}
+                          | {"created_as_of": ("timestamptz", [r["created_as_of"] for r in rows])})
     con.register("_slack_new_drafts", table)
     try:
-        con.execute(f"insert into ops.slack_recovery_drafts ({', '.join(columns)}, created_as_of) "
-                    f"select {', '.join(columns)}, created_as_of from _slack_new_drafts")
+        con.execute(f"insert into ops.slack_recovery_drafts ({', '.join(names)}, created_as_of) "
+                    f"select {', '.join(names)}, created_as_of from _slack_new_drafts")
     finally:
         con.unregister("_slack_new_drafts")
     return len(rows)

@@ -8,12 +8,17 @@ Order of work, and why:
    A crash before the commit leaves nothing half-done; after it, delivery resumes from the outbox.
 4. Deliver everything pending in the outbox (this cycle's and earlier failures), paced per channel.
 Gated accounts (ops.send_gate) are neither announced nor remembered, so they are announced once the gate opens.
+
+When nothing in the cycle waits on the network (no Slack token: messages go to the local outbox file; no LLM
+drafts: templates), steps 1-4 share one connection instead of opening five: each close of the last connection
+checkpoints what it wrote, ~0.1 s a time on a 2 GB warehouse. The transactions are the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +28,7 @@ from reverse_etl.slack.blocks import alert_payload
 from reverse_etl.slack.digest import build_digest
 from reverse_etl.slack.drafts import Draft, draft_for, template_for
 from reverse_etl.slack.settings import DRAFTED_KINDS, SlackSettings
-from reverse_etl.slack.transport import ConnectionFactory, SlackTransport
+from reverse_etl.slack.transport import ConnectionFactory, SlackTransport, borrowed
 
 DIGEST_PRIORITY = 1_000_000  # after every real-time alert of the cycle (those use their rank)
 
@@ -96,7 +101,34 @@ def run_slack_cycle(
     cfg = settings
     started = datetime.now(UTC)
     as_of = as_of.astimezone(UTC)
+    transport = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate,
+                                             outbox_dir=cfg.outbox_dir)
+    offline = transport.token is None and drafter is None and not (cfg.anthropic_api_key and cfg.llm_model)
+    with _connections(open_con, shared=offline) as connect:
+        return _cycle(connect, as_of, cfg, started=started, run_id=run_id, drafter=drafter, transport=transport)
 
+
+@contextmanager
+def _connections(open_con: ConnectionFactory, *, shared: bool) -> Iterator[ConnectionFactory]:
+    """The factory the cycle's steps open connections with: `open_con` itself, or, `shared`, one connection
+    opened here and lent to every step (closed once, at the end)."""
+    if not shared:
+        yield open_con
+        return
+    with open_con() as con:
+        yield lambda: borrowed(con)
+
+
+def _cycle(
+    open_con: ConnectionFactory,
+    as_of: datetime,
+    cfg: SlackSettings,
+    *,
+    started: datetime,
+    run_id: str | None,
+    drafter: Drafter | None,
+    transport: SlackTransport,
+) -> dict[str, Any]:
     with open_con() as con:
         state.ensure_slack_tables(con)
         outbox.ensure_outbox(con)
@@ -158,8 +190,6 @@ def run_slack_cycle(
             con.execute("rollback")
             raise
 
-    transport = transport or SlackTransport(cfg.token, cfg.base_url, per_channel_rate=cfg.per_channel_rate,
-                                             outbox_dir=cfg.outbox_dir)
     report = transport.deliver(open_con, run_id=run_id)
 
     if digest_info.get("item_id"):

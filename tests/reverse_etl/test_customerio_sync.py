@@ -313,3 +313,27 @@ def test_small_pages_and_chunks_change_nothing_but_memory(
     assert len(server.state.people) == 29 and len(server.state.events) == 29
     plant(wh, gate=[])
     assert sync_customerio(settings(), as_of=BASE, warehouse_path=wh).sent == 2
+
+
+def test_an_outbox_sync_leaves_pyarrow_dataset_and_acero_unimported(tmp_path: Path) -> None:
+    """Splitting primary contacts from the rest is a boolean mask: an expression filter (`pc.field`) imports
+    pyarrow.dataset and acero, ~0.15 s of an idle cycle's sync. A teammate's trigger makes the split happen."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from pathlib import Path
+from reverse_etl.customerio import CustomerIOSettings, sync_customerio
+from tests.servers.customerio_warehouse import BASE, person, plant, trigger
+wh = Path({str(tmp_path / "warehouse.duckdb")!r})
+plant(wh, people=[person(1)], triggers=[trigger(1), trigger(1, person_id="teammate_of_1", trigger_id="trg_teammate")])
+result = sync_customerio(CustomerIOSettings(outbox_dir=Path({str(tmp_path / "outbox")!r})), as_of=BASE,
+                         warehouse_path=wh)
+assert (result.sent, result.not_primary_contact) == (2, 1), result
+print(sorted(m for m in ("pyarrow.dataset", "pyarrow.acero") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

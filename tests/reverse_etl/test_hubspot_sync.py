@@ -16,7 +16,7 @@ from dagster_project.defs.hubspot.resources import HubSpotResource
 from reverse_etl.hubspot import HubSpotAuthError, HubSpotSettings, sync_hubspot
 from reverse_etl.retry import RetryPolicy
 from tests.servers.hubspot_server import HubSpotServer
-from tests.servers.hubspot_warehouse import BASE, account, plant, rows
+from tests.servers.hubspot_warehouse import BASE, account, plant, plant_tasks, rows, task
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, max_retry_after=2.0)
 
@@ -205,3 +205,48 @@ def test_small_pages_folds_and_id_memory_change_nothing_but_memory(
                     "group by 1 order by 1") == [("email", 45), ("onboarding_account_id", 45)]
     again = sync_hubspot(settings(batch_size=10), as_of=BASE, warehouse_path=wh)
     assert (again.sent, again.requests, again.planned_changes) == (0, 0, 0)
+
+
+def test_the_plan_queues_every_kind_in_one_write_and_in_parts_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle cycle's few hundred items of seven kinds are queued with one outbox write, not one per kind (each
+    joins the channel's whole outbox); in parts of PLAN_CHUNK (a first sync) the rows and lines are the same."""
+    from reverse_etl import outbox
+    from reverse_etl.hubspot import sync as sync_module
+
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    writes: list[int] = []
+    real_enqueue = outbox.enqueue
+
+    def counting(con, channel, items, **kwargs):  # type: ignore[no-untyped-def]
+        items = list(items)
+        writes.append(len(items))
+        return real_enqueue(con, channel, items, **kwargs)
+
+    monkeypatch.setattr(outbox, "enqueue", counting)
+    seen: dict[str, tuple] = {}
+    for name, chunk in (("whole", sync_module.PLAN_CHUNK), ("parts", 4)):
+        monkeypatch.setattr(sync_module, "PLAN_CHUNK", chunk)
+        monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / name))
+        wh = tmp_path / name / "warehouse.duckdb"
+        wh.parent.mkdir()
+        plant(wh, [account(i) for i in range(6)] + [account(6, email="not-an-e-mail")])
+        plant_tasks(wh, [task(i, "kickoff", 1) for i in range(3)])
+        writes.clear()
+        result = sync_hubspot(HubSpotResource().settings(), as_of=BASE, warehouse_path=wh, run_id="run-1")
+        lines = (tmp_path / name / "outbox" / "hubspot.jsonl").read_text().splitlines()
+        seen[name] = (
+            dict(result.planned), result.invalid, result.parked_ids, sorted(lines),
+            rows(wh, "select item_id, kind, priority, payload::varchar, status, attempts, last_error "
+                     "from ops.outbox order by item_id"),
+            rows(wh, "select item_id, operation, result, error from ops.sync_changelog order by item_id, result"),
+            rows(wh, "select entity_key, row_hash, payload::varchar from ops.sync_snapshot order by entity_key"),
+        )
+        assert sum(writes) == 7 + 7 + 7 + 3 + 3  # companies, contacts (one invalid), associations, tasks, links
+        if name == "whole":
+            assert writes == [27]
+        else:
+            assert len(writes) > 4
+    assert seen["whole"] == seen["parts"]
+    assert seen["whole"][1:3] == (1, ["contact:user_000006"]) and len(seen["whole"][3]) == 26

@@ -18,6 +18,7 @@ from dagster_project.lib import warehouse
 from reverse_etl import outbox
 from reverse_etl.retry import RetryPolicy
 from reverse_etl.slack import post_data_quality_alert, run_slack_cycle
+from reverse_etl.slack.drafts import template_for
 from reverse_etl.slack.settings import SlackSettings
 from reverse_etl.slack.transport import SlackTransport
 from tests.reverse_etl.slack_support import alert_row, plant_alerts
@@ -490,3 +491,42 @@ def test_a_cycle_reads_whole_only_the_alerts_it_has_not_seen(slack: SlackServer,
     assert ranking.realtime_cap == 3 and ranking.as_of == t8
     assert [a["alert_id"] for a in unseen] == ["a0003"] and unseen[0]["company_name"] == "Company 3"
     assert sorted(listed) == ["a0001", "a0003"] and listed["a0001"]["kind"] == "stalled"
+
+
+def test_an_offline_cycle_shares_one_connection_and_leaves_what_separate_ones_leave(tmp_path: Path) -> None:
+    """No token and no LLM: the whole cycle runs on one connection (each close checkpoints the 2 GB warehouse)
+    and leaves the same rows and outbox lines as a cycle that opens one per step; a cycle that waits on the
+    network (a token, or a drafter that may call a model) still opens one per step."""
+    rows = [alert_row(1, DAY, priority="P0", company_name=HOSTILE), alert_row(2, DAY, priority="FYI"),
+            alert_row(3, DAY, priority="P1", kind="stalled")]
+    opened: dict[str, int] = {}
+    states: dict[str, Any] = {}
+
+    def counting(path: Path, name: str) -> Opener:
+        def open_con() -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+            opened[name] = opened.get(name, 0) + 1
+            return warehouse.connect(path)
+        return open_con
+
+    def template(alert: Any, _settings: SlackSettings) -> Any:
+        return template_for(alert, error="ANTHROPIC_API_KEY not set")  # what the default drafter gives offline
+
+    for name, drafter in (("shared", None), ("separate", template)):
+        home = tmp_path / name
+        cfg = SlackSettings(token=None, digest_hour=9, outbox_dir=home / "outbox")
+        with warehouse.connect(home / "warehouse.duckdb") as con:
+            plant_alerts(con, rows)
+        opened[name] = 0
+        for hour in (9, 10):
+            run_slack_cycle(counting(home / "warehouse.duckdb", name), DAY + timedelta(hours=hour), cfg,
+                            run_id=f"run-{hour}", drafter=drafter)
+        with warehouse.connect(home / "warehouse.duckdb") as con:
+            states[name] = {
+                table: sorted(map(repr, con.execute(f"select * exclude ({', '.join(skip)}) from ops.{table}").fetchall()))
+                for table, skip in (("outbox", ["updated_at", "sent_at"]),
+                                    ("slack_alerts", ["context"]), ("slack_recovery_drafts", ["created_as_of"]),
+                                    ("slack_digests", ["created_at"]), ("slack_runs", ["started_at", "summary"]))
+            }
+        states[name]["lines"] = (home / "outbox" / "slack.jsonl").read_text()
+    assert opened["shared"] == 2 and opened["separate"] > 2 * 3
+    assert states["shared"] == states["separate"] and states["shared"]["lines"].count("\n") == 2
