@@ -76,12 +76,12 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
         raise dg.Failure(description=STALE)
     left_out: set[str] = set()
     quiet: set[str] = set()
-    load_id = None
+    step_env: dict[str, str] = {}
     if not lake.on_spark():
         manifest, selection = _selection(context.assets_def)
         with warehouse_resource.connect(read_only=True) as con:
-            # What the event-driven models' builds record having seen (macros/incremental_batch.sql).
-            load_id = unchanged.landed_load_id(con)
+            # Read once here, not by each model: the landing's load id, the firmographics, the scoped models' states.
+            step_env = unchanged.step_env(con, manifest, selection)
             if not full_refresh:
                 left_out = unchanged.unchanged(con, manifest, selection, project_fingerprint())
                 quiet = unchanged.quiet(con, manifest, selection, project_fingerprint(), as_of, left_out)
@@ -96,8 +96,7 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
         args.append("--full-refresh")
     target = config.dbt_target_dir() / "runs" / f"{context.op.name}-{context.run_id[:8]}"
     env = {"ONBOARDING_WAREHOUSE": str(warehouse_resource.resolved_path()), AS_OF_ENV: config.iso(as_of)}
-    if load_id is not None:
-        env[unchanged.LOAD_ID_ENV] = str(load_id)
+    env.update(step_env)
     started = time.perf_counter()
     if lake.on_spark():
         env["ONBOARDING_SPARK_WAREHOUSE_DIR"] = str(lake.spark_warehouse_dir())
