@@ -47,11 +47,13 @@
 {%- endmacro %}
 
 {#- What the last build's state must match: the dbt project and the firmographics file. Outside a
-    cycle (a hand-run dbt build) there is no project fingerprint: every account is rebuilt. -#}
+    cycle (a hand-run dbt build) there is no project fingerprint: every account is rebuilt. A cycle's
+    step reads the firmographics fingerprint once for all its models (ONBOARDING_FIRMOGRAPHICS, the same
+    query: dagster_project/defs/dbt/unchanged.py); without it, each model queries it. -#}
 {% macro account_scope_fingerprint() -%}
     {%- set project = env_var('ONBOARDING_DBT_FINGERPRINT', '') or ('unknown:' ~ invocation_id) -%}
-    {%- set firmographics = 'none' -%}
-    {%- if execute -%}
+    {%- set firmographics = env_var('ONBOARDING_FIRMOGRAPHICS', '') or 'none' -%}
+    {%- if execute and not env_var('ONBOARDING_FIRMOGRAPHICS', '') -%}
         {%- set loads = adapter.get_relation(database=this.database, schema='raw', identifier='firmographics_loads') -%}
         {%- if loads is not none -%}
             {%- set rows = run_query(
@@ -71,10 +73,18 @@
     {%- if not (execute and this is not none and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set rows = run_query(
-        "select comment from duckdb_tables() where database_name = '" ~ this.database
-        ~ "' and schema_name = '" ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'"
-    ).rows -%}
+    {#- The last build's state: a cycle's step reads every scoped model's comment at once before dbt starts
+        (ONBOARDING_SCOPE_STATES, relation -> comment); without it, each model queries its own. -#}
+    {%- set states = fromjson(env_var('ONBOARDING_SCOPE_STATES', '') or '{}') -%}
+    {%- set relation = this.database ~ '.' ~ this.schema ~ '.' ~ this.identifier -%}
+    {%- if relation in states -%}
+        {%- set rows = [[states[relation]]] -%}
+    {%- else -%}
+        {%- set rows = run_query(
+            "select comment from duckdb_tables() where database_name = '" ~ this.database
+            ~ "' and schema_name = '" ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'"
+        ).rows -%}
+    {%- endif -%}
     {%- set state = fromjson(rows[0][0]) if rows and rows[0][0] else none -%}
     {%- if state is none or state.get('fingerprint') != account_scope_fingerprint() -%}
         {{ return(none) }}

@@ -131,3 +131,102 @@ def test_an_hourly_cycle_rebuilds_only_what_its_clock_or_project_changed_and_equ
                 extra = con.execute(f"select count(*) from (select * from {a}.marts.{mart} "
                                     f"except all select * from {b}.marts.{mart})").fetchone()[0]
                 assert extra == 0, f"{mart}: {extra} rows of {a} not in {b}"
+
+
+# An idle hour's core step also leaves out the models that would change nothing (unchanged.quiet): the event-driven
+# incremental models whose batch would be empty, and the clock-free per-account models whose inputs did not move.
+EVENT_DRIVEN = ("int_account_events_aggregated", "int_account_memberships", "int_account_traits_latest",
+                "int_contacts_unsubscribed", "int_users_identified")
+CLOCK_FREE_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored")
+
+
+def _core_step(root: Path, clock) -> set[str]:
+    """The cycle's core dbt step alone, at this clock: the models it reported as not rebuilt."""
+    import dagster as dg
+
+    from dagster_project.defs.dbt.assets import dbt_core
+    from dagster_project.lib.clock import AS_OF_TAG
+    from dagster_project.lib.resources import WarehouseResource
+
+    with home(root):
+        result = dg.materialize([dbt_core], resources={"warehouse": WarehouseResource(path=str(root / "warehouse.duckdb"))},
+                                instance=dg.DagsterInstance.ephemeral(), tags={AS_OF_TAG: config.iso(clock)})
+    assert result.success
+    return {e.asset_key.path[-1] for e in result.get_asset_materialization_events()
+            if e.step_materialization_data.materialization.metadata.get("rebuilt") is not None}
+
+
+def _plant(path: Path, sql: str) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute(sql)
+
+
+def test_an_idle_hour_leaves_out_the_models_with_nothing_new_and_a_new_message_rebuilds_them(
+        workspace: Workspace, tmp_path: Path):
+    """Left out only while no message lies beyond what their last build saw: one that became known since (already
+    in raw, ahead of the clock) or one landed late (a new load id, known long ago) brings every one of them back.
+    Hour by hour, the tables equal those of the same models run every hour (row for row, their batch stamps
+    included: an empty batch writes nothing); a replayed hour and a build outside a cycle leave nothing out."""
+    from dagster_project.lib.dbt import invoke_in_process, project_fingerprint
+
+    models = EVENT_DRIVEN + CLOCK_FREE_SCOPED
+    scoped, every = tmp_path / "scoped", tmp_path / "every"
+    for root in (scoped, every):
+        root.mkdir()
+        shutil.copy(workspace.root / "warehouse.duckdb", root / "warehouse.duckdb")
+    last = CLOCKS[-1]
+
+    def step(clock) -> set[str]:
+        """The cycle's core step in one copy, the same models run in the other: the models left out."""
+        left_out = _core_step(scoped, clock)
+        # The staging views they read embed the clock: re-created each hour in both.
+        views = ("stg_segment__messages", "stg_segment__tracks", "stg_segment__groups", "stg_segment__identifies")
+        with home(every):
+            built = invoke_in_process(["run", "--select", *views, *models], every / "target",
+                                      {"ONBOARDING_WAREHOUSE": str(every / "warehouse.duckdb"),
+                                       "ONBOARDING_AS_OF": config.iso(clock)})
+        assert [str(r.status) for r in built.results] == ["success"] * (len(views) + len(models))
+        with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
+            con.execute(f"attach '{every / 'warehouse.duckdb'}' as every (read_only)")
+            for model in models:
+                for a, b in (("warehouse", "every"), ("every", "warehouse")):
+                    extra = con.execute(f"select count(*) from (select * from {a}.intermediate.{model} "
+                                        f"except all select * from {b}.intermediate.{model})").fetchone()[0]
+                    assert extra == 0, f"{model} at {clock}: {extra} rows of {a} not in {b}"
+        return {name for name in left_out if name in models}
+
+    def plant(known_at, load_id: str) -> None:
+        # A track, an identify and a group call of existing accounts and people, copied under new ids.
+        for root in (scoped, every):
+            _plant(root / "warehouse.duckdb", f"""
+                insert into raw.segment_messages
+                select 'planted-{known_at:%H}-' || message_id, type, event, user_id, anonymous_id, group_id,
+                    timestamptz '{known_at.isoformat()}', timestamptz '{known_at.isoformat()}',
+                    timestamptz '{known_at.isoformat()}', {load_id}, payload
+                from raw.segment_messages
+                where type in ('track', 'identify', 'group') and user_id is not null and group_id is not null
+                qualify row_number() over (partition by type order by message_id) = 1""")
+
+    assert step(last + timedelta(hours=1)) == set(models)
+    # Known since the last build, already landed (an old load id): the clock reached it.
+    plant(last + timedelta(minutes=90), "1")
+    assert not step(last + timedelta(hours=2))
+    assert step(last + timedelta(hours=3)) == set(models)
+    # Landed late: a new load of messages known before the last build's clock.
+    for root in (scoped, every):
+        _plant(root / "warehouse.duckdb", "insert into raw.loaded_files by name select max(load_id) + 1 as load_id, "
+               "'planted/late.jsonl' as path, 0 as size_bytes, 0 as mtime, 'planted' as sha256, 3 as lines_read, "
+               "3 as messages_loaded, 0 as duplicates, 0 as quarantined, 0 as blank_lines, now() as loaded_at "
+               "from raw.loaded_files")
+    plant(last - timedelta(hours=1), "(select max(load_id) from raw.loaded_files)")
+    assert not step(last + timedelta(hours=4))
+
+    # A replayed hour (a clock not after the last build's) and a build outside a cycle (no project) leave nothing out.
+    manifest = _manifest()
+    core = select_unique_ids(select="", exclude="", selector=CORE_SELECTOR, project=None, manifest_json=manifest)
+    with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
+        left_out = unchanged.unchanged(con, manifest, core, project_fingerprint())
+        later = unchanged.quiet(con, manifest, core, project_fingerprint(), last + timedelta(hours=5), left_out)
+        assert {u.split(".")[-1] for u in later} == set(models)
+        assert not unchanged.quiet(con, manifest, core, project_fingerprint(), last + timedelta(hours=4), left_out)
+        assert not unchanged.quiet(con, manifest, core, None, last + timedelta(hours=5), left_out)

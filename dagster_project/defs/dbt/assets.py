@@ -75,10 +75,17 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
     if manifest_is_stale():
         raise dg.Failure(description=STALE)
     left_out: set[str] = set()
-    if not full_refresh and not lake.on_spark():
+    quiet: set[str] = set()
+    step_env: dict[str, str] = {}
+    if not lake.on_spark():
         manifest, selection = _selection(context.assets_def)
         with warehouse_resource.connect(read_only=True) as con:
-            left_out = unchanged.unchanged(con, manifest, selection, project_fingerprint())
+            # Read once here, not by each model: the landing's load id, the firmographics, the scoped models' states.
+            step_env = unchanged.step_env(con, manifest, selection)
+            if not full_refresh:
+                left_out = unchanged.unchanged(con, manifest, selection, project_fingerprint())
+                quiet = unchanged.quiet(con, manifest, selection, project_fingerprint(), as_of, left_out)
+                left_out |= quiet
     if left_out:
         # The selector's nodes by name, minus what is unchanged; its tests are named, none added.
         args = ["build", *unchanged.select_args(manifest, selection, left_out)]
@@ -89,6 +96,7 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
         args.append("--full-refresh")
     target = config.dbt_target_dir() / "runs" / f"{context.op.name}-{context.run_id[:8]}"
     env = {"ONBOARDING_WAREHOUSE": str(warehouse_resource.resolved_path()), AS_OF_ENV: config.iso(as_of)}
+    env.update(step_env)
     started = time.perf_counter()
     if lake.on_spark():
         env["ONBOARDING_SPARK_WAREHOUSE_DIR"] = str(lake.spark_warehouse_dir())
@@ -122,8 +130,9 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
         f"dbt build --selector {selector}{' --full-refresh' if full_refresh else ''}: {len(result.results)} nodes in "
         f"{time.perf_counter() - started:.1f} s ("
         + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
-        + (f"; {len(left_out)} seeds and clock-free views left out, unchanged since this dbt project built them"
-           if left_out else "") + ")"
+        + (f"; {len(left_out) - len(quiet)} seeds and clock-free views left out, unchanged since this dbt project "
+           "built them" if left_out - quiet else "")
+        + (f"; {len(quiet)} models left out, nothing new for them since their last build" if quiet else "") + ")"
     )
     if lake.on_spark():
         with warehouse_resource.connect() as con:

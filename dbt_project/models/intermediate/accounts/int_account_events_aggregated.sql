@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['account_id', 'event_name'],
         incremental_strategy=engine_incremental_strategy(),
+        post_hook="{{ incremental_batch_record() }}",
     )
 }}
 -- One row per account and product event: first and last time, who did it first, how often.

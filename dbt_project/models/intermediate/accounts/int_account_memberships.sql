@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        post_hook="{{ incremental_batch_record() }}",
     )
 }}
 -- Who joined which account, and when: one row per user, account and group-call time. A track or

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='account_id',
         incremental_strategy=engine_incremental_strategy(),
+        post_hook="{{ incremental_batch_record() }}",
     )
 }}
 -- The latest value of each group trait per account (a trait missing from a later call keeps its

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['account_id', 'user_id'],
         incremental_strategy=engine_incremental_strategy(),
+        post_hook="{{ incremental_batch_record() }}",
     )
 }}
 -- Who opted out of e-mail, per account and person (only the primary contact's opt-out matters

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='user_id',
         incremental_strategy=engine_incremental_strategy(),
+        post_hook="{{ incremental_batch_record() }}",
     )
 }}
 -- The latest identify traits per person. E-mail addresses live here and in the Customer.io feed only.
