@@ -25,3 +25,16 @@ def test_columns_keep_their_types_order_and_nulls() -> None:
     assert columns.table(con, {"id": ("varchar", [])}).num_rows == 0
     with pytest.raises(ValueError, match="different lengths"):
         columns.table(con, {"a": ("varchar", ["x"]), "b": ("varchar", [])})
+
+
+def test_a_large_table_is_the_same_table_built_by_pyarrow() -> None:
+    con = duckdb.connect()
+    values = {"id": ("varchar", [None if i % 11 == 0 else f"k{i}" for i in range(columns.LARGE)]),
+              "n": ("integer", [None if i % 7 == 0 else i for i in range(columns.LARGE)]),
+              "b": ("bigint", [2**40 + i for i in range(columns.LARGE)]),
+              "x": ("double", [i / 2 for i in range(columns.LARGE)])}
+    large = columns.table(con, values)
+    small = columns.table(con, {name: (t, v[:-1]) for name, (t, v) in values.items()})  # through DuckDB
+    assert large.schema == small.schema
+    assert large.slice(0, columns.LARGE - 1).equals(small)
+    assert large.column("n").null_count == small.column("n").null_count + (1 if (columns.LARGE - 1) % 7 == 0 else 0)
