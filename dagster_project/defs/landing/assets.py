@@ -4,7 +4,6 @@ import dagster as dg
 
 from dagster_project.defs.landing import load as landing
 from dagster_project.defs.landing.resources import LandingResource
-from dagster_project.defs.quality import validate
 from dagster_project.lib.clock import as_of_for
 from dagster_project.lib.resources import WarehouseResource
 from dagster_project.lib.warehouse import count as warehouse_count
@@ -29,9 +28,7 @@ def landed_events(
     as_of = as_of_for(context)
     directory = landing_dir.resolved_path()
     with warehouse.connect() as con:
-        # New files mean a data-quality pass with rows to validate: Great Expectations' import (~1.3 s of
-        # CPU) starts now, beside the load (DuckDB's work, outside the GIL), not when that pass begins.
-        result = landing.load_landing(directory, con, on_new_files=lambda _: validate.preload())
+        result = landing.load_landing(directory, con)
         # A plain count is DuckDB metadata; a distinct count would rescan the whole history every hour.
         total_messages = warehouse_count(con, "raw.segment_messages")
         quarantine_total = con.execute("select count(*) from raw.quarantine").fetchone()[0]

@@ -280,18 +280,14 @@ def load_landing(
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
     paths: Iterable[Path] | None = None,
-    on_new_files: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Load every new landing file in one transaction; files already in the ledger are skipped.
-    `progress` receives one summary line per landing; `on_new_files` hears how many files are new
-    before they are read."""
+    `progress` receives one summary line per landing."""
     warehouse.ensure_schema(con)
     con.execute("set TimeZone = 'UTC'")
     stamp = now or datetime.now(UTC)
     result = LoadResult()
     pending = _new_files(landing_dir, con, list(paths) if paths is not None else discover(landing_dir), result)
-    if pending and on_new_files:
-        on_new_files(len(pending))
     unreadable: dict[Path, str] = {}
     while True:
         readable = [p for p in pending if p.path not in unreadable]
