@@ -279,11 +279,13 @@ def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> 
     closed here, so the next Python asset (or dbt step) is the only writer of the file.
     Returns dbt's RunExecutionResult; raises when dbt could not run at all.
     """
+    if _warming is not None:
+        # First: two threads importing dbt's modules at once can meet one half-imported (its modules
+        # import one another), an ImportError.
+        _warming.join()
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
-    if _warming is not None:
-        _warming.join()
     state = config.dbt_target_dir() / PARSE_STATE
     if not state.exists():
         raise RuntimeError(f"no prepared dbt state at {state}: run `make install` or `.venv/bin/python -m dagster_project.lib.dbt`")

@@ -25,9 +25,10 @@ from dbt_common.dataclass_schema import dbtClassMixin
 from dagster_project.lib import dbt
 
 dbt.SCHEMAS_FILE = sys.argv[4]  # absolute: the test's own file of stored schemas
-if sys.argv[1] == "warm":
+if sys.argv[1] in ("warm", "racing"):
     dbt.warm_up()
-    dbt._warming.join()
+    if sys.argv[1] == "warm":
+        dbt._warming.join()
 schemas, manifests = dbtClassMixin.json_schema.cache_info().misses, dbt._prepared_manifest.cache_info().misses
 dbt.invoke_in_process(["ls", "--select", "stg_segment__tracks", "--output", "name"], Path(sys.argv[2]),
                       {"ONBOARDING_WAREHOUSE": sys.argv[3], dbt.AS_OF_ENV: "2026-10-01T00:00:00+00:00"})
@@ -68,6 +69,14 @@ def test_the_first_invocation_after_the_warm_up_builds_no_schema_and_reads_no_ma
     figures = _probe("warm", tmp_path)
     assert figures["warm"][0] >= 7 and figures["invocation"] == [0, 0], figures
     assert json.loads((tmp_path / "schemas.json").read_text())["key"] == stored["key"]
+
+
+def test_an_invocation_right_after_the_warm_up_starts_waits_for_it(tmp_path: Path) -> None:
+    """dbt's modules import one another: the invocation imports none before the warm-up's thread ended
+    (two threads importing them at once met a half-imported module: ImportError)."""
+    for _ in range(3):  # the probe fails (check=True) when the invocation raised
+        figures = _probe("racing", tmp_path)
+        assert figures["same_schemas"] and sum(figures["warm"] + figures["invocation"]) >= 1, figures
 
 
 def test_without_the_warm_up_the_first_invocation_does_both(tmp_path: Path) -> None:
