@@ -147,3 +147,12 @@ def test_the_kept_history_answers_as_raw_does(ws: Workspace, tmp_path: Path, mon
     assert staged["kh-c1"] == "acc_b"
     ws.cycle(t5)
     _assert_kept_equals_a_rebuild(ws)
+
+    # Restricted to a file with nothing pending, a pass still marks the others validated: rebuilt as well.
+    t6 = t5 + timedelta(hours=1)
+    ws.land("d.jsonl", [_msg("d1", "group", t6 - timedelta(minutes=5), user="ud", group="acc_d", traits={"name": "D"})])
+    ws.cycle(t6, load_ids=[load_a])
+    assert ws.query(f"select count(*) from {history.STATE}") == [(0,)]
+    ws.land("e.jsonl", [_msg("e1", "identify", t6 + timedelta(minutes=5), user="ud", traits={"email": "d@x.com"})])
+    ws.cycle(t6 + timedelta(hours=1))
+    _assert_kept_equals_a_rebuild(ws)

@@ -275,7 +275,9 @@ def stage_batch(
         if on_counts is not None:
             on_counts(counts)
         con.execute(_GROUPLESS_SQL.format(source=source, pending=pending), params)
-        kept = bool(total) and history.usable(con, load_ids)
+        # A pass restricted to some files marks the others validated unread, batch or none: usable() then
+        # leaves the kept history to be rebuilt.
+        kept = history.usable(con, load_ids) if total or load_ids is not None else False
         if kept:  # the kept history plus the batch's share (history.py)
             history.stage(con, source, pending, params)
             con.execute(history.history_sql(), {"as_of": as_of})
