@@ -124,13 +124,18 @@ def test_an_hourly_cycle_rebuilds_only_what_its_clock_or_project_changed_and_equ
     with _another_project(tmp_path), home(roots["changed"]):
         run_cycle(clock)
     assert not _marked(roots["changed"] / "warehouse.duckdb"), "a changed project left a node out"
-    with duckdb.connect(str(roots["same"] / "warehouse.duckdb"), read_only=True) as con:
-        con.execute(f"attach '{roots['changed'] / 'warehouse.duckdb'}' as changed (read_only)")
-        for mart in MARTS:
-            for a, b in (("warehouse", "changed"), ("changed", "warehouse")):
-                extra = con.execute(f"select count(*) from (select * from {a}.marts.{mart} "
-                                    f"except all select * from {b}.marts.{mart})").fetchone()[0]
-                assert extra == 0, f"{mart}: {extra} rows of {a} not in {b}"
+    _assert_same_rows(roots["same"] / "warehouse.duckdb", roots["changed"] / "warehouse.duckdb", "marts", MARTS)
+
+
+def _assert_same_rows(path: Path, other_path: Path, schema: str, names, where: str = "") -> None:
+    """Each relation holds the same rows (with their multiplicity) in both warehouses."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        con.execute(f"attach '{other_path}' as other (read_only)")
+        for name in names:
+            for a, b in (("warehouse", "other"), ("other", "warehouse")):
+                extra = con.execute(f"select count(*) from (select * from {a}.{schema}.{name} "
+                                    f"except all select * from {b}.{schema}.{name})").fetchone()[0]
+                assert extra == 0, f"{name}{where}: {extra} rows of {a} not in {b}"
 
 
 # An idle hour's core step also leaves out the models that would change nothing (unchanged.quiet): the event-driven
@@ -186,13 +191,7 @@ def test_an_idle_hour_leaves_out_the_models_with_nothing_new_and_a_new_message_r
                                       {"ONBOARDING_WAREHOUSE": str(every / "warehouse.duckdb"),
                                        "ONBOARDING_AS_OF": config.iso(clock)})
         assert [str(r.status) for r in built.results] == ["success"] * (len(views) + len(models))
-        with duckdb.connect(str(scoped / "warehouse.duckdb"), read_only=True) as con:
-            con.execute(f"attach '{every / 'warehouse.duckdb'}' as every (read_only)")
-            for model in models:
-                for a, b in (("warehouse", "every"), ("every", "warehouse")):
-                    extra = con.execute(f"select count(*) from (select * from {a}.intermediate.{model} "
-                                        f"except all select * from {b}.intermediate.{model})").fetchone()[0]
-                    assert extra == 0, f"{model} at {clock}: {extra} rows of {a} not in {b}"
+        _assert_same_rows(scoped / "warehouse.duckdb", every / "warehouse.duckdb", "intermediate", models, f" at {clock}")
         return {name for name in left_out if name in models}
 
     def plant(known_at, load_id: str) -> None:

@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from dagster_project.lib import warehouse
+
 CLOCK_MACROS = frozenset({"macro.onboarding.as_of", "macro.onboarding.as_of_text"})
 BATCH_MACRO = "macro.onboarding.incremental_batch_record"
 SCOPE_MACRO = "macro.onboarding.account_scope_record"
@@ -143,8 +145,7 @@ def unchanged(con: Any, manifest: Mapping[str, Any], selected: Iterable[str], fi
 
 def landed_load_id(con: Any) -> int | None:
     """The highest load id of the landing ledger (what an event-driven model's build has seen), if any."""
-    if not con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = 'raw' and table_name = 'loaded_files'").fetchone()[0]:
+    if not warehouse.table_exists(con, "raw", "loaded_files"):
         return None
     return int(con.execute("select coalesce(max(load_id), 0) from raw.loaded_files").fetchone()[0])
 
@@ -158,9 +159,7 @@ def step_env(con: Any, manifest: Mapping[str, Any], selected: Iterable[str]) -> 
     scoped = _models(manifest, selected, SCOPE_MACRO)
     if scoped:
         database = con.execute("select current_database()").fetchone()[0]
-        tables = {(schema, name): comment for schema, name, comment in con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() where database_name = current_database()"
-        ).fetchall()}
+        tables = _comments(con)
         states = {}
         for unique_id in scoped:
             node = manifest["nodes"][unique_id]
@@ -173,8 +172,7 @@ def step_env(con: Any, manifest: Mapping[str, Any], selected: Iterable[str]) -> 
 
 def firmographics_fingerprint(con: Any) -> str:
     """What account_scope_fingerprint() (macros/account_scope.sql) reads: the latest firmographics load's fingerprint."""
-    if not con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = 'raw' and table_name = 'firmographics_loads'").fetchone()[0]:
+    if not warehouse.table_exists(con, "raw", "firmographics_loads"):
         return "none"
     row = con.execute("select coalesce(max(fingerprint), 'none') from raw.firmographics_loads "
                       "where loaded_at = (select max(loaded_at) from raw.firmographics_loads)").fetchone()
