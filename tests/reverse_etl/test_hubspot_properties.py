@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -27,6 +27,16 @@ def test_company_and_contact_carry_the_onboarding_properties_in_hubspot_form() -
     assert contact["email"] == "person3@company3.example.com"  # HubSpot keeps e-mails lower case
     assert (contact["firstname"], contact["lastname"], contact["jobtitle"]) == ("Ada", "Person 3", "CTO")
     assert contact["onboarding_lifecycle_stage"] == company["onboarding_lifecycle_stage"]
+
+
+@pytest.mark.parametrize("microsecond", [0, 1_999, 789_123])
+def test_one_instant_is_one_text_whatever_form_it_comes_in(microsecond: int) -> None:
+    # A naive timestamp is UTC (the syncs hand them over so): it formats as its aware forms do.
+    naive = datetime(2026, 11, 3, 8, 30, 5, microsecond)
+    aware = naive.replace(tzinfo=UTC)
+    forms = [naive, aware, aware.astimezone(timezone(timedelta(hours=-5))), aware.isoformat(), aware.timestamp()]
+    texts = {props.hubspot_value("activated_at", form) for form in forms}
+    assert texts == {f"2026-11-03T08:30:05.{microsecond // 1000:03d}Z"}
 
 
 def test_a_null_clears_only_what_was_set_and_identity_always_travels() -> None:
