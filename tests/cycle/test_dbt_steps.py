@@ -252,6 +252,21 @@ def test_a_failing_hourly_dbt_step_names_its_node_in_one_line_and_frees_the_ware
     duckdb.connect(str(warehouse_file)).close()
 
 
+def test_the_failure_line_names_the_same_node_whatever_order_the_threads_finished_in():
+    """dbt's two threads finish the failed nodes in any order: the line names the same one each time."""
+    from dagster_project.defs.dbt.assets import _first_dbt_error
+
+    results = [
+        {"unique_id": "test.onboarding.not_null_x_id.abc", "status": "fail", "message": "Got 2 results"},
+        {"unique_id": "model.onboarding.stg_ops__send_gate", "status": "error", "message": "no ops schema"},
+        {"unique_id": "model.onboarding.base_segment__messages", "status": "error", "message": "no raw\nschema"},
+        {"unique_id": "model.onboarding.int_fine", "status": "success", "message": "OK"},
+    ]
+    lines = {_first_dbt_error({"args": {"which": "build"}, "results": order})
+             for order in (results, results[::-1], results[1:] + results[:1])}
+    assert lines == {"dbt build failed at base_segment__messages: no raw schema (+2 more)"}
+
+
 def test_an_hourly_build_reads_only_the_new_batch_of_the_landed_history(workspace: Workspace, tmp_path: Path):
     """The event-driven incremental models filter raw on their previous batch's bounds written into the
     SQL as constants (a filter the engine pushes into the scan of raw), never on a subquery of the model

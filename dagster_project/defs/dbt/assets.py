@@ -285,9 +285,13 @@ def _markdown(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _first_dbt_error(run_results: dict[str, Any]) -> str:
-    """One line naming the first failing dbt node and why, instead of dbt's whole log."""
+    """One line naming the first failing dbt node and why, instead of dbt's whole log.
+
+    "First" by unique id (models before seeds before tests, then by name), not in the order dbt's threads
+    finished them: the same failure gives the same line every time."""
     command = run_results.get("args", {}).get("which", "build")
-    failed = [r for r in run_results.get("results", []) if r.get("status") in ("error", "fail")]
+    failed = sorted((r for r in run_results.get("results", []) if r.get("status") in ("error", "fail")),
+                    key=lambda r: str(r.get("unique_id", "")))
     if not failed:
         return f"dbt {command} failed (see the run's dbt log)"
     first = failed[0]
