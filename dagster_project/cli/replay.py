@@ -124,7 +124,8 @@ def _dbt_step(command: str, scratch: Path, target: Path, clock: datetime) -> Non
         target,
         {"ONBOARDING_WAREHOUSE": str(scratch), AS_OF_ENV: config.iso(clock)},
     )
-    failed = [r for r in result.results if str(r.status) in ("error", "fail")]
+    # The first failed node by unique id, not the first dbt's threads finished: one failure, one line.
+    failed = sorted((r for r in result.results if str(r.status) in ("error", "fail")), key=lambda r: r.node.unique_id)
     if failed:
         node = failed[0].node.unique_id.split(".", 2)[-1]
         message = " ".join((failed[0].message or "").split())[:300]

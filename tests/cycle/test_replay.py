@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from dagster_project.cli.replay import clocks, parse_every, replay
+from dagster_project.cli.replay import _dbt_step, clocks, parse_every, replay
 from tests.cycle.conftest import CLOCKS, START, home
 
 pytestmark = pytest.mark.slow
@@ -20,6 +21,17 @@ def test_parse_every_and_clock_series():
         parse_every("hourly")
     with pytest.raises(ValueError, match="before --from"):
         clocks(START + timedelta(days=1), START, timedelta(hours=1))
+
+
+def test_a_failing_replay_step_names_the_same_node_every_time(tmp_path: Path):
+    """A scratch warehouse without sources: five staging views fail, on dbt's two threads in any order; the
+    error names the first of them by unique id, the same one on every run."""
+    for attempt in range(2):
+        with pytest.raises(RuntimeError) as failure:
+            _dbt_step("run", tmp_path / f"scratch{attempt}.duckdb", tmp_path / f"target{attempt}", START)
+        message = str(failure.value)
+        assert message.startswith("replay: dbt run failed at base_segment__messages for clock "), message
+        assert "\n" not in message
 
 
 def test_replay_ends_in_the_same_state_as_the_cycle_and_keeps_the_invariants(workspace):
