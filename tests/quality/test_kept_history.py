@@ -34,14 +34,15 @@ def _msg(n: str, kind: str, at, arrived=None, user: str = "u", group: str | None
     return m
 
 
-def _staged_both_ways(con, as_of, monkeypatch: pytest.MonkeyPatch, **kwargs) -> list[tuple]:
-    """The staged batch from the kept history and from `raw`; asserts they are equal, returns it."""
+def _staged_both_ways(ws: Workspace, as_of, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """The staged batch (message, account, signup) from the kept history and from `raw`; asserts they are
+    equal, returns it."""
     staged = []
     for from_raw in (False, True):
-        with monkeypatch.context() as m:
+        with monkeypatch.context() as m, warehouse.connect(ws.db) as con:
             if from_raw:
                 m.setattr(history, "usable", lambda con, load_ids: False)
-            batch.stage_batch(con, as_of, **kwargs)
+            batch.stage_batch(con, as_of)
             staged.append(sorted(con.execute(
                 "select message_id, account_id, signup_at from _quality_staged").fetchall(), key=str))
             batch.drop_staged(con)
@@ -53,6 +54,17 @@ def _staged_both_ways(con, as_of, monkeypatch: pytest.MonkeyPatch, **kwargs) -> 
 def _kept(con) -> list[list[tuple]]:
     return [sorted(con.execute(f"select * from {t}").fetchall(), key=str)
             for t in (history.KEPT, history.FIRST_SEEN, history.STATE)]
+
+
+def _accounts(ws: Workspace, as_of, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The staged batch's account per message (staged both ways)."""
+    return {m: a for m, a, _ in _staged_both_ways(ws, as_of, monkeypatch)}
+
+
+def _cycle_keeping(ws: Workspace, as_of) -> None:
+    """A cycle, then the kept history must equal a rebuild from `raw`."""
+    ws.cycle(as_of)
+    _assert_kept_equals_a_rebuild(ws)
 
 
 def _assert_kept_equals_a_rebuild(ws: Workspace) -> None:
@@ -84,11 +96,9 @@ def test_the_kept_history_answers_as_raw_does(ws: Workspace, tmp_path: Path, mon
              properties={"plan_tier": "starter"}),
     ]
     ws.land("day.jsonl", ev.day_messages(DAY) + extra)
-    with warehouse.connect(ws.db) as con:
-        staged = dict((m, a) for m, a, _ in _staged_both_ways(con, T1, monkeypatch))
+    staged = _accounts(ws, T1, monkeypatch)
     assert staged["kh-ti"] == "acc_t1"
-    ws.cycle(T1)
-    _assert_kept_equals_a_rebuild(ws)
+    _cycle_keeping(ws, T1)
 
     # A later batch sees t first with another account, earlier (a late arrival): t's first account moves.
     t2 = T1 + timedelta(hours=1)
@@ -96,11 +106,9 @@ def test_the_kept_history_answers_as_raw_does(ws: Workspace, tmp_path: Path, mon
         _msg("t0", "page", day - timedelta(days=1), t2 - timedelta(minutes=5), user="t", group="acc_t0"),
         _msg("ti2", "identify", t2 - timedelta(minutes=4), user="t", traits={"email": "t@example.com"}),
     ])
-    with warehouse.connect(ws.db) as con:
-        staged = dict((m, a) for m, a, _ in _staged_both_ways(con, t2, monkeypatch))
+    staged = _accounts(ws, t2, monkeypatch)
     assert staged["kh-ti2"] == "acc_t0"
-    ws.cycle(t2)
-    _assert_kept_equals_a_rebuild(ws)
+    _cycle_keeping(ws, t2)
 
     # A replayed hour (a file landed late, clock on day 6): u's group call and v's first account arrived after it.
     replay = ev.day_start(6)
@@ -113,10 +121,9 @@ def test_the_kept_history_answers_as_raw_does(ws: Workspace, tmp_path: Path, mon
     ])
     with warehouse.connect(ws.db) as con:
         assert not history.first_seen_is_kept(con, replay)
-        staged = dict((m, a) for m, a, _ in _staged_both_ways(con, replay, monkeypatch))
+    staged = _accounts(ws, replay, monkeypatch)
     assert (staged["kh-ui"], staged["kh-vi"]) == ("acc_x", "acc_q")
-    ws.cycle(replay)
-    _assert_kept_equals_a_rebuild(ws)
+    _cycle_keeping(ws, replay)
 
     # An alias added to the seed: w's day-14 signup becomes a signup, so the kept signups are rebuilt.
     seed = tmp_path / "event_aliases.csv"
@@ -126,11 +133,9 @@ def test_the_kept_history_answers_as_raw_does(ws: Workspace, tmp_path: Path, mon
     t3 = t2 + timedelta(hours=1)
     ws.land("w.jsonl", [_msg("wp", "track", t3 - timedelta(minutes=5), user="w", group="acc_w",
                              event="project_created", properties={"project_id": "w"})])
-    with warehouse.connect(ws.db) as con:
-        signups = {m: s for m, _, s in _staged_both_ways(con, t3, monkeypatch)}
+    signups = {m: s for m, _, s in _staged_both_ways(ws, t3, monkeypatch)}
     assert signups["kh-wp"] == day + timedelta(hours=6)
-    ws.cycle(t3)
-    _assert_kept_equals_a_rebuild(ws)
+    _cycle_keeping(ws, t3)
 
     # A pass restricted to some files marks the others validated unread: the kept history is rebuilt after it.
     t4 = t3 + timedelta(hours=1)
@@ -142,11 +147,9 @@ def test_the_kept_history_answers_as_raw_does(ws: Workspace, tmp_path: Path, mon
     assert ws.query(f"select count(*) from {history.STATE}") == [(0,)]
     t5 = t4 + timedelta(hours=1)
     ws.land("c.jsonl", [_msg("c1", "identify", t5 - timedelta(minutes=5), user="ub", traits={"email": "b@x.com"})])
-    with warehouse.connect(ws.db) as con:
-        staged = dict((m, a) for m, a, _ in _staged_both_ways(con, t5, monkeypatch))
+    staged = _accounts(ws, t5, monkeypatch)
     assert staged["kh-c1"] == "acc_b"
-    ws.cycle(t5)
-    _assert_kept_equals_a_rebuild(ws)
+    _cycle_keeping(ws, t5)
 
     # Restricted to a file with nothing pending, a pass still marks the others validated: rebuilt as well.
     t6 = t5 + timedelta(hours=1)
@@ -154,5 +157,4 @@ def test_the_kept_history_answers_as_raw_does(ws: Workspace, tmp_path: Path, mon
     ws.cycle(t6, load_ids=[load_a])
     assert ws.query(f"select count(*) from {history.STATE}") == [(0,)]
     ws.land("e.jsonl", [_msg("e1", "identify", t6 + timedelta(minutes=5), user="ud", traits={"email": "d@x.com"})])
-    ws.cycle(t6 + timedelta(hours=1))
-    _assert_kept_equals_a_rebuild(ws)
+    _cycle_keeping(ws, t6 + timedelta(hours=1))
