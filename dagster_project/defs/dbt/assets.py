@@ -105,7 +105,8 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
     statuses = collections.Counter(str(r.status) for r in result.results)
     if any(str(r.status) in ("error", "fail") for r in result.results):
         raise dg.Failure(description=_first_dbt_error({"args": {"which": args[0]}, "results": [
-            {"unique_id": r.node.unique_id, "status": str(r.status), "message": r.message} for r in result.results
+            {"unique_id": r.node.unique_id, "status": str(r.status),
+             "message": _folded_failures(warehouse_resource, r) or r.message} for r in result.results
         ]}))
     # The run's folder (dbt.log) is only kept when it failed.
     shutil.rmtree(target, ignore_errors=True)
@@ -282,6 +283,19 @@ def _markdown(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _folded_failures(warehouse_resource: WarehouseResource, result: Any) -> str | None:
+    """For a failed send_invariants test (macros/test_send_invariants.sql: the model's column tests in one
+    query), the tests it folds that failed and their failing rows, read again with its own SQL once dbt
+    has closed the warehouse; None for any other node (and on Spark)."""
+    node = result.node
+    metadata = getattr(node, "test_metadata", None)
+    if str(result.status) != "fail" or metadata is None or metadata.name != "send_invariants" or lake.on_spark():
+        return None
+    with warehouse_resource.connect(read_only=True) as con:
+        rows = con.execute(f"select failing_test, failing_rows from ({node.compiled_code}) as folded").fetchall()
+    return ", ".join(f"{name} ({count:,} row{'s' if count != 1 else ''})" for name, count in rows) if rows else None
 
 
 def _first_dbt_error(run_results: dict[str, Any]) -> str:
