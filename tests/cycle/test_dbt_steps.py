@@ -100,8 +100,9 @@ def test_the_split_and_the_hourly_tests_are_dbt_selectors():
     for spec in checks:
         assert "protects_sends" in by_name[spec.name]["tags"], spec.name
     hourly = {spec.name for spec in checks}
-    assert "unique_onboarding_triggers_trigger_id" in hourly
-    assert "unique_customer_onboarding_state_account_id" in hourly
+    # The column tests of a model run folded into its send_invariants test (tests/cycle/test_send_invariants.py).
+    assert "send_invariants_onboarding_triggers_" in hourly and "unique_onboarding_triggers_trigger_id" not in hourly
+    assert "send_invariants_customer_onboarding_state_" in hourly
     # Whole-history tests stay off the hourly path: far fewer checks than tests.
     assert "source_unique_raw_segment_messages_message_id" not in hourly
     assert len(hourly) < len(by_name) / 2
@@ -399,3 +400,25 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
     assert all(str(r.status) == "success"
                for r in dbt(scoped, ["run", "--select", "int_accounts_segmented", *SCOPED], earlier).results)
     assert_same_as_a_full_rebuild(earlier)
+
+
+def test_preparing_again_takes_an_edit_of_the_selectors_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """dbt's partial parsing kept the previous parse's selectors: an edit of selectors.yml alone never reached
+    the prepared manifest, so the cycle kept running the old split. Preparing parses in full."""
+    from dagster_project.lib import dbt as dbt_lib
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(config.dbt_project_dir(), project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    monkeypatch.setattr(config, "dbt_project_dir", lambda: project)
+    monkeypatch.setenv("ONBOARDING_DBT_TARGET", str(tmp_path / "target"))
+    monkeypatch.setattr(dbt_lib, "project", dbt_lib.project.__wrapped__)  # not the session's, cached
+
+    def description() -> str:
+        manifest = json.loads(dbt_lib.prepare().read_text())
+        return manifest["selectors"]["hourly_core"]["description"]
+
+    assert description().startswith("The hourly step before the segmentation")
+    selectors = project / "selectors.yml"
+    selectors.write_text(selectors.read_text().replace(
+        "description: The hourly step before the segmentation", "description: Edited. The hourly step before"))
+    assert description().startswith("Edited.")
