@@ -11,7 +11,7 @@
 
   The checks are read from the project's graph (the tests attached to this model), so the YAML lists
   each test once. A row per failing test: its name (the test it folds, as dbt names it) and its
-  failing rows; the cycle's failure line names the first (dagster_project/lib/dbt.py).
+  failing rows; the step's failure line lists them (dagster_project/defs/dbt/assets.py, _folded_failures).
 #}
 {% test send_invariants(model) %}
 {%- set checks = [] -%}
