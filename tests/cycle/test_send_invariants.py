@@ -49,7 +49,7 @@ def test_every_send_protecting_test_runs_each_hour_alone_or_folded():
 def test_a_folded_test_fails_exactly_where_the_tests_it_folds_fail(workspace: Workspace, tmp_path: Path):
     """Break four send-protected invariants, one of each folded kind, on a copy of the built warehouse: the
     hourly tests fail on those models only, and name the same tests that fail when each runs alone."""
-    from dagster_project.defs.dbt.assets import _first_dbt_error, _folded_failures
+    from dagster_project.defs.dbt.assets import _build_failure, _folded_failures
 
     warehouse_file = tmp_path / "warehouse.duckdb"
     shutil.copy(workspace.root / "warehouse.duckdb", warehouse_file)
@@ -79,9 +79,7 @@ def test_a_folded_test_fails_exactly_where_the_tests_it_folds_fail(workspace: Wo
                      "unique_combination_int_account_steps_evaluated_account_id__step_key"}
     assert any(name.startswith("accepted_values_onboarding_triggers_kind") for name in named)
 
-    line = _first_dbt_error({"args": {"which": "build"}, "results": [
-        {"unique_id": r.node.unique_id, "status": str(r.status),
-         "message": _folded_failures(resource, r) or r.message} for r in hourly.results]})
+    line = _build_failure(resource, "build", hourly.results)
     assert line.startswith("dbt build failed at send_invariants_csm_alerts_.")
     assert line.endswith(": unique_csm_alerts_alert_id (1 row), unique_csm_alerts_alert_rank (1 row) (+3 more)")
     assert "\n" not in line

@@ -104,10 +104,7 @@ def _build(context: dg.AssetExecutionContext, warehouse_resource: WarehouseResou
     result = invoke_in_process(args, target, env)
     statuses = collections.Counter(str(r.status) for r in result.results)
     if any(str(r.status) in ("error", "fail") for r in result.results):
-        raise dg.Failure(description=_first_dbt_error({"args": {"which": args[0]}, "results": [
-            {"unique_id": r.node.unique_id, "status": str(r.status),
-             "message": _folded_failures(warehouse_resource, r) or r.message} for r in result.results
-        ]}))
+        raise dg.Failure(description=_build_failure(warehouse_resource, args[0], result.results))
     # The run's folder (dbt.log) is only kept when it failed.
     shutil.rmtree(target, ignore_errors=True)
     outputs, checks = _dbt_names(context)
@@ -283,6 +280,15 @@ def _markdown(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _build_failure(warehouse_resource: WarehouseResource, command: str, results: Sequence[Any]) -> str:
+    """The one failure line of an in-process dbt step (_first_dbt_error), a failed send_invariants test
+    naming the tests it folds that failed."""
+    return _first_dbt_error({"args": {"which": command}, "results": [
+        {"unique_id": r.node.unique_id, "status": str(r.status),
+         "message": _folded_failures(warehouse_resource, r) or r.message} for r in results
+    ]})
 
 
 def _folded_failures(warehouse_resource: WarehouseResource, result: Any) -> str | None:
