@@ -11,7 +11,9 @@
     {#- Hourly, only these accounts' alerts are rebuilt (macros/account_scope.sql): those whose journey state or
         steps were rebuilt (the state mart, content, offers and plan follow it), whose events changed, that got a
         trigger or a decision, that were sent something, whose plan task the clock made overdue since, and whose
-        lookback alert (kickoff, high-touch signup, recovered) the clock expired, on the stored rows. What moves
+        lookback alert (kickoff, high-touch signup, recovered) the clock expired, on the stored rows. A send is a
+        trigger the Customer.io sync delivered (csm_alerts_sent_rows): its identify calls, failures and held items
+        change no alert (after a go-live, the identify of every person put every account in scope). What moves
         with the clock on every alert (hours stalled, severity, priority, risk, route, the rank, as_of) is then
         set on every row from its stored columns, in that order. -#}
     {%- set since = '__scope_since__' -%}
@@ -58,7 +60,7 @@
             ~ " or decided_as_of > " ~ since,
             "select changelog.account_id from " ~ ref('stg_sync_log__sync_changelog') ~ " as changelog left join "
             ~ ref('stg_sync_log__sync_runs') ~ " as runs on changelog.run_id = runs.run_id"
-            ~ " and changelog.channel = runs.channel where changelog.channel = 'customerio'"
+            ~ " and changelog.channel = runs.channel where " ~ csm_alerts_sent_rows('changelog')
             ~ " and coalesce(runs.as_of, changelog.recorded_at) >= " ~ since,
             "select account_id from " ~ ref('onboarding_plan_tasks') ~ " where status = 'overdue' and due_at >= " ~ since,
             "select account_id from " ~ this ~ " where kind in ('kickoff_booked', 'high_touch_signup', 'recovered')"
@@ -78,4 +80,11 @@
         ],
     ) -%}
     {{ return({'scoped': scoped, 'priority': priority, 'risk_score': risk_score}) }}
+{%- endmacro %}
+
+{#- The Customer.io sync's changelog rows that are triggers it sent (delivered, or written to the local outbox):
+    what csm_alerts lists as sent, and so what puts an account in its scope. -#}
+{% macro csm_alerts_sent_rows(alias) -%}
+    {{ alias }}.channel = 'customerio' and {{ alias }}.operation = 'event' and {{ alias }}.result in ('sent', 'outbox')
+    and {{ alias }}.item_id like 'event:%'
 {%- endmacro %}

@@ -308,6 +308,37 @@ DOWNSTREAM_SCOPED = {"int_accounts_content_personalised": "intermediate", "int_r
 SCOPED = {**dict.fromkeys(ACCOUNT_SCOPED, "intermediate"), **DOWNSTREAM_SCOPED}
 
 
+def assert_only_sent_triggers_scope_the_alerts(warehouse_file: Path, compiled_alerts: str, since: str) -> None:
+    """csm_alerts lists the triggers the Customer.io sync sent: a trigger it sends since the last build puts the
+    account in the alerts' scope; its identify calls and its failures change no alert and put none there (after
+    a go-live, the identify of every person put every account in scope). Checked on the scope the compiled model
+    carries, with changelog rows added in a transaction that is rolled back."""
+    import re
+
+    marker = re.search(r"/\* account_scope(.*?)account_scope \*/", compiled_alerts, re.S)
+    assert marker, "csm_alerts carries no account_scope marker"
+    scope = json.loads(marker.group(1))["scope"]
+    assert scope, "csm_alerts' scope at a later clock should be a query, not every account"
+    with duckdb.connect(str(warehouse_file)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        accounts = lambda: {row[0] for row in con.execute(f"select distinct account_id from ({scope})").fetchall()}  # noqa: E731
+        before = accounts()
+        outside = [row[0] for row in con.execute(
+            "select account_id from marts.customer_onboarding_state order by account_id").fetchall()
+            if row[0] not in before][:3]
+        assert len(outside) == 3, "the test needs accounts outside the scope"
+        later = f"cast('{since}' as timestamptz) + interval 5 minute"
+        row = ("insert into ops.sync_changelog (run_id, channel, item_id, account_id, operation, event_name, result, "
+               f"recorded_at) values ('scope-test', 'customerio', ?, ?, ?, ?, ?, {later})")
+        con.execute("begin")
+        con.execute(row, [f"person:{outside[0]}", outside[0], "identify", None, "outbox"])
+        con.execute(row, [f"event:{outside[1]}-x", outside[1], "event", "stalled", "failed"])
+        assert accounts() == before, "an identify call or a failed send put an account in csm_alerts' scope"
+        con.execute(row, [f"event:{outside[2]}-x", outside[2], "event", "stalled", "sent"])
+        assert accounts() == before | {outside[2]}, "a sent trigger did not put its account in csm_alerts' scope"
+        con.execute("rollback")
+
+
 def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebuild(workspace: Workspace,
                                                                                  tmp_path: Path):
     """Per-account models rebuild, each hour, only the accounts whose events or traits a batch changed since
@@ -366,6 +397,7 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
     assert "steps.stalled_at is not null" in journeys and "recovery_attempts < least(" in journeys
     assert "win_back_at is null" in journeys and "lifecycle_stage = 'activated'" in journeys
     assert "built.step = 'day_90'" in sql["int_onboarding_triggers_due"]
+    assert_only_sent_triggers_scope_the_alerts(scoped / "warehouse.duckdb", sql["csm_alerts"], last)
     changed = dbt(scoped, ["compile", "--select", *SCOPED], "2026-10-07T01:00:00Z",
                   **{FINGERPRINT_ENV: "another-project"})
     assert all("_batch_as_of >" not in r.node.compiled_code for r in changed.results)

@@ -115,11 +115,8 @@ delivered as (
     left join {{ ref('stg_sync_log__sync_runs') }} as runs
         on changelog.run_id = runs.run_id and changelog.channel = runs.channel
     where
-        changelog.channel = 'customerio'
+        {{ csm_alerts_sent_rows('changelog') }}
         and {{ in_account_scope(scoped.scope, 'changelog.account_id') }}
-        and changelog.operation = 'event'
-        and changelog.result in ('sent', 'outbox')
-        and changelog.item_id like 'event:%'
     group by substr(changelog.item_id, 7)
 ),
 
