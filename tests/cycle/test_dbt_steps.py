@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -313,15 +314,16 @@ def assert_only_sent_triggers_scope_the_alerts(warehouse_file: Path, compiled_al
     account in the alerts' scope; its identify calls and its failures change no alert and put none there (after
     a go-live, the identify of every person put every account in scope). Checked on the scope the compiled model
     carries, with changelog rows added in a transaction that is rolled back."""
-    import re
-
     marker = re.search(r"/\* account_scope(.*?)account_scope \*/", compiled_alerts, re.S)
     assert marker, "csm_alerts carries no account_scope marker"
     scope = json.loads(marker.group(1))["scope"]
     assert scope, "csm_alerts' scope at a later clock should be a query, not every account"
     with duckdb.connect(str(warehouse_file)) as con:
         con.execute("set TimeZone = 'UTC'")
-        accounts = lambda: {row[0] for row in con.execute(f"select distinct account_id from ({scope})").fetchall()}  # noqa: E731
+
+        def accounts() -> set[str]:
+            return {row[0] for row in con.execute(f"select distinct account_id from ({scope})").fetchall()}
+
         before = accounts()
         outside = [row[0] for row in con.execute(
             "select account_id from marts.customer_onboarding_state order by account_id").fetchall()
