@@ -275,6 +275,34 @@ def warm_up() -> None:
         _warming.start()
 
 
+def _behavior_flag_source() -> str:
+    """dbt-common's `BehaviorFlagRendered._default_source` (the module that declared a behavior flag: the first
+    caller outside dbt_common.behavior_flags), read from the frames' globals instead of `inspect.stack()`.
+
+    dbt-common 1.39 computes it for every flag of every adapter it creates, even for a flag that names its
+    source (`flag.get("source", default())`), and `inspect.stack()` reads the source line of every frame, which
+    makes `inspect.getmodule` scan all of `sys.modules`: in a cycle's process (Dagster, dbt, DuckDB, GX loaded)
+    that cost 0.4-0.9 s per dbt invocation, two per cycle (1.8 s of an hour's cycle under py-spy at 100k). The
+    name is the same for a flag declared in a module file (an adapter's: `dbt.adapters.base.impl`): a frame's
+    module is its globals' `__name__`, and a frame without one (a Jinja template's code) is skipped, as
+    `inspect.getmodule` skips it. They differ only for code without a file (`python -c`): `__main__` here,
+    "Unknown" in dbt-common. The name is only ever shown in the event a disabled flag fires.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if name and name != "dbt_common.behavior_flags":
+            return name
+        frame = frame.f_back
+    return "Unknown"
+
+
+def _use_cheap_behavior_flag_source() -> None:
+    from dbt_common.behavior_flags import BehaviorFlagRendered
+
+    BehaviorFlagRendered._default_source = staticmethod(_behavior_flag_source)
+
+
 def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> Any:
     """One dbt command in this process, from the prepared manifest (no subprocess, no parse).
 
@@ -290,6 +318,7 @@ def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> 
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
+    _use_cheap_behavior_flag_source()
     state = config.dbt_target_dir() / PARSE_STATE
     if not state.exists():
         raise RuntimeError(f"no prepared dbt state at {state}: run `make install` or `.venv/bin/python -m dagster_project.lib.dbt`")

@@ -155,6 +155,11 @@ def hook(event, args):
     elif event in ("subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"):
         spawned.append(str(args[0])[:200])
 sys.addaudithook(hook)
+# dbt-common names each behavior flag's module with inspect.stack() (~0.9 s per invocation in a cycle's process).
+import inspect
+from dbt_common.behavior_flags import BehaviorFlagRendered
+stacks, walk_stack, declared_by = [], inspect.stack, BehaviorFlagRendered.__dict__["_default_source"]
+inspect.stack = lambda *a, **k: stacks.append(1) or walk_stack(*a, **k)
 # The database the prepared state was parsed for (dbt-duckdb: the warehouse file's stem).
 state = config.dbt_target_dir() / PARSE_STATE
 database = _database_of(_prepared_manifest(state, state.stat().st_mtime)) or "warehouse"
@@ -169,14 +174,27 @@ fast = sorted(opened)
 other = str(Path(warehouse).with_name(f"{database}_other.duckdb"))
 result = invoke_in_process(["compile", "--select", "stg_segment__messages"], target,
                            {"ONBOARDING_WAREHOUSE": other, "ONBOARDING_AS_OF": "2026-10-03T07:00:00+00:00"})
+walked = len(stacks)
+# A flag declared in a module file (as an adapter's are) is said to come from that module, as dbt-common says.
+(target / "flag_module.py").write_text(
+    "from dbt_common.behavior_flags import BehaviorFlagRendered\\n"
+    "def source():\\n"
+    "    flag = {'name': 'probe_flag', 'default': False, 'description': 'declared here'}\\n"
+    "    return BehaviorFlagRendered(flag, {})._behavior_change_event.flag_source\\n")
+sys.path.insert(0, str(target))
+import flag_module
+sources = [flag_module.source()]
+BehaviorFlagRendered._default_source = declared_by  # dbt-common's own
+sources.append(flag_module.source())
 print(json.dumps({"opened": fast, "spawned": spawned, "sql": results, "env": os.environ.get("ONBOARDING_AS_OF"),
-                  "other": result.results[0].node.compiled_code}))
+                  "other": result.results[0].node.compiled_code, "walked": walked, "sources": sources}))
 """
 
 
 def test_the_hourly_steps_run_dbt_in_process_without_parsing_and_let_go_of_the_warehouse(tmp_path: Path):
     """dbt from the prepared manifest in the cycle's own process: no subprocess, no model file read
-    (no parse), each clock in its SQL, the environment restored and DuckDB's file free after each call."""
+    (no parse), no stack walk, each clock in its SQL, the environment restored and DuckDB's file free after
+    each call."""
     out = subprocess.run([sys.executable, "-c", _IN_PROCESS_PROBE, str(tmp_path / "target"),
                           str(tmp_path)], capture_output=True, text=True, timeout=600,
                          env={k: v for k, v in os.environ.items() if k != "ONBOARDING_AS_OF"})
@@ -187,6 +205,8 @@ def test_the_hourly_steps_run_dbt_in_process_without_parsing_and_let_go_of_the_w
     assert "cast('2026-10-01T05:00:00+00:00' as timestamptz)" in probe["sql"][0]
     assert "cast('2026-10-02T06:00:00+00:00' as timestamptz)" in probe["sql"][1]
     assert probe["env"] is None
+    # No stack walk for dbt's behavior flags, and a flag is still said to come from the module declaring it.
+    assert probe["walked"] == 0 and probe["sources"] == ["flag_module", "flag_module"]
     # A warehouse file named otherwise (ONBOARDING_WAREHOUSE) is a database of that name: parsed for it.
     assert '_other"."staging"."base_segment__messages"' in probe["other"] and "cast('2026-10-03T07:00:00+00:00' as timestamptz)" in probe["other"]
 
