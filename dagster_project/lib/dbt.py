@@ -29,7 +29,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
-from dagster_project.lib import config
+from dagster_project.lib import config, jinja_code
 
 # dbt_project/selectors.yml: the two hourly steps around the AI segmentation (split by what reads
 # its decisions) and the whole-history data tests of the daily job.
@@ -257,6 +257,7 @@ def _validated_schemas() -> None:
 def _warm() -> None:
     try:
         _validated_schemas()
+        jinja_code.load(config.dbt_target_dir() / jinja_code.CODE_FILE)
         state = config.dbt_target_dir() / PARSE_STATE
         if state.exists():
             _prepared_manifest(state, state.stat().st_mtime)
@@ -319,6 +320,7 @@ def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> 
     from dbt.cli.main import dbtRunner
 
     _use_cheap_behavior_flag_source()
+    jinja_code.load(config.dbt_target_dir() / jinja_code.CODE_FILE)
     state = config.dbt_target_dir() / PARSE_STATE
     if not state.exists():
         raise RuntimeError(f"no prepared dbt state at {state}: run `make install` or `.venv/bin/python -m dagster_project.lib.dbt`")
@@ -355,6 +357,7 @@ def invoke_in_process(args: list[str], target: Path, env: Mapping[str, str]) -> 
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        jinja_code.save()
     if result.result is None:
         raise RuntimeError(f"dbt {args[0]} could not run: {' '.join(str(result.exception).split())[:500]}")
     return result.result
