@@ -83,6 +83,7 @@ def _digest(environment: Any, source: str, name: str | None, filename: str | Non
 
 def _compile(self: Any, source: Any, name: str | None = None, filename: str | None = None, raw: bool = False,
              defer_init: bool = False) -> Any:
+    global _changed
     from dbt_common.clients import jinja as dbt_jinja
 
     # Only dbt's environments: another library's Jinja compiles as before.
@@ -92,7 +93,6 @@ def _compile(self: Any, source: Any, name: str | None = None, filename: str | No
     code = _codes.get(key)
     if code is None:
         code = _original(self, source, name, filename, raw, defer_init)
-        global _changed
         with _lock:
             _codes[key] = code
             _changed = True
