@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +78,18 @@ class OutboxItem:
     status: str
     attempts: int
     last_error: str | None
-    enqueued_at: datetime | None = None
+    # When it was first queued, in microseconds since the epoch: the middle of its paging key. Read as an
+    # integer, not a timestamptz: DuckDB hands each timestamptz to Python as a zone-aware datetime, 0.07-0.1 s
+    # of a 25,000-item page (2-2.5 s of a first sync's pages at 100k accounts).
+    enqueued_us: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def enqueued_at(self) -> datetime | None:
+        return None if self.enqueued_us is None else _EPOCH + timedelta(microseconds=self.enqueued_us)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -186,7 +196,7 @@ def _rows_to_items(rows: list[tuple]) -> list[OutboxItem]:
             status=r[6],
             attempts=int(r[7]),
             last_error=r[8],
-            enqueued_at=r[9],
+            enqueued_us=r[9],
         )
         for r in rows
     ]
@@ -194,7 +204,7 @@ def _rows_to_items(rows: list[tuple]) -> list[OutboxItem]:
 
 _SELECT = """
     select channel, item_id, account_id, kind, priority, payload::varchar, status, attempts, last_error,
-           enqueued_at
+           epoch_us(enqueued_at)
     from ops.outbox
 """
 
@@ -204,7 +214,7 @@ def pending(
     channel: str,
     *,
     limit: int | None = None,
-    after: tuple[int, datetime, str] | None = None,
+    after: tuple[int, int, str] | None = None,
 ) -> list[OutboxItem]:
     """Items still to deliver, lowest priority number first, then oldest first.
 
@@ -215,7 +225,7 @@ def pending(
     where = "where channel = ? and status = 'pending'"
     params: list[Any] = [channel]
     if after is not None:
-        where += " and (priority, enqueued_at, item_id) > (?::integer, ?::timestamptz, ?::varchar)"
+        where += " and (priority, epoch_us(enqueued_at), item_id) > (?::integer, ?::bigint, ?::varchar)"
         params.extend(after)
     order = " order by priority, enqueued_at, item_id"
     if limit is None:
@@ -227,11 +237,11 @@ def pending(
     return _rows_to_items(con.execute(sql, [*params, int(limit)]).fetchall())
 
 
-def page_key(item: OutboxItem) -> tuple[int, datetime, str]:
+def page_key(item: OutboxItem) -> tuple[int, int, str]:
     """The keyset position of an item, for `pending(after=...)`."""
-    if item.enqueued_at is None:
+    if item.enqueued_us is None:
         raise ValueError("an item read from the outbox always has enqueued_at")
-    return (item.priority, item.enqueued_at, item.item_id)
+    return (item.priority, item.enqueued_us, item.item_id)
 
 
 def parked(con: duckdb.DuckDBPyConnection, channel: str) -> list[OutboxItem]:
