@@ -37,17 +37,23 @@ memberships_new as (
     where {{ since_last_batch | format('memberships.first_load_id', 'memberships.first_known_at') }}
 ),
 
-{#- Most cycles learn no new membership: then no late track can exist, and the tracks' history is not read. #}
-{%- set any_new_membership = run_query(
-    "select count(*) from " ~ ref('int_account_memberships') ~ " where "
-    ~ since_last_batch | format('first_load_id', 'first_known_at')
-).rows[0][0] > 0 if execute else true %}
+{#- Most cycles learn no new membership: then no late track can exist, and the tracks' history is not read.
+    Otherwise a late track is at or after its new membership's join, so at or after the earliest new join:
+    a constant bound on event_at, which lets the scan of raw skip the row groups of older events (it read
+    every row group of the history each hour a membership was new: 0.15-0.26 s per model at 10M messages,
+    growing with the history; 0.06-0.08 s with the bound, 15 of 87 row groups, the same rows). #}
+{%- set new_memberships = run_query(
+    "select count(*), cast(min(joined_at) as " ~ dbt.type_string() ~ ") from " ~ ref('int_account_memberships')
+    ~ " where " ~ since_last_batch | format('first_load_id', 'first_known_at')
+).rows[0] if execute else [1, none] %}
 tracks_late as (
     select tracks.*
     from {{ ref('stg_segment__tracks') }} as tracks
     where tracks.account_id is null
-        {%- if not any_new_membership %}
+        {%- if new_memberships[0] == 0 %}
         and false
+        {%- elif new_memberships[1] is not none %}
+        and tracks.event_at >= cast('{{ new_memberships[1] }}' as {{ type_timestamptz() }})
         {%- endif %}
         and ({{ where }})
         and not {{ since_last_batch | format('tracks.load_id', 'tracks.known_at') }}

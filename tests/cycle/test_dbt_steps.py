@@ -318,6 +318,29 @@ def test_an_hourly_build_reads_only_the_new_batch_of_the_landed_history(workspac
     for model in ("int_account_events_aggregated", "int_contacts_unsubscribed"):
         assert "and false" in compiled[model].split("tracks_late as")[1].split("memberships as m")[0], model
 
+    # Two memberships new since the last batch (one back-dated): the late tracks' scan starts at the earlier
+    # join, a constant bound on event_at, not at the beginning of the history.
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("set TimeZone = 'UTC'")
+        newest = max(load_id for load_id, _ in bounds.values())
+        for user, joined in (("late-u1", "2026-10-05 22:30:00+00"), ("late-u2", "2026-10-02 07:15:00.25+00")):
+            con.execute(
+                "insert into intermediate.int_account_memberships by name select ? as user_id, 'late-a' as account_id, "
+                "?::timestamptz as joined_at, ?::timestamptz as first_known_at, ? as first_load_id",
+                [user, joined, joined, newest + 1],
+            )
+    with home(tmp_path):
+        result = invoke_in_process(
+            ["compile", "--select", "int_account_events_aggregated int_contacts_unsubscribed"], tmp_path / "target",
+            {"ONBOARDING_WAREHOUSE": str(tmp_path / "warehouse.duckdb"), "ONBOARDING_AS_OF": "2026-10-06T01:00:00Z"},
+        )
+    late = {r.node.name: " ".join(r.node.compiled_code.split()).split("tracks_late as")[1].split("memberships as m")[0]
+            for r in result.results if r.node.name in ("int_account_events_aggregated", "int_contacts_unsubscribed")}
+    assert len(late) == 2
+    for model, sql in late.items():
+        assert "and false" not in sql, model
+        assert "and tracks.event_at >= cast('2026-10-02 07:15:00.25+00' as timestamptz)" in sql, model
+
 
 ACCOUNT_SCOPED = ("int_accounts_profiled", "int_accounts_enriched", "int_accounts_scored", "int_account_steps_evaluated",
                   "int_account_journeys_evaluated")
