@@ -79,8 +79,8 @@ class OutboxItem:
     attempts: int
     last_error: str | None
     # When it was first queued, in microseconds since the epoch: the middle of its paging key. Read as an
-    # integer, not a timestamptz: DuckDB hands each timestamptz to Python as a zone-aware datetime, 0.07-0.1 s
-    # of a 25,000-item page (2-2.5 s of a first sync's pages at 100k accounts).
+    # integer, not a timestamptz: DuckDB hands each timestamptz to Python as a zone-aware datetime, 0.03-0.1 s
+    # of a 25,000-item page (a first cycle at 100k accounts reads 26 pages).
     enqueued_us: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
