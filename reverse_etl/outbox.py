@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +83,6 @@ class OutboxItem:
     # of a 25,000-item page (a first cycle at 100k accounts reads 26 pages).
     enqueued_us: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def enqueued_at(self) -> datetime | None:
-        return None if self.enqueued_us is None else _EPOCH + timedelta(microseconds=self.enqueued_us)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -240,7 +233,7 @@ def pending(
 def page_key(item: OutboxItem) -> tuple[int, int, str]:
     """The keyset position of an item, for `pending(after=...)`."""
     if item.enqueued_us is None:
-        raise ValueError("an item read from the outbox always has enqueued_at")
+        raise ValueError("an item read from the outbox always has its enqueued_at (enqueued_us)")
     return (item.priority, item.enqueued_us, item.item_id)
 
 
