@@ -103,7 +103,31 @@
     {%- for query in also -%}
         {%- do changed.append(query | replace('__scope_since__', since)) -%}
     {%- endfor -%}
-    {{ return(changed | join(' union ')) }}
+    {%- set scope = changed | join(' union ') -%}
+    {{ return(none if account_scope_too_large(scope) else scope) }}
+{%- endmacro %}
+
+{#- Whether more accounts are in scope than var('account_scope_max_accounts'): then every account is rebuilt.
+    A scoped query holds its accounts' rows in memory (DuckDB does not spill its plan), a full rebuild spills:
+    at 1M accounts the hour after a go-live (644k accounts in csm_alerts' scope) ran out of dbt's 3 GB,
+    while rebuilding all of them took 8 s within it. A cycle's step passes the workspace's number of accounts
+    (ONBOARDING_ACCOUNTS, the journey's row estimate: dagster_project/defs/dbt/unchanged.py): a workspace no
+    larger than the bound never counts its scopes; otherwise (or outside a cycle) the scope is counted. -#}
+{% macro account_scope_too_large(scope) -%}
+    {%- set most = var('account_scope_max_accounts', none) -%}
+    {%- if most is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set accounts = env_var('ONBOARDING_ACCOUNTS', '') -%}
+    {%- if accounts and accounts | int <= most | int -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set rows = run_query("select count(*) > " ~ (most | int) ~ " from (" ~ scope ~ ") as scope").rows -%}
+    {%- if rows and rows[0][0] -%}
+        {{ log(this.identifier ~ ": more than " ~ (most | int) ~ " accounts in scope, every account rebuilt", info=true) }}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(false) }}
 {%- endmacro %}
 
 {#- A predicate keeping the accounts in scope (`true` when every account is). -#}

@@ -13,8 +13,10 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -384,6 +386,33 @@ def assert_only_sent_triggers_scope_the_alerts(warehouse_file: Path, compiled_al
         con.execute("rollback")
 
 
+def assert_a_scope_too_large_rebuilds_every_account(dbt: Callable[..., Any], root: Path, clock: str, since: str) -> None:
+    """More accounts in a model's scope than var('account_scope_max_accounts'): it rebuilds every account (a
+    scoped query holds its accounts in memory, a full rebuild spills: at 1M accounts the hour after a go-live
+    ran csm_alerts out of memory). The bound is checked by counting the scope, unless the cycle's step says the
+    workspace has no more accounts than the bound (ONBOARDING_ACCOUNTS, from the journey's row estimate)."""
+    from dagster_project.defs.dbt import unchanged
+
+    moved = ("int_account_steps_evaluated", "int_account_journeys_evaluated")  # the clock moved accounts by then
+    stamped = f"_batch_as_of > cast('{since}' as timestamptz)"
+    manifest = _manifest()
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        accounts = con.execute("select count(*) from intermediate.int_account_journeys_evaluated").fetchone()[0]
+        env = unchanged.step_env(con, manifest, list(manifest["nodes"]))
+    assert int(env[unchanged.ACCOUNTS_ENV]) >= accounts > 20
+    bound = ["--vars", json.dumps({"account_scope_max_accounts": 1})]
+    for model in moved:
+        # The default bound (200,000) is far above this workspace: the scope stays.
+        kept = dbt(root, ["compile", "--select", model], clock)
+        assert stamped in kept.results[0].node.compiled_code, model
+        # A bound of one account, with the workspace's size unknown (outside a cycle): counted, too large.
+        full = dbt(root, ["compile", "--select", model, *bound], clock)
+        assert "_batch_as_of >" not in full.results[0].node.compiled_code, model
+        # The same bound, with a step saying the workspace has one account: nothing is counted, the scope stays.
+        trusted = dbt(root, ["compile", "--select", model, *bound], clock, **{unchanged.ACCOUNTS_ENV: "1"})
+        assert stamped in trusted.results[0].node.compiled_code, model
+
+
 def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebuild(workspace: Workspace,
                                                                                  tmp_path: Path):
     """Per-account models rebuild, each hour, only the accounts whose events or traits a batch changed since
@@ -446,6 +475,7 @@ def test_per_account_models_rebuild_only_changed_accounts_and_equal_a_full_rebui
     changed = dbt(scoped, ["compile", "--select", *SCOPED], "2026-10-07T01:00:00Z",
                   **{FINGERPRINT_ENV: "another-project"})
     assert all("_batch_as_of >" not in r.node.compiled_code for r in changed.results)
+    assert_a_scope_too_large_rebuilds_every_account(dbt, scoped, "2026-10-07T01:00:00Z", last)
 
     # Hours and days with no new event: only the clock's rules move accounts (stalls, recovery windows,
     # win-back, retention, the day-60/90 hand-offs), each found on the stored rows; the state must still be

@@ -50,6 +50,11 @@ LANDED = frozenset({"source.onboarding.raw.segment_messages", "source.onboarding
 LOAD_ID_ENV = "ONBOARDING_LOAD_ID"
 FIRMOGRAPHICS_ENV = "ONBOARDING_FIRMOGRAPHICS"
 SCOPE_STATES_ENV = "ONBOARDING_SCOPE_STATES"
+# The workspace's number of accounts, for the bound on a scope's size (account_scope_too_large(): a workspace
+# no larger than the bound never counts its scopes): DuckDB's row estimate of the journey, one row per account
+# (it counts rows deleted since the last checkpoint too: an overestimate only costs the count).
+ACCOUNTS_ENV = "ONBOARDING_ACCOUNTS"
+ACCOUNTS_TABLE = ("intermediate", "int_account_journeys_evaluated")
 FIRMOGRAPHICS = frozenset({"source.onboarding.raw.firmographics", "source.onboarding.raw.firmographics_loads"})
 
 
@@ -167,6 +172,11 @@ def step_env(con: Any, manifest: Mapping[str, Any], selected: Iterable[str]) -> 
             if relation in tables:
                 states[".".join((database, *relation))] = tables[relation]
         env[SCOPE_STATES_ENV] = json.dumps(states)
+        accounts = con.execute(
+            "select max(estimated_size) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = ? and table_name = ?", list(ACCOUNTS_TABLE)).fetchone()[0]
+        if accounts is not None:
+            env[ACCOUNTS_ENV] = str(accounts)
     return env
 
 
