@@ -390,7 +390,7 @@ def assert_a_scope_too_large_rebuilds_every_account(dbt: Callable[..., Any], roo
     """More accounts in a model's scope than var('account_scope_max_accounts'): it rebuilds every account (a
     scoped query holds its accounts in memory, a full rebuild spills: at 1M accounts the hour after a go-live
     ran csm_alerts out of memory). The bound is checked by counting the scope, unless the cycle's step says the
-    workspace has no more accounts than the bound (ONBOARDING_ACCOUNTS, from the journey's row estimate)."""
+    workspace has no more accounts than the bound (ONBOARDING_ACCOUNTS, the journey's rows)."""
     from dagster_project.defs.dbt import unchanged
 
     moved = ("int_account_steps_evaluated", "int_account_journeys_evaluated")  # the clock moved accounts by then
@@ -399,7 +399,7 @@ def assert_a_scope_too_large_rebuilds_every_account(dbt: Callable[..., Any], roo
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
         accounts = con.execute("select count(*) from intermediate.int_account_journeys_evaluated").fetchone()[0]
         env = unchanged.step_env(con, manifest, list(manifest["nodes"]))
-    assert int(env[unchanged.ACCOUNTS_ENV]) >= accounts > 20
+    assert int(env[unchanged.ACCOUNTS_ENV]) == accounts > 20
     bound = ["--vars", json.dumps({"account_scope_max_accounts": 1})]
     for model in moved:
         # The default bound (200,000) is far above this workspace: the scope stays.
