@@ -107,12 +107,8 @@
     {{ return(none if account_scope_too_large(scope) else scope) }}
 {%- endmacro %}
 
-{#- Whether more accounts are in scope than var('account_scope_max_accounts'): then every account is rebuilt.
-    A scoped query holds its accounts' rows in memory (DuckDB does not spill its plan), a full rebuild spills:
-    at 1M accounts the hour after a go-live (644k accounts in csm_alerts' scope) ran out of dbt's 3 GB,
-    while rebuilding all of them took 8 s within it. A cycle's step passes the workspace's number of accounts
-    (ONBOARDING_ACCOUNTS, the journey's rows: dagster_project/defs/dbt/unchanged.py): a workspace no
-    larger than the bound never counts its scopes; otherwise (or outside a cycle) the scope is counted. -#}
+{#- Whether more accounts are in scope than var('account_scope_max_accounts'): then every account is rebuilt
+    (why: macros/_macros.yml). ONBOARDING_ACCOUNTS comes from dagster_project/defs/dbt/unchanged.py. -#}
 {% macro account_scope_too_large(scope) -%}
     {%- set most = var('account_scope_max_accounts', none) -%}
     {%- if most is none -%}

@@ -173,7 +173,7 @@ def step_env(con: Any, manifest: Mapping[str, Any], selected: Iterable[str]) -> 
                 states[".".join((database, *relation))] = tables[relation]
         env[SCOPE_STATES_ENV] = json.dumps(states)
         if warehouse.table_exists(con, *ACCOUNTS_TABLE):
-            env[ACCOUNTS_ENV] = str(con.execute(f"select count(*) from {'.'.join(ACCOUNTS_TABLE)}").fetchone()[0])
+            env[ACCOUNTS_ENV] = str(warehouse.count(con, ".".join(ACCOUNTS_TABLE)))
     return env
 
 
