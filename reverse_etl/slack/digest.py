@@ -20,7 +20,11 @@ from reverse_etl.slack.escape import escape, safe_url
 PRIORITY_ORDER = {"P0": 0, "P1": 1, "FYI": 2}
 
 
-def _rank_key(alert: Mapping[str, Any]) -> tuple:
+# What ranks an alert and summarises it in the overflow line: all a digest reads of an alert it does not list.
+SUMMARY_COLUMNS = ("alert_id", "priority", "alert_rank", "csm_name")
+
+
+def rank_key(alert: Mapping[str, Any]) -> tuple:
     return (PRIORITY_ORDER.get(str(alert.get("priority")), 9), int(alert.get("alert_rank") or 0))
 
 
@@ -122,7 +126,7 @@ def build_digest(
     scrolled), whose rendering fits `max_blocks` (more alerts never need fewer blocks, so a binary
     search finds it).
     """
-    ranked = [dict(a, _pos=i + 1) for i, a in enumerate(sorted(alerts, key=_rank_key))]
+    ranked = [dict(a, _pos=i + 1) for i, a in enumerate(sorted(alerts, key=rank_key))]
     notes = drafts or {}
 
     def fits(k: int) -> list[dict[str, Any]] | None:

@@ -1,10 +1,13 @@
 """One Slack cycle: new status changes -> real-time P0 alerts, the daily digest, drafts; then delivery.
 
 Order of work, and why:
-1. Read marts.csm_alerts, the send gate and what was already announced (short connection).
-2. Draft recovery e-mails for new at-risk alerts with no connection open (LLM calls take seconds).
-3. In ONE transaction: remember the new alerts, store drafts, queue P0 messages, and, the first cycle at or
-   after ONBOARDING_DIGEST_HOUR of an as-of day, build and queue that day's digest and record the day.
+1. Read marts.csm_alerts narrowly, the send gate and what was already announced; whole, only the few new
+   alerts at the top of the ranking that the LLM may draft (short connection).
+2. Draft those with no connection open (LLM calls take seconds).
+3. In ONE transaction: read the new alerts whole ALERT_PAGE at a time (a go-live finds every open alert new),
+   remember them, store their drafts (templates past the LLM's budget), queue P0 messages, and, the first
+   cycle at or after ONBOARDING_DIGEST_HOUR of an as-of day, build and queue that day's digest and record
+   the day.
    A crash before the commit leaves nothing half-done; after it, delivery resumes from the outbox.
 4. Deliver everything pending in the outbox (this cycle's and earlier failures), paced per channel.
 Gated accounts (ops.send_gate) are neither announced nor remembered, so they are announced once the gate opens.
@@ -25,12 +28,15 @@ from typing import Any
 from reverse_etl import outbox
 from reverse_etl.slack import state
 from reverse_etl.slack.blocks import alert_payload
-from reverse_etl.slack.digest import build_digest
+from reverse_etl.slack.digest import SUMMARY_COLUMNS, build_digest, rank_key
 from reverse_etl.slack.drafts import Draft, draft_for, template_for
 from reverse_etl.slack.settings import DRAFTED_KINDS, SlackSettings
 from reverse_etl.slack.transport import ConnectionFactory, SlackTransport, borrowed
 
 DIGEST_PRIORITY = 1_000_000  # after every real-time alert of the cycle (those use their rank)
+# New alerts are read whole, remembered and drafted this many at a time: a go-live's 416k held at once took
+# the step to 7.8 GB.
+ALERT_PAGE = 20_000
 
 Drafter = Callable[[Mapping[str, Any], SlackSettings], Draft]
 
@@ -64,6 +70,18 @@ def cap_realtime(alerts: list[dict[str, Any]], limit: int) -> tuple[list[dict[st
     return [by_id.get(a["alert_id"], a) for a in alerts], len(capped)
 
 
+def drafted(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts that get a draft (at-risk, or a booked kickoff, with a CSM to send it), most urgent first."""
+    return [
+        a for a in sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0))
+        if a.get("kind") in DRAFTED_KINDS and a.get("route") != "none"  # no draft without a CSM to send it
+    ]
+
+
+def over_budget(alert: Mapping[str, Any]) -> Draft:
+    return template_for(alert, error="LLM draft budget for this cycle used")
+
+
 def make_drafts(
     alerts: list[dict[str, Any]], settings: SlackSettings, drafter: Drafter | None = None, workers: int = 4
 ) -> dict[str, Draft]:
@@ -73,14 +91,9 @@ def make_drafts(
     429/529 itself and any failure becomes a template, so one slow answer never blocks the alerts.
     """
     chosen = drafter or default_drafter
-    eligible = [
-        a for a in sorted(alerts, key=lambda a: int(a.get("alert_rank") or 0))
-        if a.get("kind") in DRAFTED_KINDS and a.get("route") != "none"  # no draft without a CSM to send it
-    ]
+    eligible = drafted(alerts)
     budget = max(settings.max_llm_drafts, 0)
-    drafts: dict[str, Draft] = {
-        str(a["alert_id"]): template_for(a, error="LLM draft budget for this cycle used") for a in eligible[budget:]
-    }
+    drafts: dict[str, Draft] = {str(a["alert_id"]): over_budget(a) for a in eligible[budget:]}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(lambda a: chosen(a, settings), eligible[:budget])
         for alert, draft in zip(eligible[:budget], results, strict=True):
@@ -134,18 +147,24 @@ def _cycle(
         outbox.ensure_outbox(con)
         ranking = state.ranking(con)
         blocked = state.gate(con)
-        unseen = state.new_alerts(con)
-    ranking_as_of = ranking.as_of
-    stale = ranking_as_of is not None and ranking_as_of.astimezone(UTC) < as_of
+        unseen = state.new_alert_keys(con)
+        ranking_as_of = ranking.as_of
+        stale = ranking_as_of is not None and ranking_as_of.astimezone(UTC) < as_of
 
-    gated = {alert_id: state.gate_reason(blocked, account_id) for alert_id, account_id in ranking.accounts.items()}
-    gated = {k: v for k, v in gated.items() if v}
-    new = [a for a in unseen if a["alert_id"] not in gated]
-    # The cap is a dbt var (alert_max_realtime_per_cycle) carried on the ranking's rows; settings only
-    # stand in for a ranking built without it.
-    cap = ranking.realtime_cap if ranking.realtime_cap is not None else cfg.max_realtime_per_cycle
-    new, realtime_overflow = cap_realtime(new, cap)
-    drafts = make_drafts(new, cfg, drafter)
+        gated = {alert_id: state.gate_reason(blocked, account_id) for alert_id, account_id in ranking.accounts.items()}
+        gated = {k: v for k, v in gated.items() if v}
+        new = [a for a in unseen if a["alert_id"] not in gated]
+        # The cap is a dbt var (alert_max_realtime_per_cycle) carried on the ranking's rows; settings only
+        # stand in for a ranking built without it.
+        cap = ranking.realtime_cap if ranking.realtime_cap is not None else cfg.max_realtime_per_cycle
+        new, realtime_overflow = cap_realtime(new, cap)
+        # Only the top of the ranking may be drafted by the LLM: those few are read whole now, the rest
+        # page by page below, where a template is their draft.
+        eligible = drafted(new)[: max(cfg.max_llm_drafts, 0)]
+        top = state.alerts_by_id(con, [a["alert_id"] for a in eligible])
+    llm_drafts = make_drafts([{**top[a["alert_id"]], "route": a["route"]} for a in eligible if a["alert_id"] in top],
+                             cfg, drafter)
+    draft_counts = {"llm": 0, "template": 0}
 
     realtime_queued = 0
     digest_info: dict[str, Any] = {"due": digest_due(as_of, cfg.digest_hour), "posted": False}
@@ -153,33 +172,15 @@ def _cycle(
         con.execute("begin transaction")
         try:
             realtime_items: list[outbox.NewItem] = []
-            remembered: list[dict[str, Any]] = []
-            draft_rows: list[dict[str, Any]] = []
-            for alert in new:
-                realtime = alert.get("route") == "realtime"
-                item_id = f"alert:{alert['alert_id']}" if realtime else None
-                remembered.append({
-                    **alert, "first_seen_as_of": as_of, "outbox_item_id": item_id, "context": alert,
-                    "status": state.REALTIME if realtime
-                    else state.NOT_ROUTED if alert.get("route") == "none"
-                    else state.DIGEST_PENDING,
-                })
-                draft = drafts.get(str(alert["alert_id"]))
-                if draft is not None:
-                    draft_rows.append({
-                        "alert_id": alert["alert_id"], "account_id": alert["account_id"], "kind": alert["kind"],
-                        "stall_step": alert.get("stall_step") or alert.get("current_step"), "source": draft.source,
-                        "model": draft.model, "subject": draft.subject, "body": draft.body, "error": draft.error,
-                        "created_as_of": as_of,
-                    })
-                if realtime and item_id:
-                    payload = alert_payload(alert, cfg.channel_alerts, draft.as_dict() if draft else None)
-                    # outbox order = ranking order: the most urgent P0 is posted first
-                    realtime_items.append(outbox.NewItem(item_id=item_id, kind=f"alert_{alert['kind']}",
-                                                         payload=payload, account_id=alert["account_id"],
-                                                         priority=int(alert.get("alert_rank") or 0)))
-            state.remember_alerts(con, remembered)  # one statement each, not one per alert
-            state.store_drafts(con, draft_rows)
+            for first in range(0, len(new), ALERT_PAGE):
+                keys = new[first:first + ALERT_PAGE]
+                whole = state.alerts_by_id(con, [a["alert_id"] for a in keys])
+                page = [{**whole[a["alert_id"]], "route": a["route"]} for a in keys if a["alert_id"] in whole]
+                drafts = {str(a["alert_id"]): llm_drafts.get(str(a["alert_id"])) or over_budget(a)
+                          for a in drafted(page)}
+                for draft in drafts.values():
+                    draft_counts[draft.source] = draft_counts.get(draft.source, 0) + 1
+                realtime_items += _remember_page(con, page, drafts, cfg, as_of)
             realtime_queued = outbox.enqueue(con, state.CHANNEL, realtime_items, now=as_of, run_id=run_id)
 
             day = as_of.date()
@@ -210,8 +211,7 @@ def _cycle(
         "realtime_overflow": realtime_overflow,
         "gated": len(gated),
         "gated_reasons": sorted(set(gated.values()))[:5],
-        "drafts": {"llm": sum(d.source == "llm" for d in drafts.values()),
-                   "template": sum(d.source == "template" for d in drafts.values())},
+        "drafts": draft_counts,
         "digest": digest_info,
         "delivery": report.as_dict(),
         "mode": "slack" if transport.token else "local outbox",
@@ -232,6 +232,41 @@ def _cycle(
     return summary
 
 
+def _remember_page(
+    con: Any, page: list[dict[str, Any]], drafts: Mapping[str, Draft], cfg: SlackSettings, as_of: datetime
+) -> list[outbox.NewItem]:
+    """Remember a page of new alerts (whole, in ranking order) and their drafts; the page's P0 messages."""
+    realtime_items: list[outbox.NewItem] = []
+    remembered: list[dict[str, Any]] = []
+    draft_rows: list[dict[str, Any]] = []
+    for alert in page:
+        realtime = alert.get("route") == "realtime"
+        item_id = f"alert:{alert['alert_id']}" if realtime else None
+        remembered.append({
+            **alert, "first_seen_as_of": as_of, "outbox_item_id": item_id, "context": alert,
+            "status": state.REALTIME if realtime
+            else state.NOT_ROUTED if alert.get("route") == "none"
+            else state.DIGEST_PENDING,
+        })
+        draft = drafts.get(str(alert["alert_id"]))
+        if draft is not None:
+            draft_rows.append({
+                "alert_id": alert["alert_id"], "account_id": alert["account_id"], "kind": alert["kind"],
+                "stall_step": alert.get("stall_step") or alert.get("current_step"), "source": draft.source,
+                "model": draft.model, "subject": draft.subject, "body": draft.body, "error": draft.error,
+                "created_as_of": as_of,
+            })
+        if realtime and item_id:
+            payload = alert_payload(alert, cfg.channel_alerts, draft.as_dict() if draft else None)
+            # outbox order = ranking order: the most urgent P0 is posted first
+            realtime_items.append(outbox.NewItem(item_id=item_id, kind=f"alert_{alert['kind']}",
+                                                 payload=payload, account_id=alert["account_id"],
+                                                 priority=int(alert.get("alert_rank") or 0)))
+    state.remember_alerts(con, remembered)  # one statement each, not one per alert
+    state.store_drafts(con, draft_rows)
+    return realtime_items
+
+
 def _queue_digest(
     con: Any,
     cfg: SlackSettings,
@@ -244,19 +279,22 @@ def _queue_digest(
     day = as_of.date()
     waiting = state.pending_digest(con)
     stale = [i for i in waiting if i not in ranking.accounts]
-    current = state.alerts_by_id(con, [i for i in waiting if i in ranking.accounts and i not in gated])
-    include = [current[i] for i in waiting if i in current]
+    # Every pending alert is counted, but only the top `digest_max_items` can be listed: those are read
+    # whole, the rest with what ranks and summarises them (a go-live's digest holds 10^5).
+    current = state.alerts_by_id(con, [i for i in waiting if i in ranking.accounts and i not in gated],
+                                 only=SUMMARY_COLUMNS)
+    ranked = sorted(current.values(), key=rank_key)
+    listed = state.alerts_by_id(con, [a["alert_id"] for a in ranked[: max(cfg.digest_max_items, 0)]])
+    include = [listed.get(a["alert_id"], a) for a in ranked]
     if stale:
-        con.execute(
-            "update ops.slack_alerts set status = ? where list_contains(?, alert_id)", [state.SUPERSEDED, stale]
-        )
+        state.set_status(con, stale, state.SUPERSEDED)
     realtime = state.realtime_since_last_digest(con)
     unrouted = state.unrouted_since_last_digest(con)
     item_id = None
     shown: list[str] = []
     summarised: list[str] = []
     if include:
-        drafts = state.drafts_for(con, [a["alert_id"] for a in include])
+        drafts = state.drafts_for(con, list(listed))
         payload, shown, summarised = build_digest(
             include, day, cfg.channel_digest, realtime_count=realtime, unrouted_count=unrouted, drafts=drafts,
             max_items=cfg.digest_max_items,
@@ -264,10 +302,7 @@ def _queue_digest(
         item_id = f"digest:{day.isoformat()}"
         outbox.enqueue(con, state.CHANNEL, [outbox.NewItem(item_id=item_id, kind="digest", payload=payload,
                                                            priority=DIGEST_PRIORITY)], now=as_of, run_id=run_id)
-        con.execute(
-            "update ops.slack_alerts set status = ?, digest_date = ? where list_contains(?, alert_id)",
-            [state.DIGESTED, day, shown + summarised],
-        )
+        state.set_status(con, shown + summarised, state.DIGESTED, digest_date=day)
     con.execute(
         """
         insert into ops.slack_digests (digest_date, as_of, item_id, channel, alerts_total, alerts_shown,

@@ -485,12 +485,17 @@ def test_a_cycle_reads_whole_only_the_alerts_it_has_not_seen(slack: SlackServer,
     with open_con() as con:
         plant_alerts(con, rows)
         ranking = state.ranking(con)
-        unseen = state.new_alerts(con)
+        unseen = state.new_alert_keys(con)
         listed = state.alerts_by_id(con, ["a0003", "a0001", "gone"])
+        narrow = state.alerts_by_id(con, ["a0002", "a0001"], only=("priority", "csm_name"))
     assert list(ranking.accounts) == ["a0001", "a0002", "a0003"] and ranking.accounts["a0003"] == "acct_3"
     assert ranking.realtime_cap == 3 and ranking.as_of == t8
-    assert [a["alert_id"] for a in unseen] == ["a0003"] and unseen[0]["company_name"] == "Company 3"
-    assert sorted(listed) == ["a0001", "a0003"] and listed["a0001"]["kind"] == "stalled"
+    assert unseen == [{"alert_id": "a0003", "account_id": "acct_3", "kind": "stalled", "route": "digest",
+                       "alert_rank": 3}]
+    assert list(listed) == ["a0003", "a0001"] and listed["a0001"]["kind"] == "stalled"  # in the order asked
+    assert listed["a0003"]["company_name"] == "Company 3"
+    assert narrow == {"a0002": {"alert_id": "a0002", "priority": "P1", "csm_name": "Chloe Martin"},
+                      "a0001": {"alert_id": "a0001", "priority": "P1", "csm_name": "Chloe Martin"}}
 
 
 def test_an_offline_cycle_shares_one_connection_and_leaves_what_separate_ones_leave(tmp_path: Path) -> None:
@@ -520,13 +525,77 @@ def test_an_offline_cycle_shares_one_connection_and_leaves_what_separate_ones_le
         for hour in (9, 10):
             run_slack_cycle(counting(home / "warehouse.duckdb", name), DAY + timedelta(hours=hour), cfg,
                             run_id=f"run-{hour}", drafter=drafter)
-        with warehouse.connect(home / "warehouse.duckdb") as con:
-            states[name] = {
-                table: sorted(map(repr, con.execute(f"select * exclude ({', '.join(skip)}) from ops.{table}").fetchall()))
-                for table, skip in (("outbox", ["updated_at", "sent_at"]),
-                                    ("slack_alerts", ["context"]), ("slack_recovery_drafts", ["created_as_of"]),
-                                    ("slack_digests", ["created_at"]), ("slack_runs", ["started_at", "summary"]))
-            }
-        states[name]["lines"] = (home / "outbox" / "slack.jsonl").read_text()
+        states[name] = left_behind(home)
     assert opened["shared"] == 2 and opened["separate"] > 2 * 3
     assert states["shared"] == states["separate"] and states["shared"]["lines"].count("\n") == 2
+
+
+def left_behind(home: Path, *, context: bool = False) -> dict[str, Any]:
+    """What Slack cycles left in a workspace: the ops tables (clock columns aside) and the outbox file's lines."""
+    with warehouse.connect(home / "warehouse.duckdb") as con:
+        states = {
+            table: sorted(map(repr, con.execute(
+                f"select * {'exclude (' + ', '.join(skip) + ')' if skip else ''} from ops.{table}").fetchall()))
+            for table, skip in (("outbox", ["updated_at", "sent_at"]),
+                                ("slack_alerts", [] if context else ["context"]),
+                                ("slack_recovery_drafts", ["created_as_of"]),
+                                ("slack_digests", ["created_at"]), ("slack_runs", ["started_at", "summary"]))
+        }
+    return states | {"lines": (home / "outbox" / "slack.jsonl").read_text()}
+
+
+def test_a_go_live_reads_its_alerts_whole_a_page_at_a_time_and_leaves_what_one_page_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A go-live finds every open alert new (416k at 1M accounts: read whole at once, they took the step to
+    7.8 GB). They are read whole, drafted and remembered ALERT_PAGE at a time, the digest reads whole only what
+    it lists, and the cycle leaves the same rows, drafts, digest and outbox lines as with one page."""
+    from reverse_etl.slack import state, sync
+    from reverse_etl.slack.drafts import Draft
+
+    rows = [alert_row(1, DAY, priority="P0"), alert_row(2, DAY, priority="P0", kind="checkpoint_missed"),
+            alert_row(3, DAY, priority="P0"), alert_row(4, DAY, priority="FYI", kind="high_touch_signup"),
+            alert_row(5, DAY, priority="P1", csm_name="Dev Patel"), alert_row(6, DAY, priority="P1"),
+            alert_row(7, DAY, priority="FYI", kind="recovered"), alert_row(8, DAY, priority="P1", route="none"),
+            alert_row(9, DAY, priority="P1", kind="kickoff_booked", realtime_cap=1)]
+    drafted: list[str] = []
+
+    def llm(alert: Any, _settings: SlackSettings) -> Draft:
+        drafted.append(alert["alert_id"])
+        return Draft(subject=f"for {alert['company_name']}", body="b", source="llm", model="m")
+
+    whole_reads: list[int] = []
+    by_id = state.alerts_by_id
+
+    def recording(con: Any, ids: Any, only: Any = None) -> Any:
+        if only is None:
+            whole_reads.append(len(ids))
+        return by_id(con, ids, only)
+
+    monkeypatch.setattr(state, "alerts_by_id", recording)
+    states, summaries = {}, {}
+    for page in (2, sync.ALERT_PAGE):
+        monkeypatch.setattr(sync, "ALERT_PAGE", page)
+        home = tmp_path / f"page-{page}"
+        cfg = SlackSettings(token=None, digest_hour=9, digest_max_items=2, max_llm_drafts=2,
+                            outbox_dir=home / "outbox")
+        with warehouse.connect(home / "warehouse.duckdb") as con:
+            plant_alerts(con, rows)
+        drafted.clear()
+        whole_reads.clear()
+        summaries[page] = run_slack_cycle(lambda home=home: warehouse.connect(home / "warehouse.duckdb"),
+                                          DAY + timedelta(hours=9), cfg, run_id="go-live", drafter=llm)
+        states[page] = left_behind(home, context=True)
+        assert drafted == ["a0001", "a0002"]  # the LLM budget goes to the top of the ranking, across pages
+        # whole: the LLM's top two, then the pages, then the two the digest lists; never all nine at once
+        assert whole_reads == ([2, 2, 2, 2, 2, 1, 2] if page == 2 else [2, 9, 2])
+    assert states[2] == states[sync.ALERT_PAGE]
+    one = summaries[sync.ALERT_PAGE]
+    assert {k: one[k] for k in ("alerts_new", "realtime_queued", "realtime_overflow", "drafts")} == {
+        "alerts_new": 9, "realtime_queued": 1, "realtime_overflow": 2, "drafts": {"llm": 2, "template": 4}}
+    assert {k: summaries[2][k] for k in ("alerts_new", "realtime_queued", "realtime_overflow", "drafts")} == {
+        k: one[k] for k in ("alerts_new", "realtime_queued", "realtime_overflow", "drafts")}
+    assert one["digest"]["alerts_total"] == 7 and one["digest"]["alerts_shown"] == 2  # 8 is route none
+    digest = json.loads(states[2]["lines"].splitlines()[-1])["payload"]
+    overflow = digest["blocks"][-1]["elements"][0]["text"]  # the two P0s over the cap are listed; the rest summed up
+    assert "3 more P1 accounts (Chloe Martin: 2, Dev Patel: 1); 2 more FYI accounts (Chloe Martin: 2)" in overflow
