@@ -3,7 +3,7 @@
 Changed people become identify operations, new triggers event operations (payloads.py shapes them); an
 account behind the send gate is logged `skipped_gate` and not queued; an operation that can never be
 sent (invalid) is parked at once. Rows are shaped and queued per chunk: memory stays flat however many
-people changed. Written in the run's planning transaction (runs.open_run).
+people changed. Written in the run's planning transaction, committed in parts (runs.open_run, runs.plan_part).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def plan(
     people = diffs["people"]
     triggers, result.not_primary_contact = diffs["triggers"]
     result.diff_seconds = time.perf_counter() - started
+    uncommitted = 0
     # A person's `as_of` (it moves every cycle) is never an attribute: it is not even read.
     for table, shape, unread in ((people, shape_people, ("as_of",)), (triggers, shape_triggers, ())):
         if table is None:
@@ -43,6 +44,7 @@ def plan(
         for chunk in table.to_batches(max_chunksize=PLAN_CHUNK):
             queued, invalid, held = shape(runs.python_rows(chunk, drop=unread), gate, result)
             queue(con, queued, invalid, held, run_id=run_id, now=now, result=result)
+            uncommitted = runs.plan_part(con, uncommitted + len(queued) + len(invalid))
 
 
 Shaped = tuple[list[outbox.NewItem], list[tuple[outbox.NewItem, str]], list[ChangeRow]]

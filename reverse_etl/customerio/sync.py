@@ -44,6 +44,7 @@ def sync_customerio(
     as_of: datetime | None = None,
     run_id: str | None = None,
     warehouse_path: Path,
+    memory_limit: str | None = None,
     outbox_directory: Path | None = None,
     transport: Transport | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -57,7 +58,7 @@ def sync_customerio(
 
     # One connection for the whole sync (one Dagster step): opening a DuckDB file costs tens of
     # milliseconds, per batch that would dominate a large sync. Each batch still commits on its own.
-    with connection.connect(warehouse_path) as con:
+    with connection.connect(warehouse_path, memory_limit=memory_limit) as con:
         _run(
             con,
             settings,

@@ -176,6 +176,7 @@ def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResul
     # channel's whole outbox, and an idle cycle's few hundred items took seven such calls (~0.1 s).
     queued: list[outbox.NewItem] = []
     invalid: list[tuple[outbox.NewItem, str]] = []
+    uncommitted = 0
     for kind, table in tables.items():
         if table is None:
             continue
@@ -201,6 +202,7 @@ def _plan(con: Any, *, run_id: str, now: datetime, gate: Gate, result: SyncResul
             log_changes(con, run_id, CHANNEL, held, now=now)
             if len(queued) + len(invalid) >= PLAN_CHUNK:
                 _queue(con, queued, invalid, run_id=run_id, now=now, result=result)
+                uncommitted = runs.plan_part(con, uncommitted + len(queued) + len(invalid))
                 queued, invalid = [], []
     _queue(con, queued, invalid, run_id=run_id, now=now, result=result)
 
@@ -648,6 +650,7 @@ def sync_hubspot(
     as_of: datetime | None = None,
     run_id: str | None = None,
     warehouse_path: Path,
+    memory_limit: str | None = None,
     outbox_directory: Path | None = None,
     transport: Any | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -657,7 +660,7 @@ def sync_hubspot(
     mode = "api" if settings.has_credentials else "outbox"
     result = SyncResult(run_id=run_id, mode=mode)
     started_wall, started = clock(), time.perf_counter()
-    with connection.connect(warehouse_path) as con:
+    with connection.connect(warehouse_path, memory_limit=memory_limit) as con:
         con.execute("create schema if not exists ops")
         ops_tables.ensure(con, OBJECTS_DDL)
         gate = runs.open_run(con, CHANNEL, run_id, as_of=as_of, mode=mode, started_at=started_wall,

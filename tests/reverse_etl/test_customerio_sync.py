@@ -287,7 +287,7 @@ def test_no_email_or_secret_in_the_sync_log(server: CustomerIOServer, wh: Path) 
     assert not stored.exists()
 
 
-def test_small_pages_and_chunks_change_nothing_but_memory(
+def test_small_pages_chunks_and_plan_parts_change_nothing_but_memory(
     server: CustomerIOServer, wh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from reverse_etl import journal, runs
@@ -295,6 +295,16 @@ def test_small_pages_and_chunks_change_nothing_but_memory(
 
     monkeypatch.setattr(runs, "PAGE_SIZE", 7)
     monkeypatch.setattr(plan_module, "PLAN_CHUNK", 5)
+    monkeypatch.setattr(runs, "PLAN_PART_ROWS", 12)  # the plan committed in parts (runs.plan_part)
+    commits: list[int] = []
+    real_part = runs.plan_part
+
+    def part(con, queued):  # type: ignore[no-untyped-def]
+        left = real_part(con, queued)
+        commits.extend([queued] if queued and not left else [])
+        return left
+
+    monkeypatch.setattr(runs, "plan_part", part)
     monkeypatch.setattr(journal, "FOLD_EVERY", 1)  # every batch folded as it is recorded
     plant(
         wh,
@@ -310,6 +320,7 @@ def test_small_pages_and_chunks_change_nothing_but_memory(
         2,
     )
     assert result.requests == 1  # requests are packed across outbox pages, not per page
+    assert len(commits) == 4 and all(c >= 12 for c in commits)  # 58 operations: four parts, then the rest
     assert len(server.state.people) == 29 and len(server.state.events) == 29
     plant(wh, gate=[])
     assert sync_customerio(settings(), as_of=BASE, warehouse_path=wh).sent == 2

@@ -211,29 +211,54 @@ def test_the_plan_queues_every_kind_in_one_write_and_in_parts_the_same_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An idle cycle's few hundred items of seven kinds are queued with one outbox write, not one per kind (each
-    joins the channel's whole outbox); in parts of PLAN_CHUNK (a first sync) the rows and lines are the same."""
-    from reverse_etl import outbox
+    joins the channel's whole outbox); in parts of PLAN_CHUNK (a first sync) the rows and lines are the same;
+    committed every PLAN_PART_ROWS (a go-live's millions of operations held uncommitted took the step to 5.8 GB)
+    too, and a run killed between two committed parts is completed by the next run, nothing twice."""
+    from reverse_etl import outbox, runs
     from reverse_etl.hubspot import sync as sync_module
 
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
     writes: list[int] = []
-    real_enqueue = outbox.enqueue
+    commits: list[int] = []
+    kill_at: list[int] = []
+    real_enqueue, real_part = outbox.enqueue, runs.plan_part
 
     def counting(con, channel, items, **kwargs):  # type: ignore[no-untyped-def]
         items = list(items)
+        if kill_at and len(writes) == kill_at[0]:
+            kill_at.clear()
+            raise KeyboardInterrupt("killed mid-plan")
         writes.append(len(items))
         return real_enqueue(con, channel, items, **kwargs)
 
+    def part(con, queued):  # type: ignore[no-untyped-def]
+        left = real_part(con, queued)
+        if left == 0 and queued:
+            commits.append(queued)
+        return left
+
     monkeypatch.setattr(outbox, "enqueue", counting)
+    monkeypatch.setattr(runs, "plan_part", part)
     seen: dict[str, tuple] = {}
-    for name, chunk in (("whole", sync_module.PLAN_CHUNK), ("parts", 4)):
+    for name, chunk, part_rows, killed in (("whole", sync_module.PLAN_CHUNK, runs.PLAN_PART_ROWS, None),
+                                           ("parts", 4, runs.PLAN_PART_ROWS, None), ("committed", 4, 8, None),
+                                           ("killed", 4, 8, 3)):
         monkeypatch.setattr(sync_module, "PLAN_CHUNK", chunk)
+        monkeypatch.setattr(runs, "PLAN_PART_ROWS", part_rows)
         monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / name))
         wh = tmp_path / name / "warehouse.duckdb"
         wh.parent.mkdir()
         plant(wh, [account(i) for i in range(6)] + [account(6, email="not-an-e-mail")])
         plant_tasks(wh, [task(i, "kickoff", 1) for i in range(3)])
         writes.clear()
+        commits.clear()
+        if killed:
+            kill_at.append(killed)
+            with pytest.raises(KeyboardInterrupt):
+                sync_hubspot(HubSpotResource().settings(), as_of=BASE, warehouse_path=wh, run_id="run-0")
+            assert len(commits) == 1 and rows(wh, "select count(*) from ops.outbox") == [(commits[0],)]  # one part kept
+            writes.clear()
+            commits.clear()
         result = sync_hubspot(HubSpotResource().settings(), as_of=BASE, warehouse_path=wh, run_id="run-1")
         lines = (tmp_path / name / "outbox" / "hubspot.jsonl").read_text().splitlines()
         seen[name] = (
@@ -248,5 +273,7 @@ def test_the_plan_queues_every_kind_in_one_write_and_in_parts_the_same_rows(
             assert writes == [27]
         else:
             assert len(writes) > 4
-    assert seen["whole"] == seen["parts"]
+        # 27 operations: committed once at least 8 are queued (twice), the rest with the plan; else one transaction
+        assert len(commits) == (2 if part_rows == 8 else 0) and all(c >= 8 for c in commits)
+    assert seen["whole"] == seen["parts"] == seen["committed"] == seen["killed"]
     assert seen["whole"][1:3] == (1, ["contact:user_000006"]) and len(seen["whole"][3]) == 26

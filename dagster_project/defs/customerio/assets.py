@@ -11,6 +11,7 @@ import dagster as dg
 
 from dagster_project.defs.customerio.resources import CustomerIOResource
 from dagster_project.defs.slack.sync_outcome import report_sync
+from dagster_project.lib import config
 from dagster_project.lib.clock import as_of_for
 from dagster_project.lib.resources import WarehouseResource
 from reverse_etl.customerio import CustomerIOAuthError, sync_customerio
@@ -42,7 +43,8 @@ def customerio_sync(
     settings = customerio.settings()
     try:
         result = sync_customerio(
-            settings, as_of=as_of, run_id=context.run.run_id, warehouse_path=warehouse.resolved_path()
+            settings, as_of=as_of, run_id=context.run.run_id, warehouse_path=warehouse.resolved_path(),
+            memory_limit=config.DUCKDB_MEMORY.read(),
         )
     except CustomerIOAuthError as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -11,6 +11,7 @@ import dagster as dg
 
 from dagster_project.defs.hubspot.resources import HubSpotResource
 from dagster_project.defs.slack.sync_outcome import report_sync
+from dagster_project.lib import config
 from dagster_project.lib.clock import as_of_for
 from dagster_project.lib.resources import WarehouseResource
 from reverse_etl.hubspot import HubSpotAuthError, sync_hubspot
@@ -38,7 +39,8 @@ def hubspot_sync(
     as_of = as_of_for(context)
     try:
         result = sync_hubspot(
-            hubspot.settings(), as_of=as_of, run_id=context.run.run_id, warehouse_path=warehouse.resolved_path()
+            hubspot.settings(), as_of=as_of, run_id=context.run.run_id, warehouse_path=warehouse.resolved_path(),
+            memory_limit=config.DUCKDB_MEMORY.read(),
         )
     except HubSpotAuthError as exc:
         raise dg.Failure(description=str(exc)) from exc
