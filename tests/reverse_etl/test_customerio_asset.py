@@ -77,6 +77,38 @@ def test_asset_without_credentials_writes_the_outbox_and_reports_it(
     assert rows(wh, "select as_of from ops.sync_runs")[0][0] == BASE
 
 
+def test_both_sync_assets_open_their_connection_with_the_cycles_duckdb_memory_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The syncs' own connection took DuckDB's default (80 % of the machine) while every other step of the
+    cycle is capped by ONBOARDING_DUCKDB_MEMORY: a go-live's sync is the one that needs the cap most."""
+    from dagster_project.defs.hubspot.assets import HubSpotResource, hubspot_sync
+    from reverse_etl import connection
+    from tests.servers.hubspot_warehouse import account
+    from tests.servers.hubspot_warehouse import plant as plant_crm
+
+    for name in ("CUSTOMERIO_SITE_ID", "CUSTOMERIO_API_KEY", "CUSTOMERIO_TRACK_HOST", "HUBSPOT_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONBOARDING_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ONBOARDING_DUCKDB_MEMORY", "123MB")
+    caps: list[str | None] = []
+    real_connect = connection.connect
+
+    def recording(path, *args, memory_limit=None, **kwargs):  # type: ignore[no-untyped-def]
+        caps.append(memory_limit)
+        return real_connect(path, *args, memory_limit=memory_limit, **kwargs)
+
+    monkeypatch.setattr(connection, "connect", recording)
+    wh = tmp_path / "warehouse.duckdb"
+    plant(wh, people=[person(i) for i in range(2)], triggers=[trigger(i) for i in range(2)])
+    plant_crm(wh, [account(i) for i in range(2)])
+    assert _materialize(wh).success
+    crm = dg.materialize([hubspot_sync], resources={"hubspot": HubSpotResource(),
+                                                    "warehouse": WarehouseResource(path=str(wh))},
+                         tags={AS_OF_TAG: "2026-11-02T09:00:00Z"})
+    assert crm.success and caps == ["123MB", "123MB"]  # the Customer.io sync's, then HubSpot's
+
+
 def test_asset_reports_sends_gate_and_parked_rows(
     server: CustomerIOServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
