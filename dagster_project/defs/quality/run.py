@@ -177,6 +177,7 @@ def run_quality(
             scan = _scan(con, specs, as_of, total, size, limits)
         finally:
             validate.settle()
+            scan_sql.drop_ordered(con)
             batch_io.drop_staged(con)
     checks: list[CheckOutcome] = []
     for spec in specs:
@@ -303,8 +304,11 @@ def _scan(
     for spec in specs:
         rows = per_key.get(spec.key, 0)
         name = suite_check_name(spec.name)
+        ordered = rows > size  # more than one chunk: sorted once, then read a range at a time
+        if ordered:
+            scan_sql.order_suite(con, spec)
         for start in range(0, rows, size):
-            frame = scan_sql.suite_frame(con, spec, as_of, start, size)
+            frame = scan_sql.suite_frame(con, spec, as_of, start, size, ordered=ordered)
             if not scan.chunks:
                 scan.gx_startup_seconds = validate.warm_up()  # what the pass waited for GX, if anything
             outcomes = validate.validate_frame(spec, frame)

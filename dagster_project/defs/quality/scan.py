@@ -63,10 +63,28 @@ def suite_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {k: int(n) for k, n in con.execute(f"select event_key, count(*) from {BATCH} group by all").fetchall()}
 
 
+# A suite of more than one chunk, its staged rows in arrival order (`order_suite`).
+ORDERED = "_quality_suite_ordered"
+_ARRIVAL_ORDER = "arrived_at, message_id, staged_row"
+
+
+def order_suite(con: duckdb.DuckDBPyConnection, spec: SuiteSpec) -> None:
+    """Sort a suite's staged rows into arrival order once, for `suite_frame(..., ordered=True)` to read a
+    chunk as a range of rows. Each chunk of a first load's suite took the top `start + size` rows of the
+    whole suite (`limit ... offset`): a suite of k chunks sorted k times, quadratic in the backlog."""
+    con.execute(f"create or replace temp table {ORDERED} as select * from {STAGED} where event_key = ? "
+                f"order by {_ARRIVAL_ORDER}", [spec.key])
+
+
+def drop_ordered(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"drop table if exists {ORDERED}")
+
+
 def suite_frame(
-    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, as_of: datetime, start: int, size: int
+    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, as_of: datetime, start: int, size: int, *, ordered: bool = False
 ) -> pd.DataFrame:
-    """Rows `start` .. `start + size - 1` (arrival order) of the suite's event, as `frames.build_frame` builds them.
+    """Rows `start` .. `start + size - 1` (arrival order) of the suite's event, as `frames.build_frame` builds them;
+    `ordered`: read from the suite's rows `order_suite` sorted (a chunk is then a range of rows).
 
     Arrival order is (arrived_at, message_id), then the staged row: the same rows in the same order
     whatever the chunk size (test_chunked_batch.py).
@@ -85,6 +103,8 @@ def suite_frame(
             f"""case when {t} in ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') then try_cast({text} as double)
                 end as {_ident(prop + '__number')}""",
         ]
+    chunk = (f"select * from {ORDERED} where rowid >= ? and rowid < ?" if ordered
+             else f"select * from {STAGED} where event_key = ? order by {_ARRIVAL_ORDER} limit ? offset ?")
     sql = f"""
         select message_id, account_id, user_id,
             (epoch_us(event_at) - epoch_us(?::timestamptz)) / 1e6 as future_skew_seconds,
@@ -93,17 +113,14 @@ def suite_frame(
         from (
             select *{values} from (
                 select *{f', json_extract({_source(spec)}, [{paths}]) as _values' if paths else ''}
-                from (
-                    select * from {STAGED} where event_key = ?
-                    order by arrived_at, message_id, staged_row limit ? offset ?
-                )
+                from ({chunk})
             )
         )
-        order by arrived_at, message_id, staged_row
+        order by {_ARRIVAL_ORDER}
     """
     import pandas as pd  # only when a suite has rows: the code location and an idle pass never load it
 
-    frame = con.execute(sql, [as_of, spec.key, size, start]).df()
+    frame = con.execute(sql, [as_of, start, start + size] if ordered else [as_of, spec.key, size, start]).df()
     for name in frame.columns:
         if name in ("future_skew_seconds", "seconds_before_account_signup") or name.endswith("__number"):
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
