@@ -85,9 +85,10 @@ class SyncResult:
 
 # A plan is committed every PLAN_PART_ROWS queued operations. Held in one transaction, DuckDB keeps every
 # queued row in memory until the commit: a 1M-account go-live's 3.8M HubSpot operations took the step to
-# 5.8 GB (with a 3 GB cap on DuckDB); committed in parts, 2.7 GB. Safe: a plan is the diff against what was
-# delivered (ops.sync_snapshot), and queueing an unchanged payload again changes nothing, so the parts a run
-# killed mid-plan committed are right, and the next run's plan adds the rest.
+# 5.8 GB with DuckDB capped at 3 GB; committed in parts, 2.4 GB. Safe: a plan holds what changed since the
+# last delivery (ops.sync_snapshot) or was never queued (Customer.io's triggers), so the parts a run killed
+# mid-plan committed are right and stay pending, and the next run's plan adds the rest (queueing an
+# unchanged payload again changes nothing).
 PLAN_PART_ROWS = 100_000
 
 
