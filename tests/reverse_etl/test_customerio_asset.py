@@ -106,7 +106,7 @@ def test_both_sync_assets_open_their_connection_with_the_cycles_duckdb_memory_ca
     crm = dg.materialize([hubspot_sync], resources={"hubspot": HubSpotResource(),
                                                     "warehouse": WarehouseResource(path=str(wh))},
                          tags={AS_OF_TAG: "2026-11-02T09:00:00Z"})
-    assert crm.success and caps == ["123MB", "123MB"]  # the Customer.io sync's, then HubSpot's
+    assert crm.success and len(caps) >= 2 and set(caps) == {"123MB"}  # the two syncs' (and any other) connections
 
 
 def test_asset_reports_sends_gate_and_parked_rows(
