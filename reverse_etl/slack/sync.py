@@ -161,9 +161,8 @@ def _cycle(
         # Only the top of the ranking may be drafted by the LLM: those few are read whole now, the rest
         # page by page below, where a template is their draft.
         eligible = drafted(new)[: max(cfg.max_llm_drafts, 0)]
-        top = state.alerts_by_id(con, [a["alert_id"] for a in eligible])
-    llm_drafts = make_drafts([{**top[a["alert_id"]], "route": a["route"]} for a in eligible if a["alert_id"] in top],
-                             cfg, drafter)
+        top = _whole(con, eligible)
+    llm_drafts = make_drafts(top, cfg, drafter)
     draft_counts = {"llm": 0, "template": 0}
 
     realtime_queued = 0
@@ -173,9 +172,7 @@ def _cycle(
         try:
             realtime_items: list[outbox.NewItem] = []
             for first in range(0, len(new), ALERT_PAGE):
-                keys = new[first:first + ALERT_PAGE]
-                whole = state.alerts_by_id(con, [a["alert_id"] for a in keys])
-                page = [{**whole[a["alert_id"]], "route": a["route"]} for a in keys if a["alert_id"] in whole]
+                page = _whole(con, new[first:first + ALERT_PAGE])
                 drafts = {str(a["alert_id"]): llm_drafts.get(str(a["alert_id"])) or over_budget(a)
                           for a in drafted(page)}
                 for draft in drafts.values():
@@ -230,6 +227,13 @@ def _cycle(
         )
         summary["outbox"] = outbox.status_counts(con, state.CHANNEL)
     return summary
+
+
+def _whole(con: Any, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts of `keys` (state.KEY_COLUMNS) read whole, in their order, each with the route the cycle gave
+    it (cap_realtime may have sent a P0 to the digest)."""
+    whole = state.alerts_by_id(con, [a["alert_id"] for a in keys])
+    return [{**whole[a["alert_id"]], "route": a["route"]} for a in keys if a["alert_id"] in whole]
 
 
 def _remember_page(
