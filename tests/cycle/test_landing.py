@@ -98,6 +98,26 @@ def test_an_unreadable_file_is_reported_not_recorded_and_loaded_once_it_is_whole
     assert later.messages_loaded == 2000 and not later.unreadable
 
 
+def test_an_unreadable_file_after_a_committed_chunk_loads_the_others_once(tmp_path, con, monkeypatch):
+    """One file per chunk: the first chunk commits before the unreadable one fails; the retry loads
+    the later files only, with their own load ids, and records nothing twice."""
+    monkeypatch.setattr(landing, "CHUNK_BYTES", 1)
+    land = tmp_path / "landing"
+    first = _write(land / "a.jsonl", [_msg("m1"), _msg("m2")])
+    whole = gzip.compress(("\n".join(_msg(f"x{i}") for i in range(2000)) + "\n").encode())
+    partial = land / "b.jsonl.gz"
+    partial.write_bytes(whole[: len(whole) // 2])
+    last = _write(land / "c.jsonl", [_msg("m3"), _msg("m1")])
+    result = landing.load_landing(land, con)
+    assert [f.path for f in result.files] == [first.name, last.name]
+    assert [p for p, _ in result.unreadable] == [str(partial)]
+    assert (result.messages_loaded, result.duplicates) == (3, 1)
+    ledger = con.execute("select path, load_id, messages_loaded from raw.loaded_files order by load_id").fetchall()
+    assert ledger == [(first.name, 1, 2), (last.name, 2, 1)]
+    assert sorted(r[0] for r in con.execute("select message_id from raw.segment_messages").fetchall()) == [
+        "m1", "m2", "m3"]
+
+
 def test_known_at_is_the_later_of_event_time_and_arrival(tmp_path, con):
     scenario = Scenario("k")
     scenario.track("a1", "u1", "project_created", T0, received=datetime(2026, 10, 1, 15, tzinfo=UTC))

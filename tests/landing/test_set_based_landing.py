@@ -1,6 +1,6 @@
 """The set-based landing: the same rows as loading file by file, on the generated workspace with its
 planted duplicates, late arrivals and malformed lines; the ledger across moves and restores; a
-crash that leaves nothing behind."""
+crash that leaves only whole, recorded files behind."""
 
 from __future__ import annotations
 
@@ -148,8 +148,16 @@ def test_a_ledger_written_with_absolute_paths_still_knows_its_files_after_a_move
         assert (len(rerun.files), warehouse.count(con, "raw.quarantine")) == (0, quarantined)
 
 
-def test_a_crash_mid_landing_leaves_nothing_half_loaded(generated, tmp_path, monkeypatch):
+def test_a_crash_mid_landing_keeps_whole_committed_chunks_and_the_next_landing_loads_the_rest(
+    generated, tmp_path, monkeypatch
+):
+    """Each chunk commits its files with their ledger rows: a crash in the third chunk leaves two
+    chunks of whole, recorded files and nothing of the third; the next landing loads the rest, and
+    the warehouse ends as one clean landing leaves it."""
     monkeypatch.setattr(landing, "CHUNK_BYTES", 64 << 10)
+    files = landing.discover(generated)
+    chunks = list(landing._chunks([landing._Pending(p, "", p.stat().st_size, 0.0, "") for p in files]))
+    assert len(chunks) > 3
     real = landing._load_chunk
     calls = []
 
@@ -163,10 +171,27 @@ def test_a_crash_mid_landing_leaves_nothing_half_loaded(generated, tmp_path, mon
     with warehouse.connect(tmp_path / "w.duckdb") as con:
         with pytest.raises(KeyboardInterrupt):
             landing.load_landing(generated, con, now=NOW)
-        counts = [warehouse.count(con, t) for t in ("raw.segment_messages", "raw.loaded_files", "raw.quarantine")]
-        assert counts == [0, 0, 0]
+        recorded = con.execute("select path from raw.loaded_files order by load_id").fetchall()
+        assert [r[0] for r in recorded] == [landing.ledger_key(generated, p.path) for p in chunks[0] + chunks[1]]
+        # Whole files only: every loaded or quarantined row belongs to a recorded file, in the counts recorded.
+        per_file = con.execute(
+            """
+            select f.messages_loaded, f.quarantined,
+                   (select count(*) from raw.segment_messages m where m.load_id = f.load_id),
+                   (select count(*) from raw.quarantine q where q.load_id = f.load_id)
+            from raw.loaded_files f
+            """
+        ).fetchall()
+        assert all(r[0] == r[2] and r[1] == r[3] for r in per_file)
+        orphans = con.execute(
+            "select count(*) from raw.segment_messages anti join raw.loaded_files using (load_id)"
+        ).fetchone()[0]
+        assert orphans == 0 and sum(r[2] for r in per_file) > 0
         monkeypatch.setattr(landing, "_load_chunk", real)
-        assert landing.load_landing(generated, con, now=NOW).messages_loaded > 0
+        rest = landing.load_landing(generated, con, now=NOW)
+        assert (len(rest.files), rest.skipped_files) == (len(files) - len(recorded), len(recorded))
+        got = _state(con)
+    assert got == reference([(landing.ledger_key(generated, p), p) for p in files])
 
 
 def test_one_summary_line_per_landing(generated, tmp_path):

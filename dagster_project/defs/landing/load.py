@@ -1,8 +1,7 @@
 """Load landed Segment-spec files into `raw`: once per file, once per messageId, nothing lost.
 
 One landing is set-based: every new file goes through DuckDB's own reader (parallel, gzip-aware)
-in one pass, as one text column, so a 100M-line landing never passes through Python objects, and
-the whole landing is one transaction:
+in one pass, as one text column, so a 100M-line landing never passes through Python objects:
 
 - every non-blank line is either loaded into `raw.segment_messages`, counted as a duplicate, or
   written to `raw.quarantine` with the reason, its file and its line number: a line never
@@ -13,11 +12,16 @@ the whole landing is one transaction:
   timestamp, so the window loses nothing real and keeps the check off the rest of the history;
 - each file gets one row in the ledger `raw.loaded_files` with those counts.
 
+The files are staged and committed `CHUNK_BYTES` at a time: a chunk's messages, quarantined lines
+and ledger rows in one transaction. A crash rolls back the chunk in flight only; the chunks before
+it are whole files, recorded, and the next landing skips them and loads the rest, so nothing is
+ever half-loaded or loaded twice. (One transaction for a whole go-live kept every chunk's replaced
+staging table until the commit: 42 GB of scratch disk was not enough at 1M accounts.)
+
 The ledger knows a file by its path relative to the landing directory and its content hash, so a
 moved or restored workspace (new absolute path, new mtimes) loads and quarantines nothing twice;
 the size and mtime only let an unchanged file skip the hash. A file that cannot be read (a gzip
-still being written) is reported, not recorded, and retried next cycle; a crash rolls the whole
-landing back, so nothing is ever half-loaded.
+still being written) is reported, not recorded, and retried next cycle.
 """
 
 from __future__ import annotations
@@ -42,10 +46,9 @@ REQUIRED = ("messageId", "type", "timestamp")
 # also covers a producer that re-stamps a resend, and keeps an hourly landing's search to ~2 days.
 DEDUPE_WINDOW = timedelta(days=1)
 
-# Bytes on disk staged per statement: bounds memory on a first load of a long history. All chunks
-# of one landing still share one transaction (and one commit); later chunks find earlier chunks'
-# messages through the window above (`raw` is written in file order, so the window's scan skips the
-# row groups outside it). 64 MB of gzip stages ~250 MB of lines, which stay in memory: at 512 MB the
+# Bytes on disk staged and committed at a time: bounds memory and scratch disk on a first load of a
+# long history. Later chunks find earlier chunks' messages through the window above (`raw` is
+# written in file order, so the window's scan skips the row groups outside it). 64 MB of gzip stages ~250 MB of lines, which stay in memory: at 512 MB the
 # staged lines of a 100k-account history spilled to disk (92 CPU s against 72 at 100k).
 CHUNK_BYTES = 64 << 20
 
@@ -281,7 +284,7 @@ def load_landing(
     progress: Callable[[str], None] | None = None,
     paths: Iterable[Path] | None = None,
 ) -> LoadResult:
-    """Load every new landing file in one transaction; files already in the ledger are skipped.
+    """Load every new landing file, a chunk per transaction; files already in the ledger are skipped.
     `progress` receives one summary line per landing."""
     warehouse.ensure_schema(con)
     con.execute("set TimeZone = 'UTC'")
@@ -290,16 +293,20 @@ def load_landing(
     pending = _new_files(landing_dir, con, list(paths) if paths is not None else discover(landing_dir), result)
     unreadable: dict[Path, str] = {}
     while True:
-        readable = [p for p in pending if p.path not in unreadable]
+        # Files of chunks committed before a failure are done: a retry loads only the others.
+        done = {f.path for f in result.files}
+        readable = [p for p in pending if p.path not in unreadable and p.key not in done]
         try:
-            result.files = _load(con, readable, stamp) if readable else []
+            _load(con, readable, stamp, result.files)
             break
         except (duckdb.Error, OSError) as exc:
-            found = _unreadable(con, readable)
+            done = {f.path for f in result.files}
+            failed = next(_chunks([p for p in readable if p.key not in done]), [])  # the chunk in flight
+            found = _unreadable(con, failed)
             if not found:
-                raise RuntimeError(f"landing failed and was rolled back: {_short(str(exc))}") from exc
+                raise RuntimeError(f"landing failed; the chunk in flight was rolled back: {_short(str(exc))}") from exc
             unreadable.update(found)
-    result.unreadable = [(str(path), reason) for path, reason in unreadable.items()]
+    result.unreadable += [(str(path), reason) for path, reason in unreadable.items()]
     if progress:
         progress(result.describe())
     return result
@@ -343,37 +350,39 @@ def _chunks(files: list[_Pending]) -> Iterator[list[_Pending]]:
         yield chunk
 
 
-def _load(con: duckdb.DuckDBPyConnection, files: list[_Pending], now: datetime) -> list[FileResult]:
-    """All files in one transaction: staged chunk by chunk, quarantined, deduplicated, inserted, recorded."""
-    results: list[FileResult] = []
-    con.execute("begin transaction")
-    try:
-        next_id = int(con.execute("select coalesce(max(load_id), 0) + 1 from raw.loaded_files").fetchone()[0])
-        for chunk in _chunks(files):
+def _load(con: duckdb.DuckDBPyConnection, files: list[_Pending], now: datetime, results: list[FileResult]) -> None:
+    """Chunk by chunk, each in its own transaction: staged, quarantined, deduplicated, inserted and
+    recorded in the ledger; each committed chunk's files are appended to `results`."""
+    for chunk in _chunks(files):
+        con.execute("begin transaction")
+        try:
+            next_id = int(con.execute("select coalesce(max(load_id), 0) + 1 from raw.loaded_files").fetchone()[0])
             ids = {item.path: next_id + i for i, item in enumerate(chunk)}
-            next_id += len(chunk)
             counts = _load_chunk(con, chunk, ids, now)
+            done = []
             for item in chunk:
                 lines, blank, quarantined, valid, loaded = counts.get(ids[item.path], (0, 0, 0, 0, 0))
-                results.append(FileResult(item.key, ids[item.path], lines, loaded, valid - loaded, quarantined, blank))
-        _insert_rows(
-            con, "raw.loaded_files",
-            ["load_id", "path", "size_bytes", "mtime", "sha256", "lines_read", "messages_loaded", "duplicates",
-             "quarantined", "blank_lines", "loaded_at"],
-            [
-                [r.load_id, r.path, item.size, item.mtime, item.sha256, r.lines_read, r.messages_loaded,
-                 r.duplicates, r.quarantined, r.blank_lines, now]
-                for r, item in zip(results, files, strict=True)
-            ],
-        )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        for name in ("_landing_files", "_landing_lines", "_landing_drop", "_landing_rejects", "_landing_rejects_scan"):
-            con.execute(f"drop table if exists {name}")
-    return results
+                done.append(FileResult(item.key, ids[item.path], lines, loaded, valid - loaded, quarantined, blank))
+            _insert_rows(
+                con, "raw.loaded_files",
+                ["load_id", "path", "size_bytes", "mtime", "sha256", "lines_read", "messages_loaded", "duplicates",
+                 "quarantined", "blank_lines", "loaded_at"],
+                [
+                    [r.load_id, r.path, item.size, item.mtime, item.sha256, r.lines_read, r.messages_loaded,
+                     r.duplicates, r.quarantined, r.blank_lines, now]
+                    for r, item in zip(done, chunk, strict=True)
+                ],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            # Dropped after the commit, so the staging tables' storage is freed chunk by chunk.
+            for name in ("_landing_files", "_landing_lines", "_landing_drop", "_landing_rejects",
+                         "_landing_rejects_scan"):
+                con.execute(f"drop table if exists {name}")
+        results.extend(done)
 
 
 def _load_chunk(
@@ -518,7 +527,7 @@ def _renumber_around_rejects(con: duckdb.DuckDBPyConnection, rejects: list[tuple
 
 
 def _unreadable(con: duckdb.DuckDBPyConnection, files: list[_Pending]) -> dict[Path, str]:
-    """After a failed landing (rolled back): read each file alone to find the ones that cannot be read."""
+    """After a failed chunk (rolled back): read each of its files alone to find the ones that cannot be read."""
     found: dict[Path, str] = {}
     for item in files:
         try:
