@@ -71,15 +71,18 @@ _READER = (
 )
 _REJECTS = "store_rejects = true, rejects_table = '_landing_rejects', rejects_scan = '_landing_rejects_scan'"
 
+# The chunk's lines as read. The reader keeps insertion order (file by file, line by line), and so does
+# this table: a row's rowid is its position in the chunk. (Numbering them with `row_number() over ()`
+# while reading serialised the read: 1.07 s per 64 MB chunk against 0.51 + 0.09 s this way.)
+_READ_SQL = "create or replace temp table _landing_read as select file_index, line from {reader}"
+
 # `_landing_files(file_index, file_name, load_id, path)` maps each staged file (its position in the
-# reader's list) to its load id. The reader keeps insertion order (file by file, line by line), so a
-# row's line number is its position in its file. A line is almost always `{...`: the whitespace checks
-# (a copy of the line each) run only on the others.
+# reader's list) to its load id; a row's line number is its position in its file. A line is almost
+# always `{...`: the whitespace checks (a copy of the line each) run only on the others.
 _STAGE_SQL = """
 create or replace temp table _landing_lines as
 with lines as (
-    select row_number() over () as row_no, file_index, line
-    from {reader}
+    select rowid as row_no, file_index, line from _landing_read
 ),
 starts as (
     select file_index, min(row_no) as first_row from lines group by file_index
@@ -379,7 +382,7 @@ def _load(con: duckdb.DuckDBPyConnection, files: list[_Pending], now: datetime, 
             raise
         finally:
             # Dropped after the commit, so the staging tables' storage is freed chunk by chunk.
-            for name in ("_landing_files", "_landing_lines", "_landing_drop", "_landing_rejects",
+            for name in ("_landing_files", "_landing_read", "_landing_lines", "_landing_drop", "_landing_rejects",
                          "_landing_rejects_scan"):
                 con.execute(f"drop table if exists {name}")
         results.extend(done)
@@ -399,8 +402,9 @@ def _load_chunk(
     )
     for name in ("_landing_rejects", "_landing_rejects_scan"):
         con.execute(f"drop table if exists {name}")
-    reader = _READER.format(files="$files", rejects=_REJECTS)
-    con.execute(_STAGE_SQL.replace("{reader}", reader), {"files": names})
+    con.execute(_READ_SQL.format(reader=_READER.format(files="$files", rejects=_REJECTS)), {"files": names})
+    con.execute(_STAGE_SQL)
+    con.execute("drop table _landing_read")
     rejects = _rejected_lines(con)
     if rejects:
         _renumber_around_rejects(con, rejects)
