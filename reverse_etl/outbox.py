@@ -24,7 +24,7 @@ callers control transaction boundaries (DuckDB: one writer per file, keep connec
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,39 +202,46 @@ _SELECT = """
 """
 
 
-def pending(
-    con: duckdb.DuckDBPyConnection,
-    channel: str,
-    *,
-    limit: int | None = None,
-    after: tuple[int, int, str] | None = None,
-) -> list[OutboxItem]:
-    """Items still to deliver, lowest priority number first, then oldest first.
-
-    Page through a large outbox with `limit` and `after=page_key(last item of the previous page)`
-    (keyset paging: items left pending by a failure are not fetched twice in one run).
-    """
+def pending(con: duckdb.DuckDBPyConnection, channel: str, *, limit: int | None = None) -> list[OutboxItem]:
+    """Items still to deliver, lowest priority number first, then oldest first (at most `limit`). A run
+    pages through a large outbox with `pending_pages`."""
     ensure_outbox(con)
     where = "where channel = ? and status = 'pending'"
-    params: list[Any] = [channel]
-    if after is not None:
-        where += " and (priority, epoch_us(enqueued_at), item_id) > (?::integer, ?::bigint, ?::varchar)"
-        params.extend(after)
     order = " order by priority, enqueued_at, item_id"
     if limit is None:
-        return _rows_to_items(con.execute(_SELECT + where + order, params).fetchall())
+        return _rows_to_items(con.execute(_SELECT + where + order, [channel]).fetchall())
     # A page is chosen on the narrow columns, then only its rows are read whole: ordering and limiting the
-    # rows with their payloads carried every pending payload through the sort, on every page (at 100k
-    # accounts, ~0.5 s of CPU per page of a first sync, O(pages x outbox)).
+    # rows with their payloads carried every pending payload through the sort.
     sql = _SELECT + f"where rowid in (select rowid from ops.outbox {where}{order} limit ?)" + order
-    return _rows_to_items(con.execute(sql, [*params, int(limit)]).fetchall())
+    return _rows_to_items(con.execute(sql, [channel, int(limit)]).fetchall())
 
 
-def page_key(item: OutboxItem) -> tuple[int, int, str]:
-    """The keyset position of an item, for `pending(after=...)`."""
-    if item.enqueued_us is None:
-        raise ValueError("an item read from the outbox always has its enqueued_at (enqueued_us)")
-    return (item.priority, item.enqueued_us, item.item_id)
+def pending_pages(con: duckdb.DuckDBPyConnection, channel: str, page_size: int) -> Iterator[list[OutboxItem]]:
+    """The items pending when called, in `pending`'s order, `page_size` at a time; an item no longer pending
+    when its page is read (sent or parked meanwhile) is left out, and none is read twice.
+
+    The order is taken once, as the pending rows' ids in a sorted temp table; each page is then a range of
+    it. Keyset paging (after the last item read) scanned and ranked the whole outbox on every page: at a 1M
+    go-live's 3.8M HubSpot operations, 0.7 s a page against 0.25 s, 152 pages."""
+    ensure_outbox(con)
+    order = f"_outbox_order_{hashlib.sha256(channel.encode()).hexdigest()[:12]}"
+    con.execute(
+        f"create or replace temp table {order} as select rowid as outbox_row from ops.outbox "
+        "where channel = ? and status = 'pending' order by priority, enqueued_at, item_id",
+        [channel],
+    )
+    try:
+        total = int(con.execute(f"select count(*) from {order}").fetchone()[0])
+        for start in range(0, total, page_size):
+            rows = con.execute(
+                _SELECT + f"where rowid in (select outbox_row from {order} where rowid >= ? and rowid < ?) "
+                "and channel = ? and status = 'pending' order by priority, enqueued_at, item_id",
+                [start, start + page_size, channel],
+            ).fetchall()
+            if rows:
+                yield _rows_to_items(rows)
+    finally:
+        con.execute(f"drop table if exists {order}")
 
 
 def parked(con: duckdb.DuckDBPyConnection, channel: str) -> list[OutboxItem]:

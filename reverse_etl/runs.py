@@ -146,9 +146,7 @@ def deliverable(con: Any, channel: str, gate: Gate, *, run_id: str, clock: Calla
                 ) -> Iterator[outbox.OutboxItem]:
     """Pending items in outbox order, page by page (`PAGE_SIZE` unless given); a gated account's items stay
     pending, logged by `hold`."""
-    after = None
-    while page := outbox.pending(con, channel, limit=page_size or PAGE_SIZE, after=after):
-        after = outbox.page_key(page[-1])
+    for page in outbox.pending_pages(con, channel, page_size or PAGE_SIZE):
         held: list[ChangeRow] = []
         for item in page:
             reason = gate.reason(item.account_id)

@@ -130,3 +130,38 @@ def test_an_item_replaced_twice_in_one_transaction_is_its_last_payload(con) -> N
     con.commit()
     assert con.execute("select payload->>'$.op.stage', enqueued_at, status from ops.outbox").fetchall() == [
         ("stage-3", T0, "pending")]
+
+
+def test_pages_follow_the_outbox_order_once_each_and_skip_what_left_pending_meanwhile(con) -> None:
+    """`pending_pages` takes the order once: pages in `pending`'s order (priority, then oldest), no item twice,
+    none of another channel, and an item sent (or parked) after the order was taken is not handed out."""
+    low = [outbox.NewItem(f"t:{i}", "task", {"i": i}, f"acct_{i}", priority=5) for i in range(5)]
+    outbox.enqueue(con, "hubspot", low, now=T0)
+    outbox.enqueue(con, "hubspot", [_item(i) for i in range(6)], now=T0 + timedelta(minutes=1))
+    outbox.enqueue(con, "hubspot", [_item(9)], now=T0 - timedelta(minutes=1))
+    outbox.enqueue(con, "customerio", [_item(i) for i in range(3)], now=T0)
+    outbox.mark_sent(con, "hubspot", ["identify:user_000003"], now=T0)
+    expected = [i.item_id for i in outbox.pending(con, "hubspot")]
+    assert expected[0] == "identify:user_000009" and expected[-5:] == [f"t:{i}" for i in range(5)]
+
+    seen: list[list[str]] = []
+    for page in outbox.pending_pages(con, "hubspot", 3):
+        seen.append([i.item_id for i in page])
+        if len(seen) == 1:  # sent by another page's delivery before its own page is read
+            outbox.mark_sent(con, "hubspot", ["t:1"], now=T0)
+    assert [len(p) for p in seen] == [3, 3, 2, 2]  # 11 pending when the order was taken; t:1 was in the third page
+    assert sum(seen, []) == [i for i in expected if i != "t:1"]
+    assert con.execute("select count(*) from duckdb_tables() where table_name like '_outbox_order_%'").fetchone()[0] == 0
+
+
+def test_a_writer_checkpoints_on_its_own_only_past_the_threshold(tmp_path: Path) -> None:
+    """A sync's page commits must not each checkpoint the outbox (DuckDB's default threshold is 16 MB):
+    a writer's WAL grows to CHECKPOINT_THRESHOLD first, and closing the connection still checkpoints."""
+    path = tmp_path / "w.duckdb"
+    with connection.connect(path) as con:
+        assert con.execute("select current_setting('checkpoint_threshold')").fetchone()[0] == "244.1 MiB"  # 256MB
+        con.execute("create table t as select range as i, repeat('x', 200) as s from range(200000)")
+        for page in range(4):  # four commits of ~10 MB each, as a sync's pages
+            con.execute("update t set s = repeat('y', 200) where i // 50000 = ?", [page])
+        assert (tmp_path / "w.duckdb.wal").stat().st_size > 16 << 20  # past DuckDB's default, not checkpointed
+    assert not (tmp_path / "w.duckdb.wal").exists()
