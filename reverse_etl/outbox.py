@@ -23,6 +23,7 @@ callers control transaction boundaries (DuckDB: one writer per file, keep connec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -241,7 +242,9 @@ def pending_pages(con: duckdb.DuckDBPyConnection, channel: str, page_size: int) 
             if rows:
                 yield _rows_to_items(rows)
     finally:
-        con.execute(f"drop table if exists {order}")
+        # A delivery stopped early may close the connection first: its temp tables went with it.
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"drop table if exists {order}")
 
 
 def parked(con: duckdb.DuckDBPyConnection, channel: str) -> list[OutboxItem]:

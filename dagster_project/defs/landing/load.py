@@ -48,8 +48,9 @@ DEDUPE_WINDOW = timedelta(days=1)
 
 # Bytes on disk staged and committed at a time: bounds memory and scratch disk on a first load of a
 # long history. Later chunks find earlier chunks' messages through the window above (`raw` is
-# written in file order, so the window's scan skips the row groups outside it). 64 MB of gzip stages ~250 MB of lines, which stay in memory: at 512 MB the
-# staged lines of a 100k-account history spilled to disk (92 CPU s against 72 at 100k).
+# written in file order, so the window's scan skips the row groups outside it). 64 MB of gzip stages
+# ~250 MB of lines, which stay in memory: at 512 MB the staged lines of a 100k-account history
+# spilled to disk (92 CPU s against 72 at 100k).
 CHUNK_BYTES = 64 << 20
 
 # One JSON parse per line: the paths are extracted together into a list.
