@@ -79,10 +79,6 @@ class OutboxItem:
     status: str
     attempts: int
     last_error: str | None
-    # When it was first queued, in microseconds since the epoch: the middle of its paging key. Read as an
-    # integer, not a timestamptz: DuckDB hands each timestamptz to Python as a zone-aware datetime, 0.03-0.1 s
-    # of a 25,000-item page (a first cycle at 100k accounts reads 26 pages).
-    enqueued_us: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -190,30 +186,29 @@ def _rows_to_items(rows: list[tuple]) -> list[OutboxItem]:
             status=r[6],
             attempts=int(r[7]),
             last_error=r[8],
-            enqueued_us=r[9],
         )
         for r in rows
     ]
 
 
 _SELECT = """
-    select channel, item_id, account_id, kind, priority, payload::varchar, status, attempts, last_error,
-           epoch_us(enqueued_at)
+    select channel, item_id, account_id, kind, priority, payload::varchar, status, attempts, last_error
     from ops.outbox
 """
+# What is still to deliver, and in which order: lowest priority number first, then oldest first.
+_PENDING = "where channel = ? and status = 'pending'"
+_ORDER = " order by priority, enqueued_at, item_id"
 
 
 def pending(con: duckdb.DuckDBPyConnection, channel: str, *, limit: int | None = None) -> list[OutboxItem]:
     """Items still to deliver, lowest priority number first, then oldest first (at most `limit`). A run
     pages through a large outbox with `pending_pages`."""
     ensure_outbox(con)
-    where = "where channel = ? and status = 'pending'"
-    order = " order by priority, enqueued_at, item_id"
     if limit is None:
-        return _rows_to_items(con.execute(_SELECT + where + order, [channel]).fetchall())
+        return _rows_to_items(con.execute(_SELECT + _PENDING + _ORDER, [channel]).fetchall())
     # A page is chosen on the narrow columns, then only its rows are read whole: ordering and limiting the
     # rows with their payloads carried every pending payload through the sort.
-    sql = _SELECT + f"where rowid in (select rowid from ops.outbox {where}{order} limit ?)" + order
+    sql = _SELECT + f"where rowid in (select rowid from ops.outbox {_PENDING}{_ORDER} limit ?)" + _ORDER
     return _rows_to_items(con.execute(sql, [channel, int(limit)]).fetchall())
 
 
@@ -227,17 +222,16 @@ def pending_pages(con: duckdb.DuckDBPyConnection, channel: str, page_size: int) 
     ensure_outbox(con)
     order = f"_outbox_order_{hashlib.sha256(channel.encode()).hexdigest()[:12]}"
     con.execute(
-        f"create or replace temp table {order} as select rowid as outbox_row from ops.outbox "
-        "where channel = ? and status = 'pending' order by priority, enqueued_at, item_id",
+        f"create or replace temp table {order} as select rowid as outbox_row from ops.outbox {_PENDING}{_ORDER}",
         [channel],
     )
     try:
         total = int(con.execute(f"select count(*) from {order}").fetchone()[0])
         for start in range(0, total, page_size):
             rows = con.execute(
-                _SELECT + f"where rowid in (select outbox_row from {order} where rowid >= ? and rowid < ?) "
-                "and channel = ? and status = 'pending' order by priority, enqueued_at, item_id",
-                [start, start + page_size, channel],
+                _SELECT + _PENDING + f" and rowid in (select outbox_row from {order} where rowid >= ? and rowid < ?)"
+                + _ORDER,
+                [channel, start, start + page_size],
             ).fetchall()
             if rows:
                 yield _rows_to_items(rows)
