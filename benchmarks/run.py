@@ -89,8 +89,10 @@ with dg.DagsterInstance.get() as instance:
     run = instance.get_runs(limit=1)[0]
     steps = {s.step_key: round(s.end_time - s.start_time, 2) for s in instance.get_run_step_stats(run.run_id)
              if s.end_time and s.start_time}
-    events = len(instance.all_logs(run.run_id))
-print(json.dumps({"run_id": run.run_id, "steps": steps, "events": events}))
+    logs = instance.all_logs(run.run_id)
+    slowest = {e.step_key: e.user_message.rpartition("; slowest: ")[2]
+               for e in logs if e.step_key and "; slowest: " in (e.user_message or "")}
+print(json.dumps({"run_id": run.run_id, "steps": steps, "events": len(logs), "slowest": slowest}))
 """
 
 
@@ -176,6 +178,8 @@ def main() -> None:
         cycles.append((label, figures, stats))
         steps = ", ".join(f"{k} {v:.1f}" for k, v in stats["steps"].items())
         print(f"{label}: {figures[0]:.1f} s, peak {figures[1]:.0f} MiB, {stats['events']} events; {steps}", flush=True)
+        for step, nodes in sorted(stats["slowest"].items()):
+            print(f"  {step} slowest nodes: {nodes}", flush=True)
 
     try:
         cycle("first cycle", last_hour)

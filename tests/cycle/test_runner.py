@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -263,3 +264,40 @@ def test_no_check_is_older_than_the_materialization_it_checks(runner: Runner,
             for key, at, target in checks:
                 assert key not in materialized or at >= materialized[key], key
                 assert target is None or target.timestamp <= at, key
+
+
+def test_each_dbt_step_names_its_slowest_nodes_and_each_rebuilt_model_its_seconds(
+        runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where an hour's dbt time goes, read from the run itself: the step's line ranks its five slowest
+    nodes, and each model it rebuilt carries its own seconds (the UI plots them across runs)."""
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    runs = runner.results.get("runs")
+    assert runs
+    monkeypatch.setenv("DAGSTER_HOME", str(runner.dagster_home))
+    with dg.DagsterInstance.from_config(str(runner.dagster_home)) as instance:
+        entries = instance.all_logs(runs[0])
+    lines = {e.step_key: e.user_message for e in entries if "; slowest: " in (e.user_message or "")}
+    assert set(lines) == {"dbt_core", "dbt_journey"}
+    for line in lines.values():
+        ranked = [re.fullmatch(r"(\w+) (\d+\.\d\d) s", part) for part in line.split("; slowest: ")[1].split(", ")]
+        assert len(ranked) == 5 and all(ranked), line
+        seconds = [float(m.group(2)) for m in ranked if m]
+        assert seconds == sorted(seconds, reverse=True), line
+    timed: dict[str, float] = {}
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None or event.event_type != DagsterEventType.ASSET_MATERIALIZATION:
+            continue
+        metadata = event.event_specific_data.materialization.metadata
+        if "rebuilt" in metadata:
+            assert "dbt_seconds" not in metadata
+        elif "dbt_seconds" in metadata:
+            timed[event.asset_key.path[-1]] = metadata["dbt_seconds"].value
+    assert len(timed) > 20 and all(0 <= s < 600 for s in timed.values())
+    # The slowest models named on the lines are timed the same on their materializations.
+    named = {m.group(1): float(m.group(2)) for line in lines.values()
+             for m in re.finditer(r"(\w+) (\d+\.\d\d) s", line.split("; slowest: ")[1])}
+    shared = set(named) & set(timed)
+    assert shared and all(abs(named[n] - timed[n]) < 0.01 for n in shared)
