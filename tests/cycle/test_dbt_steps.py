@@ -402,7 +402,7 @@ def assert_a_scope_too_large_rebuilds_every_account(dbt: Callable[..., Any], roo
     assert int(env[unchanged.ACCOUNTS_ENV]) == accounts > 20
     bound = ["--vars", json.dumps({"account_scope_max_accounts": 1})]
     for model in moved:
-        # The default bound (200,000) is far above this workspace: the scope stays.
+        # The default bound (500,000) is far above this workspace: the scope stays.
         kept = dbt(root, ["compile", "--select", model], clock)
         assert stamped in kept.results[0].node.compiled_code, model
         # A bound of one account, with the workspace's size unknown (outside a cycle): counted, too large.
