@@ -6,8 +6,8 @@ Figures (seconds, ratio to the floor, peak memory of the whole process tree incl
 - first cycle: the first cycle on an empty warehouse (load everything, build every model);
 - incremental: the next cycle after one more hour of events lands;
 - idle: a cycle with no new events;
-- per cycle, the seconds of each Dagster step (the dbt steps among them) and the number of Dagster
-  events the cycle wrote, read back from the instance;
+- per cycle, the seconds of each Dagster step (the dbt steps among them), the number of Dagster
+  events the cycle wrote and each dbt step's slowest nodes (its log line), read back from the instance;
 - floors: one hand-written DuckDB query computing the same per-account milestones, over the landed
   files themselves (the file floor: what reading the whole history costs at all) and over `raw`;
 - the targets of issue 13, one PASS/FAIL line each: idle cycle <= 8 s, an hour of new events (the
