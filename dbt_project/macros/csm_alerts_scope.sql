@@ -79,7 +79,10 @@
             ~ " where alerts.alert_id = ranked.alert_id and alerts.alert_rank is distinct from ranked.alert_rank",
         ],
     ) -%}
-    {{ return({'scoped': scoped, 'priority': priority, 'risk_score': risk_score}) }}
+    {#- Whether the clock statement above ranks the alerts after this build (an incremental one; a first build, a
+        full refresh and Spark rank in the model). -#}
+    {%- set ranked_after = execute and this is not none and is_incremental() -%}
+    {{ return({'scoped': scoped, 'priority': priority, 'risk_score': risk_score, 'ranked_after': ranked_after}) }}
 {%- endmacro %}
 
 {#- The Customer.io sync's changelog rows that are triggers it sent (delivered, or written to the local outbox):

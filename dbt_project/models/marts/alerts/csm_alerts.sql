@@ -301,6 +301,12 @@ final as (
             when prioritised.priority = 'P0' then 'realtime'
             else 'digest'
         end as route,
+        {#- An hourly build ranks every stored alert once its rows are replaced (the clock statement of
+            macros/csm_alerts_scope.sql): ranking the rebuilt rows here as well sorted every wide row for
+            nothing (2.5 s of the 10 s query that rebuilds all 1M accounts' alerts). -#}
+        {%- if alerts_scope.ranked_after %}
+        cast(null as bigint) as alert_rank,
+        {%- else %}
         row_number() over (
             order by
                 case prioritised.priority when 'P0' then 0 when 'P1' then 1 else 2 end,
@@ -308,6 +314,7 @@ final as (
                 prioritised.account_id asc,
                 prioritised.kind asc
         ) as alert_rank,
+        {%- endif %}
         prioritised.risk_score,
         prioritised.arr_at_risk,
         prioritised.severity_hours,
